@@ -1,0 +1,1 @@
+"""dataflywheel: product events to dbt marts, features, online rankers and back."""

@@ -1,0 +1,1 @@
+"""The event contract: schema, validation rules and landing-zone I/O."""

@@ -1,0 +1,87 @@
+"""One place for paths and environment variables.
+
+Everything the platform writes lives under one home folder (``DATAFLYWHEEL_HOME``,
+default ``./.dataflywheel``). Values are read on every call, not at import, so tests and
+entry points can point a process at another home by setting the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+DEFAULT_PARTITIONS_START = "2026-11-01"
+
+
+def home() -> Path:
+    return Path(os.environ.get("DATAFLYWHEEL_HOME", PROJECT_ROOT / ".dataflywheel")).resolve()
+
+
+def dagster_home() -> Path:
+    return Path(os.environ.get("DAGSTER_HOME", home() / "dagster")).resolve()
+
+
+def landing_url() -> str:
+    """Root of the landing zone: a local folder by default, any fsspec URL (s3://...) by config."""
+    return os.environ.get("DATAFLYWHEEL_LANDING_URL", str(home() / "landing"))
+
+
+def warehouse_path() -> Path:
+    return Path(os.environ.get("DATAFLYWHEEL_WAREHOUSE", home() / "warehouse.duckdb")).resolve()
+
+
+def dbt_target_path() -> Path:
+    return home() / "dbt" / "target"
+
+
+def dbt_docs_path() -> Path:
+    return home() / "dbt_docs"
+
+
+def partitions_start() -> datetime:
+    """First hour of the hourly / daily partitions shown in Dagster."""
+    raw = os.environ.get("DATAFLYWHEEL_PARTITIONS_START", DEFAULT_PARTITIONS_START)
+    return datetime.fromisoformat(raw).replace(tzinfo=timezone.utc)
+
+
+def dedup_horizon_hours() -> int:
+    return int(os.environ.get("DATAFLYWHEEL_DEDUP_HORIZON_HOURS", 7 * 24))
+
+
+def configure_environment() -> None:
+    """Export the home folder and Dagster/dbt locations for child processes.
+
+    Every entry point calls this, so run history, cursors and dbt artifacts all land in
+    the home folder and survive restarts.
+    """
+    os.environ.setdefault("DATAFLYWHEEL_HOME", str(home()))
+    os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
+    os.environ.setdefault("DATAFLYWHEEL_WAREHOUSE", str(warehouse_path()))
+    os.environ.setdefault("DBT_LOG_PATH", str(home() / "dbt" / "logs"))
+    os.environ.setdefault("DBT_PROFILES_DIR", str(DBT_PROJECT_DIR))
+    ensure_dagster_home()
+
+
+DAGSTER_YAML = """\
+# Written by dataflywheel. Every step touching the DuckDB warehouse runs in pool `duckdb`:
+# DuckDB allows one writer process, so the pool's limit is 1.
+concurrency:
+  pools:
+    granularity: op
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+def ensure_dagster_home() -> Path:
+    path = dagster_home()
+    path.mkdir(parents=True, exist_ok=True)
+    config = path / "dagster.yaml"
+    if not config.exists() or config.read_text() != DAGSTER_YAML:
+        config.write_text(DAGSTER_YAML)
+    return path

@@ -1,0 +1,1 @@
+"""A synthetic Atlassian-style world: tenants, teams, Jira and Confluence items, and activity."""

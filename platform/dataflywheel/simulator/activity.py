@@ -1,0 +1,296 @@
+"""One simulated day of true product activity, drawn with vectorised sampling.
+
+Produces the events as they really happened (typed numpy columns, integer codes). The
+delivery faults (duplicates, lateness, skew, malformed rows) are applied afterwards by
+:mod:`faults`, so the truth stays available to tests and to the oracle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..events.schema import EventType, Surface
+from .config import SimulationConfig
+from .world import ROLE_JIRA_SHARE, World
+
+EVENT_TYPES = list(EventType)
+SURFACES = list(Surface)
+ET = {e: i for i, e in enumerate(EVENT_TYPES)}
+SF = {s: i for i, s in enumerate(SURFACES)}
+
+# Relative activity by local hour on a working day: quiet nights, a 9-to-5 plateau.
+WORKDAY_PROFILE = np.array(
+    [0.05, 0.03, 0.02, 0.02, 0.03, 0.06, 0.15, 0.35, 0.75, 1.0, 1.0, 0.95,
+     0.7, 0.9, 1.0, 0.95, 0.85, 0.6, 0.35, 0.25, 0.2, 0.15, 0.1, 0.07]
+)
+WEEKEND_PROFILE = np.full(24, 1.0 / 24) + 0.5 * WORKDAY_PROFILE / WORKDAY_PROFILE.sum()
+WEEKEND_VOLUME = 0.3
+FEED_SIZE = 10
+EXPLORATION = 0.1  # the logging policy's share of uniformly random slots
+LOGGING_POLICY = "sim-popularity-v0"
+OWN_TEAM_SHARE = 0.75
+
+# Properties are a small catalogue of JSON texts, chosen by code per event.
+PROPERTIES = np.array(
+    [
+        "{}",
+        '{"to_status": "In Progress"}',
+        '{"to_status": "In Review"}',
+        '{"to_status": "Done"}',
+        '{"query_terms": 1}',
+        '{"query_terms": 2}',
+        '{"query_terms": 4}',
+        '{"shared_with": "team"}',
+    ],
+    dtype=object,
+)
+
+
+@dataclass
+class DayEvents:
+    """True events of one day; -1 / NaN mark absent optional fields."""
+
+    event_type: np.ndarray
+    ts_us: np.ndarray  # true time, microseconds since the epoch
+    user: np.ndarray
+    item: np.ndarray
+    surface: np.ndarray
+    rec_request: np.ndarray
+    position: np.ndarray
+    propensity: np.ndarray
+    dwell_ms: np.ndarray
+    properties: np.ndarray  # index into PROPERTIES
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+    @staticmethod
+    def concat(parts: list["DayEvents"]) -> "DayEvents":
+        fields = DayEvents.__dataclass_fields__
+        return DayEvents(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in fields})
+
+    def take(self, index: np.ndarray) -> "DayEvents":
+        return DayEvents(**{f: getattr(self, f)[index] for f in DayEvents.__dataclass_fields__})
+
+
+def _empty_like(n: int) -> dict[str, np.ndarray]:
+    return {
+        "item": np.full(n, -1, np.int64),
+        "rec_request": np.full(n, -1, np.int64),
+        "position": np.full(n, -1, np.int64),
+        "propensity": np.full(n, np.nan),
+        "dwell_ms": np.full(n, -1, np.int64),
+        "properties": np.zeros(n, np.int64),
+    }
+
+
+class DaySampler:
+    """Samples users, times and items for one day of one world."""
+
+    def __init__(self, world: World, config: SimulationConfig, day: int, rng: np.random.Generator):
+        self.world, self.config, self.day, self.rng = world, config, day, rng
+        self.day_start_s = day * 86_400
+        self.weekend = (config.start.weekday() + day) % 7 >= 5
+        self.shifted = config.drift.active(day)
+
+        active = world.user_join_day <= day
+        self.user_cum = np.cumsum(np.where(active, world.user_activity, 0.0))
+
+        # Items exist from their creation; attention favours popular and recent items.
+        age_days = (self.day_start_s - world.item_created_s) / 86_400
+        eligible = age_days > 0
+        recency = np.exp(-np.clip(age_days, 0, None) / 30.0) + 0.2
+        self.item_cum = np.cumsum(np.where(eligible, world.item_popularity * recency, 0.0))
+        self.eligible_cum = np.cumsum(eligible.astype(np.float64))
+        self.tenant_sorted = world.item_tenant.astype(np.int64)
+        self.tenant_type_sorted = world.tenant_type_key(world.item_tenant, world.item_type)
+        self.team_type_sorted = world.team_type_key(world.item_tenant, world.item_type, world.item_team)
+
+    def users(self, n: int) -> np.ndarray:
+        u = self.rng.random(n) * self.user_cum[-1]
+        return np.minimum(np.searchsorted(self.user_cum, u, side="right"), len(self.user_cum) - 1)
+
+    def times_us(self, users: np.ndarray) -> np.ndarray:
+        """Local working-day cycle per user's timezone, folded into this UTC day."""
+        profile = WEEKEND_PROFILE if self.weekend else WORKDAY_PROFILE
+        hour = self.rng.choice(24, size=len(users), p=profile / profile.sum())
+        local_s = hour * 3600 + self.rng.random(len(users)) * 3600
+        utc_s = np.mod(local_s - self.world.user_tz_hours[users] * 3600, 86_400)
+        start_us = int(self.config.start_dt.timestamp() * 1e6)
+        return start_us + ((self.day_start_s + utc_s) * 1e6).astype(np.int64)
+
+    def _weighted_in_ranges(self, cum: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One weighted draw per row from cum's items [lo, hi); ok=False where the range is empty."""
+        base = np.where(lo > 0, cum[np.maximum(lo - 1, 0)], 0.0)
+        top = np.where(hi > 0, cum[np.maximum(hi - 1, 0)], 0.0)
+        ok = top > base
+        u = base + self.rng.random(len(lo)) * (top - base)
+        idx = np.clip(np.searchsorted(cum, u, side="right"), lo, np.maximum(hi - 1, lo))
+        return idx, ok
+
+    def items_for(self, users: np.ndarray, item_type: np.ndarray) -> np.ndarray:
+        """Mostly the user's own team's items, else anywhere in the tenant; -1 if none exist."""
+        w = self.world
+        tenant, team = w.user_tenant[users], w.user_team[users]
+        own = self.rng.random(len(users)) < OWN_TEAM_SHARE
+        team_lo, team_hi = w.group_ranges(w.team_type_key(tenant, item_type, team), self.team_type_sorted)
+        ten_lo, ten_hi = w.group_ranges(w.tenant_type_key(tenant, item_type), self.tenant_type_sorted)
+        team_idx, team_ok = self._weighted_in_ranges(self.item_cum, team_lo, team_hi)
+        ten_idx, ten_ok = self._weighted_in_ranges(self.item_cum, ten_lo, ten_hi)
+        use_team = own & team_ok
+        return np.where(use_team, team_idx, np.where(ten_ok, ten_idx, -1))
+
+    def feed_slots(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The logging policy: popularity within the tenant, with uniform exploration.
+
+        Returns the item per slot and its exact propensity (the probability that the policy
+        puts this item in a slot), which off-policy evaluation needs later.
+        """
+        w = self.world
+        tenant = w.user_tenant[users]
+        lo, hi = w.group_ranges(tenant, self.tenant_sorted)
+        pop_idx, ok = self._weighted_in_ranges(self.item_cum, lo, hi)
+        uni_idx, _ = self._weighted_in_ranges(self.eligible_cum, lo, hi)
+        explore = self.rng.random(len(users)) < EXPLORATION
+        item = np.where(explore, uni_idx, pop_idx)
+
+        def span(cum: np.ndarray) -> np.ndarray:
+            return cum[np.maximum(hi - 1, 0)] - np.where(lo > 0, cum[np.maximum(lo - 1, 0)], 0.0)
+
+        weight = self.item_cum[item] - np.where(item > 0, self.item_cum[np.maximum(item - 1, 0)], 0.0)
+        n_eligible = np.maximum(span(self.eligible_cum), 1)
+        propensity = EXPLORATION / n_eligible + (1 - EXPLORATION) * weight / np.maximum(span(self.item_cum), 1e-12)
+        return np.where(ok, item, -1), propensity
+
+
+def simulate_day(world: World, config: SimulationConfig, day: int) -> DayEvents:
+    """All true events of one day: browsing, creation, and the home feed with its outcomes."""
+    rng = np.random.default_rng([config.seed, 1, day])
+    sampler = DaySampler(world, config, day, rng)
+    volume = config.events_per_day * (WEEKEND_VOLUME if sampler.weekend else 1.0)
+    parts = [
+        _browsing(sampler, int(volume * 0.55)),
+        _creations(sampler),
+        *_home_feed(sampler, int(volume * 0.04)),
+    ]
+    events = DayEvents.concat(parts)
+    return events.take(np.argsort(events.ts_us, kind="stable"))
+
+
+def _browsing(s: DaySampler, n: int) -> DayEvents:
+    w, rng = s.world, s.rng
+    users = s.users(n)
+    jira_share = ROLE_JIRA_SHARE[w.user_role[users]] - (s.config.drift.confluence_shift if s.shifted else 0.0)
+    item_type = (rng.random(n) >= jira_share).astype(np.int64)  # 0 = Jira, 1 = Confluence
+    items = s.items_for(users, item_type)
+    is_search = (rng.random(n) < 0.1) | (items < 0)
+
+    r = rng.random(n)
+    jira_type = np.select(
+        [r < 0.6, r < 0.8], [ET[EventType.ISSUE_VIEWED], ET[EventType.ISSUE_TRANSITIONED]], ET[EventType.ISSUE_COMMENTED]
+    )
+    page_type = np.select(
+        [r < 0.65, r < 0.82, r < 0.92],
+        [ET[EventType.PAGE_VIEWED], ET[EventType.PAGE_EDITED], ET[EventType.PAGE_COMMENTED]],
+        ET[EventType.PAGE_SHARED],
+    )
+    event_type = np.where(is_search, ET[EventType.SEARCH_PERFORMED], np.where(item_type == 0, jira_type, page_type))
+    is_view = (event_type == ET[EventType.ISSUE_VIEWED]) | (event_type == ET[EventType.PAGE_VIEWED])
+    view_surface = rng.choice(
+        [SF[Surface.DIRECT], SF[Surface.SEARCH], SF[Surface.NOTIFICATION]], size=n, p=[0.5, 0.25, 0.25]
+    )
+    surface = np.where(is_search, SF[Surface.SEARCH], np.where(is_view, view_surface, SF[Surface.DIRECT]))
+
+    cols = _empty_like(n)
+    cols["item"] = np.where(is_search, -1, items)
+    cols["dwell_ms"] = np.where(is_view, rng.lognormal(np.log(20_000), 1.0, n).astype(np.int64), -1)
+    props = np.zeros(n, np.int64)
+    props = np.where(event_type == ET[EventType.ISSUE_TRANSITIONED], rng.integers(1, 4, n), props)
+    props = np.where(is_search, rng.integers(4, 7, n), props)
+    props = np.where(event_type == ET[EventType.PAGE_SHARED], 7, props)
+    cols["properties"] = props
+    return DayEvents(event_type=event_type, ts_us=s.times_us(users), user=users, surface=surface, **cols)
+
+
+def _creations(s: DaySampler) -> DayEvents:
+    w = s.world
+    lo, hi = s.day_start_s, s.day_start_s + 86_400
+    items = np.flatnonzero((w.item_created_s >= lo) & (w.item_created_s < hi))
+    n = len(items)
+    cols = _empty_like(n)
+    cols["item"] = items
+    start_us = int(s.config.start_dt.timestamp() * 1e6)
+    return DayEvents(
+        event_type=np.where(w.item_type[items] == 0, ET[EventType.ISSUE_CREATED], ET[EventType.PAGE_CREATED]),
+        ts_us=start_us + w.item_created_s[items] * 1_000_000,
+        user=w.item_author[items],
+        surface=np.full(n, SF[Surface.DIRECT]),
+        **cols,
+    )
+
+
+def _home_feed(s: DaySampler, n_requests: int) -> list[DayEvents]:
+    """Impressions from the logging policy; clicks and later engagement from the hidden truth."""
+    w, rng = s.world, s.rng
+    req_users = s.users(n_requests)
+    req_ts = s.times_us(req_users)
+    request_ids = (s.day + 1) * 10_000_000_000 + np.arange(n_requests)  # unique across days
+
+    users = np.repeat(req_users, FEED_SIZE)
+    ts = np.repeat(req_ts, FEED_SIZE)
+    requests = np.repeat(request_ids, FEED_SIZE)
+    positions = np.tile(np.arange(FEED_SIZE), n_requests)
+    items, propensity = s.feed_slots(users)
+    shown = items >= 0
+    users, ts, requests, positions, items, propensity = (
+        a[shown] for a in (users, ts, requests, positions, items, propensity)
+    )
+    n = len(users)
+    cols = _empty_like(n)
+    cols.update(item=items, rec_request=requests, position=positions, propensity=propensity)
+    impressions = DayEvents(
+        event_type=np.full(n, ET[EventType.REC_IMPRESSION]),
+        ts_us=ts,
+        user=users,
+        surface=np.full(n, SF[Surface.HOME_FEED]),
+        **cols,
+    )
+
+    now_s = (ts - int(s.config.start_dt.timestamp() * 1e6)) // 1_000_000
+    clicked = rng.random(n) < w.oracle_ctr(users, items, positions, now_s, s.shifted)
+    c = np.flatnonzero(clicked)
+    click_ts = ts[c] + (rng.exponential(20.0, len(c)) * 1e6).astype(np.int64) + 1_000_000
+    click_cols = _empty_like(len(c))
+    click_cols.update(
+        item=items[c],
+        rec_request=requests[c],
+        position=positions[c],
+        dwell_ms=rng.lognormal(np.log(30_000), 1.0, len(c)).astype(np.int64),
+    )
+    clicks = DayEvents(
+        event_type=np.full(len(c), ET[EventType.REC_CLICK]),
+        ts_us=click_ts,
+        user=users[c],
+        surface=np.full(len(c), SF[Surface.HOME_FEED]),
+        **click_cols,
+    )
+
+    engaged = rng.random(len(c)) < w.engage_given_click(users[c], items[c], s.shifted)
+    e = c[engaged]
+    r = rng.random(len(e))
+    jira_action = np.where(r < 0.5, ET[EventType.ISSUE_COMMENTED], ET[EventType.ISSUE_TRANSITIONED])
+    page_action = np.select(
+        [r < 0.5, r < 0.8], [ET[EventType.PAGE_EDITED], ET[EventType.PAGE_COMMENTED]], ET[EventType.PAGE_SHARED]
+    )
+    engage_cols = _empty_like(len(e))
+    engage_cols["item"] = items[e]
+    engagements = DayEvents(
+        event_type=np.where(w.item_type[items[e]] == 0, jira_action, page_action),
+        ts_us=click_ts[engaged] + (rng.uniform(60, 1_200, len(e)) * 1e6).astype(np.int64),
+        user=users[e],
+        surface=np.full(len(e), SF[Surface.DIRECT]),
+        **engage_cols,
+    )
+    return [impressions, clicks, engagements]

@@ -1,0 +1,57 @@
+"""Knobs of a simulation run: size, seed, drift and fault rates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+
+@dataclass(frozen=True)
+class DriftSchedule:
+    """From ``start_day`` (0-based) on, the world changes in a way the models must notice.
+
+    ``confluence_shift`` moves that share of activity from Jira to Confluence;
+    ``preference_shift`` (0..1) rotates every user's hidden taste towards a new direction.
+    """
+
+    start_day: int | None = None
+    confluence_shift: float = 0.2
+    preference_shift: float = 0.6
+
+    def active(self, day: int) -> bool:
+        return self.start_day is not None and day >= self.start_day
+
+
+@dataclass(frozen=True)
+class FaultRates:
+    """How the real world misbehaves: fractions of delivered rows."""
+
+    duplicate: float = 0.01  # at-least-once redelivery of the same event
+    late: float = 0.005  # delivered hours after it happened
+    max_late_hours: int = 6
+    malformed: float = 0.002  # split evenly across the malformed kinds
+    clock_skew: float = 0.02  # clients whose clock is off by up to a few minutes
+    max_skew_seconds: int = 240
+
+    @classmethod
+    def none(cls) -> "FaultRates":
+        return cls(duplicate=0.0, late=0.0, malformed=0.0, clock_skew=0.0)
+
+
+def _default_start() -> date:
+    return datetime.now(timezone.utc).date() - timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    days: int = 3
+    events_per_day: int = 1_000_000  # on a working day; weekends are quieter
+    seed: int = 1
+    start: date = field(default_factory=_default_start)
+    drift: DriftSchedule = field(default_factory=DriftSchedule)
+    faults: FaultRates = field(default_factory=FaultRates)
+    n_tenants: int | None = None  # default: scales with volume
+
+    @property
+    def start_dt(self) -> datetime:
+        return datetime(self.start.year, self.start.month, self.start.day, tzinfo=timezone.utc)

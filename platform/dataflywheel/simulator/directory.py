@@ -1,0 +1,54 @@
+"""Daily snapshots of the product's directory: users with their teams, items with their homes.
+
+In the real product these come from the application database (an export or CDC), not
+from the event stream; ``dim_users`` and ``dim_items`` are built from them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from .config import SimulationConfig
+from .wire import ITEM_TYPES
+from .world import ROLES, World
+
+
+def _timestamps(config: SimulationConfig, seconds: np.ndarray) -> pa.Array:
+    start_us = int(config.start_dt.timestamp() * 1e6)
+    return pa.array(start_us + seconds.astype(np.int64) * 1_000_000, pa.timestamp("us", tz="UTC"))
+
+
+def _text(prefix: str, ids: np.ndarray) -> pa.Array:
+    return pa.array(np.char.add(prefix, ids.astype(str)).astype(object))
+
+
+def users_snapshot(world: World, config: SimulationConfig, day: int) -> pa.Table:
+    users = np.flatnonzero(world.user_join_day <= day)
+    return pa.table(
+        {
+            "user_id": _text("u", users),
+            "tenant_id": _text("t", world.user_tenant[users]),
+            "team_id": _text("tm", world.user_team[users]),
+            "role": pa.array(ROLES[world.user_role[users]].astype(object)),
+            "utc_offset_hours": pa.array(world.user_tz_hours[users].astype(np.float64)),
+            "joined_at": _timestamps(config, world.user_join_day[users] * 86_400),
+        }
+    )
+
+
+def items_snapshot(world: World, config: SimulationConfig, day: int) -> pa.Table:
+    items = np.flatnonzero(world.item_created_s < (day + 1) * 86_400)
+    container = world.item_container[items]
+    return pa.table(
+        {
+            "item_id": _text("i", items),
+            "tenant_id": _text("t", world.item_tenant[items]),
+            "item_type": pa.array(ITEM_TYPES[world.item_type[items]]),
+            "container_id": _text("c", container),
+            "container_type": pa.array(np.where(world.item_type[items] == 0, "project", "space").astype(object)),
+            "author_team_id": _text("tm", world.item_team[items]),
+            "author_user_id": _text("u", world.item_author[items]),
+            "created_at": _timestamps(config, world.item_created_s[items]),
+        }
+    )
