@@ -71,9 +71,6 @@ class DayEvents:
         fields = DayEvents.__dataclass_fields__
         return DayEvents(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in fields})
 
-    def take(self, index: np.ndarray) -> "DayEvents":
-        return DayEvents(**{f: getattr(self, f)[index] for f in DayEvents.__dataclass_fields__})
-
 
 def _empty_like(n: int) -> dict[str, np.ndarray]:
     return {
@@ -104,12 +101,15 @@ class DaySampler:
         recency = np.exp(-np.clip(age_days, 0, None) / 30.0) + 0.2
         self.item_cum = np.cumsum(np.where(eligible, world.item_popularity * recency, 0.0))
         self.eligible_cum = np.cumsum(eligible.astype(np.float64))
-        self.tenant_sorted = world.item_tenant.astype(np.int64)
-        self.tenant_type_sorted = world.tenant_type_key(world.item_tenant, world.item_type)
-        self.team_type_sorted = world.team_type_key(world.item_tenant, world.item_type, world.item_team)
+        # Items are sorted by (tenant, type, team): each of these groups is one contiguous run.
+        n_tenants, n_teams = world.n_tenants, len(world.team_tenant)
+        self.tenant_range = world.item_ranges(world.item_tenant, n_tenants)
+        self.tenant_type_range = world.item_ranges(world.item_tenant * 2 + world.item_type, n_tenants * 2)
+        self.team_type_range = world.item_ranges(world.item_team * 2 + world.item_type, n_teams * 2)
 
     def users(self, n: int) -> np.ndarray:
-        u = self.rng.random(n) * self.user_cum[-1]
+        # Draws are i.i.d., so sorting them costs nothing in realism and makes the lookups cache-friendly.
+        u = np.sort(self.rng.random(n)) * self.user_cum[-1]
         return np.minimum(np.searchsorted(self.user_cum, u, side="right"), len(self.user_cum) - 1)
 
     def times_us(self, users: np.ndarray) -> np.ndarray:
@@ -135,8 +135,10 @@ class DaySampler:
         w = self.world
         tenant, team = w.user_tenant[users], w.user_team[users]
         own = self.rng.random(len(users)) < OWN_TEAM_SHARE
-        team_lo, team_hi = w.group_ranges(w.team_type_key(tenant, item_type, team), self.team_type_sorted)
-        ten_lo, ten_hi = w.group_ranges(w.tenant_type_key(tenant, item_type), self.tenant_type_sorted)
+        team_key = team * 2 + item_type
+        team_lo, team_hi = self.team_type_range[0][team_key], self.team_type_range[1][team_key]
+        ten_key = tenant * 2 + item_type
+        ten_lo, ten_hi = self.tenant_type_range[0][ten_key], self.tenant_type_range[1][ten_key]
         team_idx, team_ok = self._weighted_in_ranges(self.item_cum, team_lo, team_hi)
         ten_idx, ten_ok = self._weighted_in_ranges(self.item_cum, ten_lo, ten_hi)
         use_team = own & team_ok
@@ -150,7 +152,7 @@ class DaySampler:
         """
         w = self.world
         tenant = w.user_tenant[users]
-        lo, hi = w.group_ranges(tenant, self.tenant_sorted)
+        lo, hi = self.tenant_range[0][tenant], self.tenant_range[1][tenant]
         pop_idx, ok = self._weighted_in_ranges(self.item_cum, lo, hi)
         uni_idx, _ = self._weighted_in_ranges(self.eligible_cum, lo, hi)
         explore = self.rng.random(len(users)) < EXPLORATION
@@ -175,8 +177,7 @@ def simulate_day(world: World, config: SimulationConfig, day: int) -> DayEvents:
         _creations(sampler),
         *_home_feed(sampler, int(volume * 0.04)),
     ]
-    events = DayEvents.concat(parts)
-    return events.take(np.argsort(events.ts_us, kind="stable"))
+    return DayEvents.concat(parts)
 
 
 def _browsing(s: DaySampler, n: int) -> DayEvents:

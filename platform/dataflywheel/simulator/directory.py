@@ -44,7 +44,7 @@ def items_snapshot(world: World, config: SimulationConfig, day: int) -> pa.Table
         {
             "item_id": _text("i", items),
             "tenant_id": _text("t", world.item_tenant[items]),
-            "item_type": pa.array(ITEM_TYPES[world.item_type[items]]),
+            "item_type": pa.array(np.array(ITEM_TYPES, dtype=object)[world.item_type[items]]),
             "container_id": _text("c", container),
             "container_type": pa.array(np.where(world.item_type[items] == 0, "project", "space").astype(object)),
             "author_team_id": _text("tm", world.item_team[items]),

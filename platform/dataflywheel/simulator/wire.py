@@ -2,18 +2,17 @@
 
 Delivery faults are drawn here: network delay, client clock skew, late (offline)
 delivery, at-least-once redelivery (duplicates), and malformed rows of every kind the
-validator knows. Each malformed row's kind is known, so tests can check that the
-validator gives exactly that reason.
+validator knows. The kind of each malformed row is kept in a ``_fault`` column (dropped
+before landing), so tests can check that the validator names exactly that reason.
 """
 
 from __future__ import annotations
 
 import binascii
-from datetime import timedelta
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..events.landing import WIRE_SCHEMA
 from ..events.schema import SCHEMA_VERSION, ItemType
@@ -22,14 +21,10 @@ from .activity import EVENT_TYPES, LOGGING_POLICY, PROPERTIES, SURFACES, DayEven
 from .config import FaultRates
 from .world import World
 
-ITEM_TYPES = np.array([ItemType.JIRA_ISSUE.value, ItemType.CONFLUENCE_PAGE.value], dtype=object)
+ITEM_TYPES = [ItemType.JIRA_ISSUE.value, ItemType.CONFLUENCE_PAGE.value]
 MALFORMED_KINDS = list(Reason)
-
-
-def _fixed_width_strings(buf: bytes, width: int, n: int) -> pa.Array:
-    """Zero-copy Arrow strings from ``n`` back-to-back fixed-width ASCII values."""
-    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
-    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(buf)])
+FAULT_COLUMN = "_fault"  # the malformed kind applied to a row, null if none
+TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 
 
 def event_ids(ts_us: np.ndarray, rng: np.random.Generator) -> pa.Array:
@@ -41,50 +36,71 @@ def event_ids(ts_us: np.ndarray, rng: np.random.Generator) -> pa.Array:
     raw = np.empty((n, 16), np.uint8)
     raw[:, :6] = (ts_us // 1000).astype(">u8").view(np.uint8).reshape(n, 8)[:, 2:]
     raw[:, 6:] = np.frombuffer(rng.bytes(n * 10), np.uint8).reshape(n, 10)
-    return _fixed_width_strings(binascii.hexlify(raw.tobytes()), 32, n)
+    offsets = np.arange(0, (n + 1) * 32, 32, dtype=np.int32)
+    hex_text = binascii.hexlify(raw.tobytes())
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(hex_text)])
 
 
-def iso_timestamps(ts_us: np.ndarray) -> pa.Array:
-    """ISO-8601 UTC text with milliseconds, as clients send it."""
-    text = np.datetime_as_string(ts_us.astype("datetime64[us]").astype("datetime64[ms]"), unit="ms")
-    return _fixed_width_strings(np.char.add(text.astype("S23"), b"Z").tobytes(), 24, len(ts_us))
+def _decode(codes: np.ndarray, labels: list[str]) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(labels)).cast(pa.string())
 
 
-def _ids(prefix: str, values: np.ndarray) -> pa.Array:
-    """``prefix`` + integer id as text; -1 becomes null."""
-    arr = pa.array(values, mask=values < 0)
-    return pc.binary_join_element_wise(prefix, arr.cast(pa.string()), "")
+def _prefixed(name: str, prefix: str) -> pl.Expr:
+    """``prefix`` + integer id as text; negative ids (absent) become null."""
+    col = pl.col(name)
+    return pl.when(col >= 0).then(pl.lit(prefix) + col.cast(pl.String)).alias(name)
 
 
-def _numbers(values: np.ndarray, absent: np.ndarray) -> pa.Array:
-    return pa.array(values, mask=absent).cast(pa.string())
+def _number_text(name: str, present: pl.Expr) -> pl.Expr:
+    return pl.when(present).then(pl.col(name).cast(pl.String)).alias(name)
 
 
 def to_wire(world: World, events: DayEvents, client_ts_us: np.ndarray, received_ts_us: np.ndarray,
-            rng: np.random.Generator) -> pa.Table:
-    """The events as the collector receives them (text fields plus the server's received_ts)."""
+            rng: np.random.Generator) -> pl.DataFrame:
+    """The events as the collector receives them: client text fields plus received_ts."""
     n = len(events)
     has_item = events.item >= 0
-    item = np.maximum(events.item, 0)
-    columns = {
-        "event_id": event_ids(events.ts_us, rng),
-        "event_type": pa.array(np.array([e.value for e in EVENT_TYPES], dtype=object)[events.event_type]),
-        "event_ts": iso_timestamps(client_ts_us),
-        "tenant_id": _ids("t", world.user_tenant[events.user]),
-        "user_id": _ids("u", events.user),
-        "item_id": _ids("i", events.item),
-        "item_type": pa.array(ITEM_TYPES[world.item_type[item]], mask=~has_item),
-        "surface": pa.array(np.array([s.value for s in SURFACES], dtype=object)[events.surface]),
-        "rec_request_id": _ids("r", events.rec_request),
-        "position": _numbers(events.position, events.position < 0),
-        "propensity": _numbers(events.propensity, np.isnan(events.propensity)),
-        "model_version": pa.array(np.full(n, LOGGING_POLICY, dtype=object), mask=events.rec_request < 0),
-        "dwell_ms": _numbers(events.dwell_ms, events.dwell_ms < 0),
-        "properties": pa.array(PROPERTIES[events.properties]),
-        "schema_version": pa.array(np.full(n, str(SCHEMA_VERSION), dtype=object)),
-        "received_ts": pa.array(received_ts_us, pa.timestamp("us", tz="UTC")),
-    }
-    return pa.table(columns).select(WIRE_SCHEMA.names).cast(WIRE_SCHEMA)
+    item_type = np.where(has_item, world.item_type[np.maximum(events.item, 0)], -1)
+    frame = pl.DataFrame(
+        {
+            "event_id": event_ids(events.ts_us, rng),
+            "event_type": _decode(events.event_type, [e.value for e in EVENT_TYPES]),
+            "event_ts": client_ts_us,
+            "tenant_id": world.user_tenant[events.user],
+            "user_id": events.user,
+            "item_id": events.item,
+            "item_type": pa.DictionaryArray.from_arrays(
+                pa.array(item_type.astype(np.int32), mask=~has_item), pa.array(ITEM_TYPES)
+            ).cast(pa.string()),
+            "surface": _decode(events.surface, [s.value for s in SURFACES]),
+            "rec_request_id": events.rec_request,
+            "position": events.position,
+            "propensity": events.propensity,
+            "dwell_ms": events.dwell_ms,
+            "properties": _decode(events.properties, list(PROPERTIES)),
+            "received_ts": received_ts_us,
+        }
+    )
+    is_rec = pl.col("rec_request_id") >= 0
+    return frame.select(
+        "event_id",
+        "event_type",
+        pl.col("event_ts").cast(pl.Datetime("us")).dt.to_string(TIMESTAMP_TEXT),
+        _prefixed("tenant_id", "t"),
+        _prefixed("user_id", "u"),
+        _prefixed("item_id", "i"),
+        "item_type",
+        "surface",
+        _prefixed("rec_request_id", "r"),
+        _number_text("position", pl.col("position") >= 0),
+        _number_text("propensity", pl.col("propensity").is_not_nan()),
+        pl.when(is_rec).then(pl.lit(LOGGING_POLICY)).alias("model_version"),
+        _number_text("dwell_ms", pl.col("dwell_ms") >= 0),
+        "properties",
+        pl.lit(str(SCHEMA_VERSION)).alias("schema_version"),
+        pl.col("received_ts").cast(pl.Datetime("us", "UTC")),
+        pl.lit(None, pl.String).alias(FAULT_COLUMN),
+    )
 
 
 def delivery_times(events: DayEvents, faults: FaultRates, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -100,51 +116,58 @@ def delivery_times(events: DayEvents, faults: FaultRates, rng: np.random.Generat
     return client, received
 
 
-def corrupt(table: pa.Table, rate: float, rng: np.random.Generator) -> tuple[pa.Table, pa.Table, list[Reason]]:
-    """Break a ``rate`` share of rows, cycling through every malformed kind.
-
-    Returns the untouched rows, the broken rows, and the kind applied to each broken row.
-    """
-    broken_rows = np.flatnonzero(rng.random(table.num_rows) < rate)
-    keep = np.ones(table.num_rows, dtype=bool)
-    keep[broken_rows] = False
-    kinds = [MALFORMED_KINDS[i % len(MALFORMED_KINDS)] for i in range(len(broken_rows))]
-    records = table.take(pa.array(broken_rows, pa.int64())).to_pylist()
-    for record, kind in zip(records, kinds):
-        _break_row(record, kind)
-    return table.filter(pa.array(keep)), pa.Table.from_pylist(records, schema=WIRE_SCHEMA), kinds
-
-
-def _break_row(row: dict, reason: Reason) -> None:
-    """Make one row fail exactly one rule, the way real clients do."""
-    if reason is Reason.UNSUPPORTED_SCHEMA_VERSION:
-        row["schema_version"] = "99"
-    elif reason is Reason.UNKNOWN_EVENT_TYPE:
-        row["event_type"] = "issue_vieweed"
-    elif reason is Reason.MISSING_REQUIRED_FIELD:
-        row["user_id"] = None
-    elif reason is Reason.INVALID_TIMESTAMP:
-        row["event_ts"] = "yesterday at noon"
-    elif reason is Reason.TIMESTAMP_OUT_OF_BOUNDS:
-        row["event_ts"] = (row["received_ts"] + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    elif reason is Reason.INVALID_ENUM:
-        row["surface"] = "sidebar"
-    elif reason is Reason.INCONSISTENT_ITEM_TYPE:
-        row["item_id"] = row["item_id"] or "i0"
-        row["item_type"] = row["item_type"] or ItemType.JIRA_ISSUE.value
-        row["event_type"] = "page_viewed" if row["item_type"] == ItemType.JIRA_ISSUE else "issue_viewed"
-    elif reason is Reason.INVALID_NUMBER:
-        row["dwell_ms"] = "twelve"
-    elif reason is Reason.INVALID_JSON:
-        row["properties"] = '{"to_status": '
+def _breakage(kind: Reason) -> dict[str, pl.Expr]:
+    """How a client breaks a row so that it fails exactly the rule ``kind``."""
+    if kind is Reason.UNSUPPORTED_SCHEMA_VERSION:
+        return {"schema_version": pl.lit("99")}
+    if kind is Reason.UNKNOWN_EVENT_TYPE:
+        return {"event_type": pl.lit("issue_vieweed")}
+    if kind is Reason.MISSING_REQUIRED_FIELD:
+        return {"user_id": pl.lit(None, pl.String)}
+    if kind is Reason.INVALID_TIMESTAMP:
+        return {"event_ts": pl.lit("yesterday at noon")}
+    if kind is Reason.TIMESTAMP_OUT_OF_BOUNDS:
+        three_days_ahead = pl.col("received_ts") + pl.duration(days=3)
+        return {"event_ts": three_days_ahead.dt.replace_time_zone(None).dt.to_string(TIMESTAMP_TEXT)}
+    if kind is Reason.INVALID_ENUM:
+        return {"surface": pl.lit("sidebar")}
+    if kind is Reason.INCONSISTENT_ITEM_TYPE:
+        item_type = pl.col("item_type").fill_null(ItemType.JIRA_ISSUE.value)
+        return {
+            "item_id": pl.col("item_id").fill_null("i0"),
+            "item_type": item_type,
+            "event_type": pl.when(item_type == ItemType.JIRA_ISSUE.value)
+            .then(pl.lit("page_viewed"))
+            .otherwise(pl.lit("issue_viewed")),
+        }
+    if kind is Reason.INVALID_NUMBER:
+        return {"dwell_ms": pl.lit("twelve")}
+    if kind is Reason.INVALID_JSON:
+        return {"properties": pl.lit('{"to_status": ')}
+    raise ValueError(kind)
 
 
-def redeliveries(table: pa.Table, rate: float, rng: np.random.Generator) -> pa.Table:
+def corrupt(frame: pl.DataFrame, rate: float, rng: np.random.Generator) -> pl.DataFrame:
+    """Break a ``rate`` share of rows, cycling through every malformed kind."""
+    broken = rng.random(frame.height) < rate
+    kind = np.full(frame.height, -1, np.int64)
+    kind[broken] = np.arange(broken.sum()) % len(MALFORMED_KINDS)
+    frame = frame.with_columns(_kind=pl.Series(kind))
+    for index, reason in enumerate(MALFORMED_KINDS):
+        hit = pl.col("_kind") == index
+        changes = {name: pl.when(hit).then(expr).otherwise(pl.col(name)) for name, expr in _breakage(reason).items()}
+        frame = frame.with_columns(**changes, **{FAULT_COLUMN: pl.when(hit).then(pl.lit(reason.value))
+                                                .otherwise(pl.col(FAULT_COLUMN))})
+    return frame.drop("_kind")
+
+
+def redeliveries(frame: pl.DataFrame, rate: float, rng: np.random.Generator) -> pl.DataFrame:
     """Copies of a ``rate`` share of rows, received again seconds to two hours later."""
-    rows = np.flatnonzero(rng.random(table.num_rows) < rate)
-    copies = table.take(pa.array(rows, pa.int64()))
-    received = copies.column("received_ts").to_numpy().astype("datetime64[us]").astype(np.int64)
-    later = received + (rng.uniform(1, 7_200, len(rows)) * 1e6).astype(np.int64)
-    index = copies.schema.get_field_index("received_ts")
-    copies = copies.set_column(index, "received_ts", pa.array(later, pa.timestamp("us", tz="UTC")))
-    return copies.cast(WIRE_SCHEMA)
+    picked = rng.random(frame.height) < rate
+    delay_us = (rng.uniform(1, 7_200, int(picked.sum())) * 1e6).astype(np.int64)
+    copies = frame.filter(pl.Series(picked))
+    return copies.with_columns(pl.col("received_ts") + pl.duration(microseconds=pl.Series(delay_us)))
+
+
+def landing_table(frame: pl.DataFrame) -> pa.Table:
+    return frame.drop(FAULT_COLUMN).to_arrow().cast(WIRE_SCHEMA)

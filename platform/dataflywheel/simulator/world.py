@@ -61,18 +61,13 @@ class World:
     def n_items(self) -> int:
         return len(self.item_tenant)
 
-    def group_ranges(self, keys: np.ndarray, sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """[start, end) of each key's run in a sorted key array."""
-        return (
-            np.searchsorted(sorted_keys, keys, side="left"),
-            np.searchsorted(sorted_keys, keys, side="right"),
-        )
-
-    def tenant_type_key(self, tenant: np.ndarray, item_type: np.ndarray) -> np.ndarray:
-        return tenant.astype(np.int64) * 2 + item_type
-
-    def team_type_key(self, tenant: np.ndarray, item_type: np.ndarray, team: np.ndarray) -> np.ndarray:
-        return (tenant.astype(np.int64) * 2 + item_type) * (len(self.team_tenant) + 1) + team
+    def item_ranges(self, group_of_item: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+        """[start, end) of each group's items (empty groups: 0, 0); each group must be one run."""
+        index = np.arange(len(group_of_item))
+        lo, hi = np.full(n_groups, len(index)), np.zeros(n_groups, np.int64)
+        np.minimum.at(lo, group_of_item, index)
+        np.maximum.at(hi, group_of_item, index + 1)
+        return np.minimum(lo, hi), hi
 
     def click_logit(
         self, users: np.ndarray, items: np.ndarray, positions: np.ndarray, now_s: np.ndarray, shifted: bool
