@@ -67,7 +67,7 @@ def ingest_hour(
                 f"""CREATE OR REPLACE TEMP TABLE landed AS
                 SELECT * EXCLUDE (received_ts, filename), received_ts::TIMESTAMP AS received_ts,
                        filename AS source_file, {reason_sql(bounds)} AS reason
-                FROM read_parquet(?, filename = true, file_row_number = true)""",
+                FROM read_parquet(?, filename = true, file_row_number = true, hive_partitioning = false)""",
                 [files],
             )
             _load(con, hour_sql, wire_cols, horizon)

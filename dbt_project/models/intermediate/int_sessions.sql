@@ -1,0 +1,64 @@
+{{ config(
+    pre_hook="{{ delete_event_time_window('session_start') }}",
+    meta={"freshness_hours": 26},
+) }}
+
+-- Sessions: a user's run of activity with no gap of session_gap_minutes or more.
+-- A session belongs to the window its first event falls in; events around the window are
+-- read too, so sessions crossing midnight are whole and the same from either side.
+with events as (
+    select tenant_id, user_id, event_id, event_ts, product, event_type
+    from {{ ref('stg_events') }}
+    where {{ in_widened_window('event_ts', var('boundary_hours')) }}
+),
+
+gaps as (
+    select
+        *,
+        case
+            when lag(event_ts) over (partition by user_id order by event_ts, event_id) is null then 1
+            when {{ seconds_between('lag(event_ts) over (partition by user_id order by event_ts, event_id)', 'event_ts') }}
+                 >= {{ var('session_gap_minutes') }} * 60 then 1
+            else 0
+        end as starts_session
+    from events
+),
+
+numbered as (
+    select
+        *,
+        sum(starts_session) over (
+            partition by user_id order by event_ts, event_id rows between unbounded preceding and current row
+        ) as session_number
+    from gaps
+),
+
+sessions as (
+    select
+        user_id,
+        min(tenant_id) as tenant_id,
+        min(event_ts) as session_start,
+        max(event_ts) as session_end,
+        count(*) as events,
+        sum(case when product = 'jira' then 1 else 0 end) as jira_events,
+        sum(case when product = 'confluence' then 1 else 0 end) as confluence_events,
+        sum(case when event_type = 'rec_impression' then 1 else 0 end) as feed_impressions,
+        sum(case when event_type = 'rec_click' then 1 else 0 end) as feed_clicks
+    from numbered
+    group by user_id, session_number
+)
+
+select
+    {{ dbt.hash("user_id || '|' || cast(session_start as varchar)") }} as session_id,
+    tenant_id,
+    user_id,
+    session_start,
+    session_end,
+    {{ seconds_between('session_start', 'session_end') }} as duration_seconds,
+    events,
+    jira_events,
+    confluence_events,
+    feed_impressions,
+    feed_clicks
+from sessions
+where {{ in_event_time_window('session_start') }}

@@ -1,0 +1,16 @@
+{{ config(
+    pre_hook="{{ delete_event_time_window('activity_date') }}",
+    tags=["event_time"],
+    meta={"freshness_hours": 26},
+) }}
+
+-- Daily active users and events per tenant and product (jira, confluence, search, home_feed).
+select
+    event_date as activity_date,
+    tenant_id,
+    product,
+    count(distinct user_id) as daily_active_users,
+    count(*) as events
+from {{ ref('stg_events') }}
+where {{ in_event_time_window('event_ts') }}
+group by event_date, tenant_id, product

@@ -1,0 +1,30 @@
+{{ config(tags=["event_time"], meta={"freshness_hours": 2}) }}
+
+-- Product events, typed, with their event-time hour and day and the product they belong to.
+select
+    event_id,
+    event_type,
+    event_ts,
+    received_ts,
+    {{ dbt.date_trunc('hour', 'event_ts') }} as event_hour,
+    cast(event_ts as date) as event_date,
+    case
+        when event_type like 'issue\_%' escape '\' then 'jira'
+        when event_type like 'page\_%' escape '\' then 'confluence'
+        when event_type like 'rec\_%' escape '\' then 'home_feed'
+        else 'search'
+    end as product,
+    tenant_id,
+    user_id,
+    item_id,
+    item_type,
+    surface,
+    rec_request_id,
+    position,
+    propensity,
+    model_version,
+    dwell_ms,
+    properties,
+    arrival_hour,
+    {{ seconds_between('event_ts', 'received_ts') }} as lateness_seconds
+from {{ source('raw', 'raw_events') }}

@@ -1,0 +1,38 @@
+"""Load a daily directory snapshot (users, items) from the landing zone into the warehouse."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+from .landing import directory_url
+from .warehouse import RAW_SCHEMA, ensure_raw_tables
+
+SNAPSHOT_TABLES = {"users": "directory_users", "items": "directory_items"}
+
+
+def load_directory_snapshot(con: duckdb.DuckDBPyConnection, landing_root: str, snapshot_date: date) -> dict[str, int]:
+    """Replace one snapshot date in both directory tables, in one transaction; rows per table."""
+    ensure_raw_tables(con)
+    rows = {}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name, table in SNAPSHOT_TABLES.items():
+            con.execute(f"DELETE FROM {RAW_SCHEMA}.{table} WHERE snapshot_date = ?", [snapshot_date])
+            con.execute(
+                f"""INSERT INTO {RAW_SCHEMA}.{table} BY NAME
+                SELECT ?::DATE AS snapshot_date, * REPLACE (
+                    {'joined_at' if name == 'users' else 'created_at'}::TIMESTAMP
+                    AS {'joined_at' if name == 'users' else 'created_at'})
+                FROM read_parquet(?, hive_partitioning = false)""",
+                [snapshot_date, directory_url(landing_root, snapshot_date.isoformat(), name)],
+            )
+            rows[table] = con.execute(
+                f"SELECT count(*) FROM {RAW_SCHEMA}.{table} WHERE snapshot_date = ?", [snapshot_date]
+            ).fetchone()[0]
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return rows
