@@ -1,0 +1,122 @@
+"""Raw tables: ``raw_events`` per arrival hour, and the daily directory snapshots."""
+
+from datetime import date, timedelta
+
+import dagster as dg
+from ..resources import Warehouse
+
+from ... import settings
+from ...events.directory import load_directory_snapshot
+from ...events.ingest import HourCounts, ingest_hour
+from ..partitions import arrival_hours, event_days
+
+OWNERS = ["team:data-platform"]
+VOLUME_TOLERANCE = 0.5  # an hour may be half to twice the same hour a week earlier
+
+
+def _volume_check(conn, hour, loaded: int) -> dg.AssetCheckResult:
+    week_ago = conn.execute(
+        "SELECT count(*) FROM raw.raw_events WHERE arrival_hour = ?", [hour - timedelta(days=7)]
+    ).fetchone()[0]
+    if week_ago == 0:
+        return dg.AssetCheckResult(
+            check_name="volume_vs_last_week", passed=True, metadata={"baseline": "none (no data a week earlier)"}
+        )
+    ratio = loaded / week_ago
+    return dg.AssetCheckResult(
+        check_name="volume_vs_last_week",
+        passed=(1 - VOLUME_TOLERANCE) <= ratio <= 1 / (1 - VOLUME_TOLERANCE),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"loaded": loaded, "same_hour_last_week": week_ago, "ratio": round(ratio, 3)},
+    )
+
+
+def _conservation_check(counts: HourCounts) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name="conservation",
+        passed=counts.conserved,
+        metadata={
+            "landed": counts.landed,
+            "loaded + duplicates + quarantined": counts.loaded + counts.duplicates + counts.quarantined,
+        },
+    )
+
+
+landing_events = dg.AssetSpec(
+    "landing_events",
+    group_name="ingestion",
+    owners=OWNERS,
+    kinds={"parquet"},
+    partitions_def=arrival_hours(),
+    description="Immutable Parquet files of product events by arrival hour, as the collector and "
+    "simulator land them. Reported by the landing sensor; never rewritten.",
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=1)),
+)
+
+
+@dg.asset(
+    deps=[landing_events],
+    partitions_def=arrival_hours(),
+    group_name="ingestion",
+    owners=OWNERS,
+    kinds={"duckdb", "parquet"},
+    pool="duckdb",
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=2), warn_window=timedelta(hours=1)),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "conservation", asset="raw_events", blocking=True,
+            description="Every landed row is loaded, a duplicate, or quarantined: nothing is lost.",
+        ),
+        dg.AssetCheckSpec(
+            "volume_vs_last_week", asset="raw_events",
+            description="Loaded volume within 0.5x-2x of the same hour a week earlier.",
+        ),
+    ],
+)
+def raw_events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Product events of one arrival hour: validated, deduplicated by event_id, malformed rows
+    quarantined with a reason. Replaces the hour in one transaction, so re-runs are idempotent."""
+    hour = context.partition_time_window.start.replace(tzinfo=None)
+    horizon = timedelta(hours=settings.dedup_horizon_hours())
+    with warehouse.get_connection() as conn:
+        counts = ingest_hour(conn, settings.landing_url(), hour, horizon)
+        volume = _volume_check(conn, hour, counts.loaded)
+    return dg.MaterializeResult(
+        metadata={
+            "landed": counts.landed,
+            "loaded": counts.loaded,
+            "duplicates": counts.duplicates,
+            "quarantined": counts.quarantined,
+            "files": counts.files,
+            "quarantined_by_reason": counts.reasons,
+            "lateness_seconds": {k: v for k, v in counts.lateness_seconds.items() if v is not None},
+            "event_dates": counts.event_dates,
+            "dagster/row_count": counts.loaded,
+        },
+        check_results=[_conservation_check(counts), volume],
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "raw_directory_users", group_name="ingestion", owners=OWNERS, kinds={"duckdb", "parquet"},
+            description="Daily snapshots of the product's user directory (teams, roles, join dates).",
+            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26)),
+        ),
+        dg.AssetSpec(
+            "raw_directory_items", group_name="ingestion", owners=OWNERS, kinds={"duckdb", "parquet"},
+            description="Daily snapshots of Jira issues and Confluence pages with their projects and spaces.",
+            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26)),
+        ),
+    ],
+    partitions_def=event_days(),
+    pool="duckdb",
+)
+def raw_directory(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    """Load one day's directory export; the snapshot date is replaced in one transaction."""
+    snapshot = date.fromisoformat(context.partition_key)
+    with warehouse.get_connection() as conn:
+        rows = load_directory_snapshot(conn, settings.landing_url(), snapshot)
+    yield dg.MaterializeResult(asset_key="raw_directory_users", metadata={"dagster/row_count": rows["directory_users"]})
+    yield dg.MaterializeResult(asset_key="raw_directory_items", metadata={"dagster/row_count": rows["directory_items"]})

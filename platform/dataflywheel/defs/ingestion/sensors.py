@@ -1,0 +1,54 @@
+"""Sensors that turn new landing-zone files into partition runs.
+
+They only list the landing zone and keep a cursor; they never open the warehouse.
+"""
+
+import json
+
+import dagster as dg
+
+from ... import settings
+from ...events.landing import list_directory_snapshots, list_event_files, parse_hour_key
+from ..partitions import arrival_hours, event_days
+from .assets import raw_directory, raw_events
+
+ingest_job = dg.define_asset_job("ingest_raw_events", selection=[raw_events], partitions_def=arrival_hours())
+directory_job = dg.define_asset_job("ingest_directory", selection=[raw_directory], partitions_def=event_days())
+
+
+def hours_with_new_files(files_by_hour: dict[str, list[str]], seen: dict[str, int]) -> dict[str, int]:
+    """Arrival hours whose file count grew since the cursor; landed files are never removed."""
+    return {hour: len(files) for hour, files in files_by_hour.items() if len(files) > seen.get(hour, 0)}
+
+
+@dg.sensor(job=ingest_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+def landing_sensor(context: dg.SensorEvaluationContext):
+    """Request ``raw_events`` for every arrival hour with new files, late files for old hours included."""
+    seen = json.loads(context.cursor) if context.cursor else {}
+    new = hours_with_new_files(list_event_files(settings.landing_url()), seen)
+    valid_keys = set(arrival_hours().get_partition_keys())
+    requests, landed = [], []
+    for hour, n_files in sorted(new.items()):
+        key = partition_key_of(hour)
+        if key not in valid_keys:
+            context.log.warning(f"Landing hour {hour} is outside the partitions; skipped")
+            continue
+        requests.append(dg.RunRequest(run_key=f"{key}:{n_files}", partition_key=key))
+        landed.append(dg.AssetMaterialization("landing_events", partition=key, metadata={"files": n_files}))
+    return dg.SensorResult(run_requests=requests, asset_events=landed, cursor=json.dumps({**seen, **new}, sort_keys=True))
+
+
+def partition_key_of(hour: str) -> str:
+    """Landing folder hour (2026-11-22T13) to the hourly partition key (2026-11-22-13:00)."""
+    return parse_hour_key(hour).strftime("%Y-%m-%d-%H:%M")
+
+
+@dg.sensor(job=directory_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def directory_sensor(context: dg.SensorEvaluationContext):
+    """Request the directory load for each new daily snapshot."""
+    done = set(json.loads(context.cursor)) if context.cursor else set()
+    valid_keys = set(event_days().get_partition_keys())
+    snapshots = [d for d in list_directory_snapshots(settings.landing_url()) if d not in done and d in valid_keys]
+    for snapshot_date in snapshots:
+        yield dg.RunRequest(run_key=snapshot_date, partition_key=snapshot_date)
+    context.update_cursor(json.dumps(sorted(done | set(snapshots))))
