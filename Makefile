@@ -1,0 +1,40 @@
+# Every target bootstraps the virtual environment on first use.
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+export DATAFLYWHEEL_HOME ?= $(CURDIR)/.dataflywheel
+export DAGSTER_HOME ?= $(DATAFLYWHEEL_HOME)/dagster
+export DATAFLYWHEEL_WAREHOUSE ?= $(DATAFLYWHEEL_HOME)/warehouse.duckdb
+export DBT_PROFILES_DIR ?= $(CURDIR)/dbt_project
+
+.PHONY: setup demo test ui docs bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+# Dagster home with its dagster.yaml, and the dbt manifest that @dbt_assets reads at import.
+setup: $(VENV)/.installed
+	$(BIN)/python -c "from dataflywheel.defs.transform.project import dbt_project; dbt_project()"
+
+demo: setup
+	$(BIN)/dataflywheel demo $(ARGS)
+
+test: setup
+	$(BIN)/pytest -n 2 $(ARGS)
+
+ui: setup
+	$(BIN)/dagster dev -w workspace.yaml
+
+docs: setup
+	cd dbt_project && $(CURDIR)/$(BIN)/dbt docs generate --static --target-path $(DATAFLYWHEEL_HOME)/dbt_docs
+	@echo "dbt docs: $(DATAFLYWHEEL_HOME)/dbt_docs/static_index.html"
+
+bench: setup
+	$(BIN)/python -m bench.run $(ARGS)
+
+clean:
+	rm -rf $(DATAFLYWHEEL_HOME)

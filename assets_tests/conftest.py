@@ -1,0 +1,37 @@
+"""Shared fixtures. Each test session gets its own home folder, set before anything imports
+the definitions, so tests never touch a developer's ``.dataflywheel``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="dataflywheel-test-"))
+os.environ["DATAFLYWHEEL_HOME"] = str(_SESSION_HOME)
+os.environ["DAGSTER_HOME"] = str(_SESSION_HOME / "dagster")
+os.environ["DATAFLYWHEEL_WAREHOUSE"] = str(_SESSION_HOME / "warehouse.duckdb")
+os.environ["DATAFLYWHEEL_PARTITIONS_START"] = "2026-11-01"
+os.environ.pop("DATAFLYWHEEL_LANDING_URL", None)
+
+from dataflywheel import settings  # noqa: E402
+from dataflywheel.simulator.config import SimulationConfig  # noqa: E402
+
+settings.configure_environment()
+
+MONDAY = date(2026, 11, 16)
+
+
+@pytest.fixture
+def small_config() -> SimulationConfig:
+    """Two working days, small enough for a unit test, large enough for statistics."""
+    return SimulationConfig(days=2, events_per_day=40_000, seed=7, start=MONDAY)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> dict[str, str]:
+    """A private landing root and warehouse for one test."""
+    return {"landing": str(tmp_path / "landing"), "warehouse": str(tmp_path / "warehouse.duckdb")}

@@ -1,0 +1,129 @@
+"""Properties of the simulated world: determinism, cycles, locality, cold start, faults, isolation."""
+
+from dataclasses import replace
+from datetime import date
+
+import numpy as np
+import polars as pl
+import pytest
+
+from dataflywheel.events.validation import Reason
+from dataflywheel.simulator.activity import ET, simulate_day
+from dataflywheel.simulator.config import FaultRates, SimulationConfig
+from dataflywheel.simulator.run import deliver_day
+from dataflywheel.simulator.world import build_world
+from dataflywheel.events.schema import EventType
+
+ITEM_EVENTS = [ET[e] for e in EventType if e.value.startswith(("issue_", "page_"))]
+
+
+def test_same_seed_same_data_and_other_seed_other_data(small_config):
+    world = build_world(small_config)
+    first, _ = deliver_day(world, small_config, 1)
+    again, _ = deliver_day(build_world(small_config), small_config, 1)
+    assert first.equals(again)
+    other_config = replace(small_config, seed=8)
+    other, _ = deliver_day(build_world(other_config), other_config, 1)
+    assert not other.equals(first)
+
+
+def test_working_hours_are_busier_than_nights_in_local_time(small_config):
+    world = build_world(small_config)
+    events = simulate_day(world, small_config, 0)
+    utc_hour = (events.ts_us // 3_600_000_000) % 24
+    local_hour = np.mod(utc_hour + world.user_tz_hours[events.user], 24).astype(int)
+    by_hour = np.bincount(local_hour, minlength=24)
+    assert by_hour[9:17].mean() > 5 * by_hour[0:5].mean()
+
+
+def test_weekends_are_quieter_than_working_days():
+    config = SimulationConfig(days=7, events_per_day=20_000, seed=3, start=date(2026, 11, 16))  # Monday
+    world = build_world(config)
+    volumes = [len(simulate_day(world, config, day)) for day in range(7)]
+    weekday, weekend = np.mean(volumes[:5]), np.mean(volumes[5:])
+    assert weekend < 0.5 * weekday
+
+
+def test_users_work_mostly_on_their_own_teams_items(small_config):
+    world = build_world(small_config)
+    events = simulate_day(world, small_config, 0)
+    on_items = np.isin(events.event_type, ITEM_EVENTS) & (events.item >= 0)
+    same_team = world.user_team[events.user[on_items]] == world.item_team[events.item[on_items]]
+    assert same_team.mean() > 0.6
+
+
+def test_no_interaction_crosses_tenants(small_config):
+    world = build_world(small_config)
+    events = simulate_day(world, small_config, 1)
+    with_item = events.item >= 0
+    assert np.array_equal(world.user_tenant[events.user[with_item]], world.item_tenant[events.item[with_item]])
+
+
+def test_new_users_and_items_arrive_every_day_and_are_active(small_config):
+    world = build_world(small_config)
+    assert (world.user_join_day == 1).sum() > 0
+    day_start, day_end = 86_400, 2 * 86_400
+    new_items = np.flatnonzero((world.item_created_s >= day_start) & (world.item_created_s < day_end))
+    assert len(new_items) > 0
+    events = simulate_day(world, small_config, 1)
+    joined_today = world.user_join_day[events.user] == 1
+    assert joined_today.sum() > 0
+    created = np.isin(events.event_type, [ET[EventType.ISSUE_CREATED], ET[EventType.PAGE_CREATED]])
+    assert set(events.item[created]) == set(new_items)
+    # Nobody acts before they exist.
+    assert (world.user_join_day[events.user] <= 1).all()
+
+
+def test_heavy_tailed_tenants():
+    world = build_world(SimulationConfig(days=1, events_per_day=400_000, seed=1))
+    sizes = np.sort(np.bincount(world.user_tenant))[::-1]
+    assert sizes[0] > 10 * np.median(sizes)
+
+
+def test_fault_rates_match_configuration(small_config):
+    config = replace(small_config, faults=FaultRates(duplicate=0.02, malformed=0.01, late=0.01))
+    rows, duplicates = deliver_day(build_world(config), config, 0)
+    originals = rows.height - duplicates
+    assert duplicates / originals == pytest.approx(0.02, rel=0.15)
+    kinds = rows.get_column("_fault").drop_nulls()
+    # Every malformed kind appears, in roughly equal shares, at about the configured rate.
+    assert set(kinds.unique()) == {r.value for r in Reason}
+    originals_malformed = rows.head(originals).get_column("_fault").drop_nulls().len()
+    assert originals_malformed / originals == pytest.approx(0.01, rel=0.2)
+    lateness = (rows.get_column("received_ts").dt.replace_time_zone(None)
+                - rows.get_column("event_ts").str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ", strict=False))
+    late_share = (lateness.dt.total_seconds() > 3_600).mean()
+    assert late_share == pytest.approx(0.01 + 0.02 * 0.5, abs=0.01)  # late deliveries + some redeliveries
+
+
+def test_no_faults_means_clean_delivery(small_config):
+    config = replace(small_config, faults=FaultRates.none())
+    rows, duplicates = deliver_day(build_world(config), config, 0)
+    assert duplicates == 0
+    assert rows.get_column("_fault").null_count() == rows.height
+    assert rows.get_column("event_id").n_unique() == rows.height
+
+
+def test_feed_propensities_are_probabilities_and_clicks_follow_the_oracle(small_config):
+    world = build_world(small_config)
+    events = simulate_day(world, small_config, 0)
+    shown = events.event_type == ET[EventType.REC_IMPRESSION]
+    assert ((events.propensity[shown] > 0) & (events.propensity[shown] <= 1)).all()
+    clicks = events.event_type == ET[EventType.REC_CLICK]
+    now_s = (events.ts_us[shown] - int(small_config.start_dt.timestamp() * 1e6)) // 1_000_000
+    expected_ctr = world.oracle_ctr(events.user[shown], events.item[shown], events.position[shown], now_s).mean()
+    assert clicks.sum() / shown.sum() == pytest.approx(expected_ctr, rel=0.1)
+
+
+def test_drift_shifts_product_mix(small_config):
+    from dataflywheel.simulator.config import DriftSchedule
+
+    def confluence_share(config):
+        events = simulate_day(build_world(config), config, 1)
+        frame = pl.DataFrame({"t": events.event_type})
+        page = frame.filter(pl.col("t").is_in([ET[e] for e in EventType if e.value.startswith("page_")])).height
+        issue = frame.filter(pl.col("t").is_in([ET[e] for e in EventType if e.value.startswith("issue_")])).height
+        return page / (page + issue)
+
+    drifted = replace(small_config, drift=DriftSchedule(start_day=1, confluence_shift=0.25))
+    assert confluence_share(drifted) > confluence_share(small_config) + 0.1

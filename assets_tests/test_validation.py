@@ -1,0 +1,80 @@
+"""Each validation rule, run by the real validator in DuckDB, on rows broken the way clients break them."""
+
+from datetime import datetime, timezone
+
+import duckdb
+import polars as pl
+import pytest
+
+from dataflywheel.events.validation import Reason, reason_sql
+from dataflywheel.simulator.wire import _breakage
+
+RECEIVED = datetime(2026, 11, 16, 10, 0, 5, tzinfo=timezone.utc)
+VALID = {
+    "event_id": "018f000000000000000000000000abcd",
+    "event_type": "rec_impression",
+    "event_ts": "2026-11-16T10:00:03.120Z",
+    "tenant_id": "t1",
+    "user_id": "u10",
+    "item_id": "i20",
+    "item_type": "jira_issue",
+    "surface": "home_feed",
+    "rec_request_id": "r5",
+    "position": "3",
+    "propensity": "0.02",
+    "model_version": "sim-popularity-v0",
+    "dwell_ms": None,
+    "properties": "{}",
+    "schema_version": "1",
+    "received_ts": RECEIVED,
+}
+
+
+def reason_of(rows: pl.DataFrame) -> list[str | None]:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    wire = rows.to_arrow()  # noqa: F841 - scanned by DuckDB below
+    return [r[0] for r in con.execute(
+        f"SELECT {reason_sql()} FROM (SELECT * EXCLUDE (received_ts), received_ts::TIMESTAMP AS received_ts FROM wire)"
+    ).fetchall()]
+
+
+def test_a_well_formed_event_passes():
+    assert reason_of(pl.DataFrame([VALID])) == [None]
+
+
+@pytest.mark.parametrize("reason", list(Reason), ids=str)
+def test_each_broken_row_gets_exactly_its_reason(reason):
+    broken = pl.DataFrame([VALID]).with_columns(**_breakage(reason))
+    assert reason_of(broken) == [reason.value]
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"rec_request_id": None}, Reason.MISSING_REQUIRED_FIELD),  # required for feed events only
+        ({"propensity": "0"}, Reason.INVALID_NUMBER),
+        ({"propensity": "1.5"}, Reason.INVALID_NUMBER),
+        ({"position": "-1"}, Reason.INVALID_NUMBER),
+        ({"event_ts": "2026-11-09T10:00:00.000Z"}, Reason.TIMESTAMP_OUT_OF_BOUNDS),  # older than 7 days
+        ({"event_ts": "2026-11-16T10:20:00.000Z"}, Reason.TIMESTAMP_OUT_OF_BOUNDS),  # 20 min in the future
+        ({"item_type": "trello_card"}, Reason.INVALID_ENUM),
+        ({"schema_version": "one"}, Reason.UNSUPPORTED_SCHEMA_VERSION),
+        ({"event_id": ""}, Reason.MISSING_REQUIRED_FIELD),
+    ],
+)
+def test_rule_edges(change, reason):
+    assert reason_of(pl.DataFrame([{**VALID, **change}])) == [reason.value]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"event_ts": "2026-11-16T10:08:00.000Z"},  # skewed clock, within tolerance
+        {"event_ts": "2026-11-14T10:00:00.000Z"},  # two days late (offline client)
+        {"event_type": "search_performed", "item_id": None, "item_type": None, "surface": "search",
+         "rec_request_id": None, "position": None, "propensity": None, "model_version": None},
+    ],
+)
+def test_legitimate_variations_are_not_quarantined(change):
+    assert reason_of(pl.DataFrame([{**VALID, **change}])) == [None]
