@@ -12,8 +12,8 @@ from ...events.landing import list_directory_snapshots, list_event_files, parse_
 from ..partitions import arrival_hours, event_days
 from .assets import raw_directory, raw_events
 
-ingest_job = dg.define_asset_job("ingest_raw_events", selection=[raw_events], partitions_def=arrival_hours())
-directory_job = dg.define_asset_job("ingest_directory", selection=[raw_directory], partitions_def=event_days())
+ingest_job = dg.define_asset_job("ingest_raw_events", selection=[raw_events])
+directory_job = dg.define_asset_job("ingest_directory", selection=[raw_directory])
 
 
 def hours_with_new_files(files_by_hour: dict[str, list[str]], seen: dict[str, int]) -> dict[str, int]:

@@ -9,14 +9,13 @@ It reads Dagster's event log only, never the warehouse.
 import dagster as dg
 
 from ...events.late import stale_days
-from ..partitions import event_days
 from .assets import event_time_models
 
 RAW_EVENTS = dg.AssetKey("raw_events")
 BUILT_MARKER = dg.AssetKey("fct_rec_impressions")  # the event-time models build together
 
 rebuild_days_job = dg.define_asset_job(
-    "rebuild_event_days", selection=dg.AssetSelection.assets(event_time_models()), partitions_def=event_days()
+    "rebuild_event_days", selection=dg.AssetSelection.assets(event_time_models())
 )
 
 
