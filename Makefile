@@ -7,6 +7,7 @@ export DATAFLYWHEEL_HOME ?= $(CURDIR)/.dataflywheel
 export DAGSTER_HOME ?= $(DATAFLYWHEEL_HOME)/dagster
 export DATAFLYWHEEL_WAREHOUSE ?= $(DATAFLYWHEEL_HOME)/warehouse.duckdb
 export DBT_PROFILES_DIR ?= $(CURDIR)/dbt_project
+export DBT_LOG_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/logs
 
 .PHONY: setup demo test ui docs bench clean
 

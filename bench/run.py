@@ -1,0 +1,170 @@
+"""`make bench`: events/s and peak memory per stage at 1M and 10M events, against a naive pandas baseline.
+
+Each stage runs in a fresh process, so its peak RSS is its own. Results go to
+bench/results.json and bench/RESULTS.md (with the machine they ran on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+import psutil
+
+BENCH_DIR = Path(__file__).resolve().parent
+MONDAY = date(2026, 11, 16)
+DAYS = 3  # Monday to Wednesday: working-day volume throughout
+
+
+def _measure(target, args, queue):
+    started = time.perf_counter()
+    result = target(*args)
+    # Peak of this process or of any child it ran (dbt runs as a subprocess).
+    peak_kib = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    queue.put((time.perf_counter() - started, peak_kib / 1024, result))
+
+
+def in_fresh_process(target, *args) -> tuple[float, float, object]:
+    """(seconds, peak RSS MiB, result) of target(*args) run in its own process."""
+    queue = mp.get_context("fork").Queue()
+    process = mp.get_context("fork").Process(target=_measure, args=(target, args, queue))
+    process.start()
+    seconds, peak_mib, result = queue.get()
+    process.join()
+    return seconds, peak_mib, result
+
+
+def simulate_stage(events: int, landing: str) -> int:
+    from dataflywheel.simulator.config import SimulationConfig
+    from dataflywheel.simulator.run import simulate
+
+    config = SimulationConfig(days=DAYS, events_per_day=events // DAYS, seed=1, start=MONDAY)
+    return simulate(config, landing).delivered
+
+
+def ingest_stage(landing: str, warehouse: str) -> dict:
+    from dataflywheel.events.ingest import ingest_hour
+    from dataflywheel.events.landing import list_event_files, parse_hour_key
+    from dataflywheel.events.warehouse import connect
+
+    con = connect(warehouse)
+    totals = {"landed": 0, "loaded": 0, "hours": 0, "largest_hour": 0}
+    for hour in list_event_files(landing):
+        counts = ingest_hour(con, landing, parse_hour_key(hour).replace(tzinfo=None))
+        assert counts.conserved, hour
+        totals["landed"] += counts.landed
+        totals["loaded"] += counts.loaded
+        totals["hours"] += 1
+        totals["largest_hour"] = max(totals["largest_hour"], counts.landed)
+    con.close()
+    return totals
+
+
+def directory_stage(landing: str, warehouse: str) -> None:
+    from datetime import timedelta
+
+    from dataflywheel.events.directory import load_directory_snapshot
+    from dataflywheel.events.warehouse import connect
+
+    con = connect(warehouse)
+    load_directory_snapshot(con, landing, MONDAY + timedelta(days=DAYS - 1))
+    con.close()
+
+
+def dbt_stage(warehouse: str, target: str) -> None:
+    from dataflywheel import settings
+
+    env = {**os.environ, "DATAFLYWHEEL_WAREHOUSE": warehouse, "DBT_PROFILES_DIR": str(settings.DBT_PROJECT_DIR)}
+    window = json.dumps({"min_ts": "2026-11-15 00:00:00", "max_ts": "2026-11-20 00:00:00"})
+    dbt = str(Path(sys.executable).parent / "dbt")
+    subprocess.run([dbt, "build", "--quiet", "--vars", window, "--target-path", target],
+                   cwd=settings.DBT_PROJECT_DIR, env=env, check=True)
+
+
+def pandas_baseline(landing: str) -> int:
+    """The naive way: read everything, drop duplicate ids, count by tenant and type."""
+    import pandas as pd
+
+    files = sorted(Path(landing, "events").glob("*/*.parquet"))
+    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    frame = frame.drop_duplicates("event_id")
+    return int(frame.groupby(["tenant_id", "event_type"]).size().sum())
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "date": datetime.now().strftime("%Y-%m-%d")}
+
+
+def bench(events: int) -> dict:
+    work = BENCH_DIR / "tmp" / f"{events}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    landing, warehouse = str(work / "landing"), str(work / "warehouse.duckdb")
+
+    sim_s, sim_mb, landed = in_fresh_process(simulate_stage, events, landing)
+    ing_s, ing_mb, totals = in_fresh_process(ingest_stage, landing, warehouse)
+    in_fresh_process(directory_stage, landing, warehouse)
+    dbt_s, dbt_mb, _ = in_fresh_process(dbt_stage, warehouse, str(work / "dbt_target"))
+    pd_s, pd_mb, _ = in_fresh_process(pandas_baseline, landing)
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "events_landed": landed,
+        "arrival_hours": totals["hours"],
+        "largest_hour": totals["largest_hour"],
+        "stages": {
+            "simulate + land": {"seconds": sim_s, "events_per_s": landed / sim_s, "peak_rss_mib": sim_mb},
+            "raw_events": {"seconds": ing_s, "events_per_s": landed / ing_s, "peak_rss_mib": ing_mb},
+            "dbt models": {"seconds": dbt_s, "events_per_s": totals["loaded"] / dbt_s, "peak_rss_mib": dbt_mb},
+            "landing -> marts": {"seconds": ing_s + dbt_s, "events_per_s": landed / (ing_s + dbt_s),
+                                 "peak_rss_mib": max(ing_mb, dbt_mb)},
+            "pandas baseline": {"seconds": pd_s, "events_per_s": landed / pd_s, "peak_rss_mib": pd_mb},
+        },
+        "raw_events_vs_pandas_speed": pd_s / ing_s,
+        "raw_events_vs_pandas_memory": pd_mb / ing_mb,
+    }
+
+
+def to_markdown(results: dict) -> str:
+    m = results["machine"]
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']} ({m['date']}).", "",
+             "| events | stage | seconds | events/s | peak RSS (MiB) |", "|---:|---|---:|---:|---:|"]
+    for size, run in results["runs"].items():
+        for stage, r in run["stages"].items():
+            lines.append(f"| {int(size):,} | {stage} | {r['seconds']:.1f} | {r['events_per_s']:,.0f} | {r['peak_rss_mib']:,.0f} |")
+    lines.append("")
+    for size, run in results["runs"].items():
+        lines.append(f"- {int(size):,} events ({run['arrival_hours']} arrival hours, largest {run['largest_hour']:,} rows): "
+                     f"raw_events is {run['raw_events_vs_pandas_speed']:.2f}x the pandas baseline's speed and uses "
+                     f"{1 / run['raw_events_vs_pandas_memory']:.2f}x its memory, while also validating, quarantining "
+                     "and persisting.")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    args = parser.parse_args()
+    results = {"machine": machine(), "runs": {}}
+    for size in args.sizes:
+        results["runs"][str(size)] = bench(size)
+        print(json.dumps({size: results["runs"][str(size)]["stages"]}, indent=1))
+    (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=1))
+    (BENCH_DIR / "RESULTS.md").write_text(to_markdown(results))
+    print(to_markdown(results))
+
+
+if __name__ == "__main__":
+    main()
