@@ -8,6 +8,7 @@ export DAGSTER_HOME ?= $(DATAFLYWHEEL_HOME)/dagster
 export DATAFLYWHEEL_WAREHOUSE ?= $(DATAFLYWHEEL_HOME)/warehouse.duckdb
 export DBT_PROFILES_DIR ?= $(CURDIR)/dbt_project
 export DBT_LOG_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/logs
+export DBT_TARGET_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/target
 
 .PHONY: setup demo test ui docs bench clean
 

@@ -15,6 +15,8 @@ os.environ["DATAFLYWHEEL_HOME"] = str(_SESSION_HOME)
 os.environ["DAGSTER_HOME"] = str(_SESSION_HOME / "dagster")
 os.environ["DATAFLYWHEEL_WAREHOUSE"] = str(_SESSION_HOME / "warehouse.duckdb")
 os.environ["DATAFLYWHEEL_PARTITIONS_START"] = "2026-11-01"
+os.environ["DBT_TARGET_PATH"] = str(_SESSION_HOME / "dbt" / "target")
+os.environ["DBT_LOG_PATH"] = str(_SESSION_HOME / "dbt" / "logs")
 os.environ.pop("DATAFLYWHEEL_LANDING_URL", None)
 
 from dataflywheel import settings  # noqa: E402

@@ -62,6 +62,8 @@ def configure_environment() -> None:
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
     os.environ.setdefault("DATAFLYWHEEL_WAREHOUSE", str(warehouse_path()))
     os.environ.setdefault("DBT_LOG_PATH", str(home() / "dbt" / "logs"))
+    # dagster-dbt puts each invocation's artifacts under DBT_TARGET_PATH: keep them in the home.
+    os.environ.setdefault("DBT_TARGET_PATH", str(dbt_target_path()))
     os.environ.setdefault("DBT_PROFILES_DIR", str(DBT_PROJECT_DIR))
     ensure_dagster_home()
 

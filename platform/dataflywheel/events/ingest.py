@@ -19,7 +19,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from .landing import event_files
-from .validation import Bounds, reason_sql, typed_select_sql
+from .validation import PARSED_TS, Bounds, parsed_event_ts, reason_sql, typed_select_sql
 from .warehouse import RAW_SCHEMA, WIRE_COLUMNS, ensure_raw_tables
 
 RAW_TABLES = ("raw_events", "quarantined_events", "duplicate_events")
@@ -65,9 +65,11 @@ def ingest_hour(
         if files:
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE landed AS
-                SELECT * EXCLUDE (received_ts, filename), received_ts::TIMESTAMP AS received_ts,
-                       filename AS source_file, {reason_sql(bounds)} AS reason
-                FROM read_parquet(?, filename = true, file_row_number = true, hive_partitioning = false)""",
+                SELECT *, {reason_sql(bounds, PARSED_TS)} AS reason
+                FROM (
+                    SELECT * EXCLUDE (received_ts, filename), received_ts::TIMESTAMP AS received_ts,
+                           filename AS source_file, {parsed_event_ts()} AS {PARSED_TS}
+                    FROM read_parquet(?, filename = true, file_row_number = true, hive_partitioning = false))""",
                 [files],
             )
             _load(con, hour_sql, wire_cols, horizon)
@@ -97,6 +99,8 @@ def _load(con: duckdb.DuckDBPyConnection, hour_sql: str, wire_cols: str, horizon
         SELECT r.event_id, min(r.arrival_hour) AS kept_in
         FROM {RAW_SCHEMA}.raw_events r
         WHERE r.event_id IN (SELECT event_id FROM landed WHERE reason IS NULL)
+          -- Ids are time-ordered (UUIDv7-style), so this range lets DuckDB skip old row groups.
+          AND r.event_id BETWEEN (SELECT min(event_id) FROM landed) AND (SELECT max(event_id) FROM landed)
           AND r.arrival_hour BETWEEN {hour_sql} - INTERVAL {hours} HOUR AND {hour_sql} + INTERVAL {hours} HOUR
           AND r.arrival_hour <> {hour_sql}
         GROUP BY r.event_id"""
@@ -111,7 +115,7 @@ def _load(con: duckdb.DuckDBPyConnection, hour_sql: str, wire_cols: str, horizon
     )
     con.execute(
         f"""INSERT INTO {RAW_SCHEMA}.raw_events
-        SELECT {typed_select_sql()}, {hour_sql}, source_file FROM landed l
+        SELECT {typed_select_sql(PARSED_TS)}, {hour_sql}, source_file FROM landed l
         WHERE l.reason IS NULL
           AND NOT EXISTS (SELECT 1 FROM seen_elsewhere s WHERE s.event_id = l.event_id)
           AND NOT EXISTS (SELECT 1 FROM later_copies c

@@ -62,8 +62,15 @@ def parsed_event_ts(col: str = "event_ts") -> str:
     return f"try_strptime({col}, '{TIMESTAMP_FORMAT}')"
 
 
-def reason_sql(bounds: Bounds = Bounds()) -> str:
-    """A SQL expression over wire columns giving the first failed rule's reason, or NULL."""
+PARSED_TS = "event_ts_parsed"
+
+
+def reason_sql(bounds: Bounds = Bounds(), parsed_ts: str | None = None) -> str:
+    """A SQL expression over wire columns giving the first failed rule's reason, or NULL.
+
+    ``parsed_ts`` names a column already holding :func:`parsed_event_ts`, so a loader that
+    keeps the parsed value parses each timestamp once.
+    """
     future, lateness = bounds.sql()
     required_by_type = "\n".join(
         f"WHEN event_type = '{t}' AND ({' OR '.join(_missing(f) for f in required_fields(t) if f not in ALWAYS_REQUIRED)}) "
@@ -74,7 +81,7 @@ def reason_sql(bounds: Bounds = Bounds()) -> str:
     item_type_match = " OR ".join(
         f"(event_type = '{e}' AND item_type <> '{t}')" for e, t in sorted(ITEM_TYPE_OF_EVENT.items())
     )
-    ts = parsed_event_ts()
+    ts = parsed_ts or parsed_event_ts()
     return f"""CASE
 WHEN {_missing('schema_version')} OR TRY_CAST(schema_version AS INTEGER) IS NULL
      OR TRY_CAST(schema_version AS INTEGER) NOT IN ({', '.join(map(str, sorted(SUPPORTED_SCHEMA_VERSIONS)))})
@@ -94,10 +101,10 @@ WHEN properties IS NOT NULL AND NOT coalesce(json_valid(properties), false) THEN
 END"""
 
 
-def typed_select_sql() -> str:
+def typed_select_sql(parsed_ts: str | None = None) -> str:
     """SELECT list turning valid wire rows into the typed raw_events shape."""
     return f"""event_id, event_type,
-    {parsed_event_ts()} AS event_ts, received_ts::TIMESTAMP AS received_ts,
+    {parsed_ts or parsed_event_ts()} AS event_ts, received_ts::TIMESTAMP AS received_ts,
     tenant_id, user_id, item_id, item_type, surface, rec_request_id,
     CAST(position AS INTEGER) AS position, CAST(propensity AS DOUBLE) AS propensity, model_version,
     CAST(dwell_ms AS BIGINT) AS dwell_ms, coalesce(properties, '{{}}') AS properties,

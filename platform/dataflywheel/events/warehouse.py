@@ -16,6 +16,13 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("SET TimeZone = 'UTC'")
+    # Row order inside a table carries no meaning here; letting inserts run in parallel
+    # roughly halves the cost of loading an hour.
+    con.execute("SET preserve_insertion_order = false")
+    if not read_only:
+        # Commit to the write-ahead log and compress into the file in larger checkpoints
+        # (and on close) instead of after every hour: commits stay durable and get cheaper.
+        con.execute("SET checkpoint_threshold = '1GB'")
     return con
 
 

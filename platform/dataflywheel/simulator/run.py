@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -76,20 +78,59 @@ def land_directory(world: World, config: SimulationConfig, day: int, landing_roo
     write_atomic(items_snapshot(world, config, day), directory_url(landing_root, snapshot_date, "items"))
 
 
-def simulate(config: SimulationConfig, landing_root: str, on_day=None) -> SimulationReport:
-    """Simulate ``config.days`` days into the landing zone; ``on_day(day)`` reports progress."""
+@dataclass
+class DayResult:
+    delivered: int
+    duplicates: int
+    malformed: Counter
+    files: int
+
+
+@lru_cache(maxsize=2)
+def _world(config: SimulationConfig) -> World:
+    return build_world(config)
+
+
+def simulate_and_land_day(config: SimulationConfig, day: int, landing_root: str) -> DayResult:
+    """Everything for one day; days are independent (own RNG streams), so they can run in parallel."""
+    world = _world(config)
+    rows, duplicates = deliver_day(world, config, day)
+    files = land_by_arrival_hour(landing_root, batch_name(config, day), rows)
+    land_directory(world, config, day, landing_root)
+    malformed = Counter(rows.get_column(FAULT_COLUMN).drop_nulls().to_list())
+    return DayResult(rows.height, duplicates, malformed, files)
+
+
+PARALLEL_MIN_EVENTS = 500_000  # below this, starting worker processes costs more than it saves
+
+
+def simulate(config: SimulationConfig, landing_root: str, on_day=None, workers: int = 2) -> SimulationReport:
+    """Simulate ``config.days`` days into the landing zone; ``on_day(day)`` reports progress.
+
+    Days run in ``workers`` processes when the volume is worth it; the output is the same
+    either way, because every day draws from its own seeded streams.
+    """
     report = SimulationReport()
     started = time.perf_counter()
-    world = build_world(config)
-    for day in range(config.days):
-        rows, duplicates = deliver_day(world, config, day)
-        report.events += rows.height - duplicates
-        report.delivered += rows.height
-        report.duplicates += duplicates
-        report.malformed.update(rows.get_column(FAULT_COLUMN).drop_nulls().to_list())
-        report.files += land_by_arrival_hour(landing_root, batch_name(config, day), rows)
-        land_directory(world, config, day, landing_root)
-        if on_day:
-            on_day(day)
+    if workers > 1 and config.days > 1 and config.events_per_day >= PARALLEL_MIN_EVENTS:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(simulate_and_land_day, config, day, landing_root): day for day in range(config.days)}
+            results = []
+            for future in as_completed(futures):
+                results.append(future.result())
+                if on_day:
+                    on_day(futures[future])
+    else:
+        results = []
+        for day in range(config.days):
+            results.append(simulate_and_land_day(config, day, landing_root))
+            if on_day:
+                on_day(day)
+    for result in results:
+        report.delivered += result.delivered
+        report.duplicates += result.duplicates
+        report.events += result.delivered - result.duplicates
+        report.malformed.update(result.malformed)
+        report.files += result.files
     report.seconds = time.perf_counter() - started
     return report
