@@ -52,6 +52,20 @@ def test_landing_sensor_requests_new_hours_then_only_late_files(tmp_path, monkey
             next(r.run_key for r in first.run_requests if r.partition_key.endswith("09:00"))
 
 
+def test_a_fresh_cursor_skips_hours_already_loaded(tmp_path, monkeypatch):
+    root = str(tmp_path / "landing")
+    monkeypatch.setenv("DATAFLYWHEEL_LANDING_URL", root)
+    land(root, "2026-11-16T09", "a")
+    land(root, "2026-11-16T10", "a")
+    land(root, "2026-11-16T10", "b")
+    with dg.instance_for_test() as instance:
+        for key, files in (("2026-11-16-09:00", 1), ("2026-11-16-10:00", 1)):  # as a backfill left them
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization("raw_events", partition=key, metadata={"files": files}))
+        # 09:00 is up to date; 10:00 has gained a file since it was loaded.
+        assert [r.partition_key for r in tick(instance).run_requests] == ["2026-11-16-10:00"]
+
+
 def test_landing_sensor_skips_hours_outside_the_partitions(tmp_path, monkeypatch):
     root = str(tmp_path / "landing")
     monkeypatch.setenv("DATAFLYWHEEL_LANDING_URL", root)

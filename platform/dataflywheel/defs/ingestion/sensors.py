@@ -4,6 +4,7 @@ They only list the landing zone and keep a cursor; they never open the warehouse
 """
 
 import json
+from datetime import datetime
 
 import dagster as dg
 
@@ -24,7 +25,7 @@ def hours_with_new_files(files_by_hour: dict[str, list[str]], seen: dict[str, in
 @dg.sensor(job=ingest_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def landing_sensor(context: dg.SensorEvaluationContext):
     """Request ``raw_events`` for every arrival hour with new files, late files for old hours included."""
-    seen = json.loads(context.cursor) if context.cursor else {}
+    seen = json.loads(context.cursor) if context.cursor else loaded_file_counts(context.instance)
     new = hours_with_new_files(list_event_files(settings.landing_url()), seen)
     valid_keys = set(arrival_hours().get_partition_keys())
     requests, landed = [], []
@@ -38,6 +39,35 @@ def landing_sensor(context: dg.SensorEvaluationContext):
     return dg.SensorResult(run_requests=requests, asset_events=landed, cursor=json.dumps({**seen, **new}, sort_keys=True))
 
 
+def loaded_file_counts(instance: dg.DagsterInstance) -> dict[str, int]:
+    """Files per arrival hour when ``raw_events`` last loaded it, from Dagster's event log.
+
+    Seeds a fresh cursor, so hours already loaded (by a backfill or the demo) are not
+    requested again; an hour that gained files since is.
+    """
+    counts: dict[str, int] = {}
+    for record in _all_materializations(instance, dg.AssetKey("raw_events")):  # newest first
+        files = record.asset_materialization.metadata.get("files")
+        hour = landing_hour_of(record.partition_key)
+        if files is not None and hour not in counts:
+            counts[hour] = files.value
+    return counts
+
+
+def _all_materializations(instance: dg.DagsterInstance, key: dg.AssetKey):
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(key, limit=10_000, cursor=cursor)
+        yield from page.records
+        if not page.has_more:
+            return
+        cursor = page.cursor
+
+
+def landing_hour_of(partition_key: str) -> str:
+    return datetime.strptime(partition_key, "%Y-%m-%d-%H:%M").strftime("%Y-%m-%dT%H")
+
+
 def partition_key_of(hour: str) -> str:
     """Landing folder hour (2026-11-22T13) to the hourly partition key (2026-11-22-13:00)."""
     return parse_hour_key(hour).strftime("%Y-%m-%d-%H:%M")
@@ -46,7 +76,8 @@ def partition_key_of(hour: str) -> str:
 @dg.sensor(job=directory_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def directory_sensor(context: dg.SensorEvaluationContext):
     """Request the directory load for each new daily snapshot."""
-    done = set(json.loads(context.cursor)) if context.cursor else set()
+    done = set(json.loads(context.cursor)) if context.cursor else {
+        r.partition_key for r in _all_materializations(context.instance, dg.AssetKey("raw_directory_users"))}
     valid_keys = set(event_days().get_partition_keys())
     snapshots = [d for d in list_directory_snapshots(settings.landing_url()) if d not in done and d in valid_keys]
     for snapshot_date in snapshots:
