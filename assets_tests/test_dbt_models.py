@@ -15,7 +15,6 @@ from dataflywheel.events.directory import load_directory_snapshot
 from dataflywheel.events.ingest import ingest_hour
 from dataflywheel.events.landing import land_events, list_event_files, parse_hour_key
 from dataflywheel.events.warehouse import connect
-from dataflywheel.simulator.config import FaultRates
 from dataflywheel.simulator.run import deliver_day, land_by_arrival_hour, land_directory
 from dataflywheel.simulator.wire import landing_table
 from dataflywheel.simulator.world import build_world
@@ -25,8 +24,13 @@ DBT = str(Path(sys.executable).parent / "dbt")
 
 def dbt(warehouse: str, target: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATAFLYWHEEL_WAREHOUSE": warehouse}
-    return subprocess.run([DBT, *args, "--target-path", str(target)], cwd=settings.DBT_PROJECT_DIR, env=env,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [DBT, *args, "--target-path", str(target)],
+        cwd=settings.DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
 
 
 def window(day: datetime) -> str:
@@ -55,24 +59,31 @@ def warehouse(small_config, workdir, tmp_path):
 
 def test_models_build_and_dbt_tests_pass_day_by_day(warehouse, small_config, tmp_path):
     days = [datetime.combine(small_config.start, datetime.min.time()) + timedelta(days=d) for d in range(2)]
-    result = dbt(warehouse["warehouse"], tmp_path / "t", "build", "--select", "tag:directory",
-                 "--indirect-selection", "cautious")
+    result = dbt(
+        warehouse["warehouse"], tmp_path / "t", "build", "--select", "tag:directory", "--indirect-selection", "cautious"
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     for day in days:
-        result = dbt(warehouse["warehouse"], tmp_path / "t", "build", "--select", "tag:event_time", "--vars", window(day))
+        result = dbt(
+            warehouse["warehouse"], tmp_path / "t", "build", "--select", "tag:event_time", "--vars", window(day)
+        )
         assert result.returncode == 0, result.stdout[-3000:]
     con = connect(warehouse["warehouse"], read_only=True)
     # Every loaded impression is in the mart once, and labels obey their definitions.
-    impressions = con.execute("SELECT count(*) FROM raw.raw_events WHERE event_type = 'rec_impression' "
-                              "AND event_ts >= ? AND event_ts < ?", [days[0], days[1] + timedelta(days=1)]).fetchone()[0]
+    impressions = con.execute(
+        "SELECT count(*) FROM raw.raw_events WHERE event_type = 'rec_impression' AND event_ts >= ? AND event_ts < ?",
+        [days[0], days[1] + timedelta(days=1)],
+    ).fetchone()[0]
     assert con.execute("SELECT count(*) FROM fct_rec_impressions").fetchone()[0] == impressions
     # Engagement follows clicks (the simulator engages after a click), though organic edits count too.
     engaged_if_clicked, engaged_otherwise = con.execute(
         "SELECT avg(engaged::INT) FILTER (clicked), avg(engaged::INT) FILTER (NOT clicked) FROM fct_rec_impressions"
     ).fetchone()
     assert engaged_if_clicked > 5 * engaged_otherwise
-    assert con.execute("SELECT count(*) FROM fct_rec_impressions WHERE clicked AND click_ts < impression_ts"
-                       ).fetchone()[0] == 0
+    assert (
+        con.execute("SELECT count(*) FROM fct_rec_impressions WHERE clicked AND click_ts < impression_ts").fetchone()[0]
+        == 0
+    )
     ctr = con.execute("SELECT avg(clicked::INT) FROM fct_rec_impressions").fetchone()[0]
     assert 0.005 < ctr < 0.2
     # Sessions: at least one event each, and never overlapping for the same user.
@@ -83,21 +94,32 @@ def test_models_build_and_dbt_tests_pass_day_by_day(warehouse, small_config, tmp
     assert overlaps == 0
     # Daily activity adds up to the events of each day.
     totals = con.execute("SELECT sum(events) FROM agg_tenant_daily_activity").fetchone()[0]
-    staged = con.execute("SELECT count(*) FROM stg_events WHERE event_ts >= ? AND event_ts < ?",
-                         [days[0], days[1] + timedelta(days=1)]).fetchone()[0]
+    staged = con.execute(
+        "SELECT count(*) FROM stg_events WHERE event_ts >= ? AND event_ts < ?", [days[0], days[1] + timedelta(days=1)]
+    ).fetchone()[0]
     assert totals == staged
 
 
 def test_rebuilding_a_day_is_idempotent(warehouse, small_config, tmp_path):
     day = datetime.combine(small_config.start, datetime.min.time())
-    dbt(warehouse["warehouse"], tmp_path / "t", "build", "--select", "tag:directory", "--indirect-selection", "cautious")
+    dbt(
+        warehouse["warehouse"], tmp_path / "t", "build", "--select", "tag:directory", "--indirect-selection", "cautious"
+    )
     snapshot = []
     for _ in range(2):
-        assert dbt(warehouse["warehouse"], tmp_path / "t", "run", "--select", "tag:event_time",
-                   "--vars", window(day)).returncode == 0
+        assert (
+            dbt(
+                warehouse["warehouse"], tmp_path / "t", "run", "--select", "tag:event_time", "--vars", window(day)
+            ).returncode
+            == 0
+        )
         con = connect(warehouse["warehouse"], read_only=True)
-        snapshot.append({m: con.execute(f"SELECT * FROM {m} ORDER BY ALL").fetchall()
-                         for m in ("fct_rec_impressions", "int_sessions", "agg_tenant_daily_activity")})
+        snapshot.append(
+            {
+                m: con.execute(f"SELECT * FROM {m} ORDER BY ALL").fetchall()
+                for m in ("fct_rec_impressions", "int_sessions", "agg_tenant_daily_activity")
+            }
+        )
         con.close()
     assert snapshot[0] == snapshot[1]
 
@@ -105,30 +127,64 @@ def test_rebuilding_a_day_is_idempotent(warehouse, small_config, tmp_path):
 def test_a_late_event_lands_in_its_event_time_day(warehouse, small_config, tmp_path):
     """An event of day 0 arriving on day 1 (after the day was built) is counted on day 0 after a rebuild."""
     day0 = datetime.combine(small_config.start, datetime.min.time())
-    dbt(warehouse["warehouse"], tmp_path / "t", "build", "--select", "tag:directory", "--indirect-selection", "cautious")
-    assert dbt(warehouse["warehouse"], tmp_path / "t", "run", "--select", "tag:event_time",
-               "--vars", window(day0)).returncode == 0
+    dbt(
+        warehouse["warehouse"], tmp_path / "t", "build", "--select", "tag:directory", "--indirect-selection", "cautious"
+    )
+    assert (
+        dbt(
+            warehouse["warehouse"], tmp_path / "t", "run", "--select", "tag:event_time", "--vars", window(day0)
+        ).returncode
+        == 0
+    )
     con = connect(warehouse["warehouse"])
     tenant, user, item = con.execute(
-        "SELECT tenant_id, user_id, item_id FROM raw.raw_events WHERE event_type = 'issue_viewed' LIMIT 1").fetchone()
-    before = con.execute("SELECT sum(events) FROM agg_tenant_daily_activity WHERE activity_date = ? AND tenant_id = ?"
-                         " AND product = 'jira'", [day0.date(), tenant]).fetchone()[0]
+        "SELECT tenant_id, user_id, item_id FROM raw.raw_events WHERE event_type = 'issue_viewed' LIMIT 1"
+    ).fetchone()
+    before = con.execute(
+        "SELECT sum(events) FROM agg_tenant_daily_activity WHERE activity_date = ? AND tenant_id = ?"
+        " AND product = 'jira'",
+        [day0.date(), tenant],
+    ).fetchone()[0]
     arrival = day0 + timedelta(days=1, hours=9, minutes=30)
-    late = pl.DataFrame([{
-        "event_id": "late-event-0001", "event_type": "issue_viewed", "event_ts": f"{day0:%Y-%m-%d}T22:15:00.000Z",
-        "tenant_id": tenant, "user_id": user, "item_id": item, "item_type": "jira_issue", "surface": "direct",
-        "rec_request_id": None, "position": None, "propensity": None, "model_version": None, "dwell_ms": "1200",
-        "properties": "{}", "schema_version": "1", "received_ts": arrival.replace(tzinfo=parse_hour_key("2026-01-01T00").tzinfo),
-        "_fault": None}]).with_columns(pl.col("received_ts").cast(pl.Datetime("us", "UTC")))
+    late = pl.DataFrame(
+        [
+            {
+                "event_id": "late-event-0001",
+                "event_type": "issue_viewed",
+                "event_ts": f"{day0:%Y-%m-%d}T22:15:00.000Z",
+                "tenant_id": tenant,
+                "user_id": user,
+                "item_id": item,
+                "item_type": "jira_issue",
+                "surface": "direct",
+                "rec_request_id": None,
+                "position": None,
+                "propensity": None,
+                "model_version": None,
+                "dwell_ms": "1200",
+                "properties": "{}",
+                "schema_version": "1",
+                "received_ts": arrival.replace(tzinfo=parse_hour_key("2026-01-01T00").tzinfo),
+                "_fault": None,
+            }
+        ]
+    ).with_columns(pl.col("received_ts").cast(pl.Datetime("us", "UTC")))
     land_events(warehouse["landing"], f"{arrival:%Y-%m-%dT%H}", "late-batch", landing_table(late))
     counts = ingest_hour(con, warehouse["landing"], arrival.replace(minute=0))
     con.close()
     assert counts.event_dates.get(f"{day0:%Y-%m-%d}", 0) >= 1  # the sensor reads this to find stale days
-    assert dbt(warehouse["warehouse"], tmp_path / "t", "run", "--select", "tag:event_time",
-               "--vars", window(day0)).returncode == 0
+    assert (
+        dbt(
+            warehouse["warehouse"], tmp_path / "t", "run", "--select", "tag:event_time", "--vars", window(day0)
+        ).returncode
+        == 0
+    )
     con = connect(warehouse["warehouse"], read_only=True)
-    after = con.execute("SELECT sum(events) FROM agg_tenant_daily_activity WHERE activity_date = ? AND tenant_id = ?"
-                        " AND product = 'jira'", [day0.date(), tenant]).fetchone()[0]
+    after = con.execute(
+        "SELECT sum(events) FROM agg_tenant_daily_activity WHERE activity_date = ? AND tenant_id = ?"
+        " AND product = 'jira'",
+        [day0.date(), tenant],
+    ).fetchone()[0]
     staged = con.execute("SELECT event_date, event_hour FROM stg_events WHERE event_id = 'late-event-0001'").fetchone()
     assert after == before + 1
     assert staged == (day0.date(), day0 + timedelta(hours=22))

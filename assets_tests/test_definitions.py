@@ -15,7 +15,8 @@ def test_one_lineage_graph_from_landing_to_marts():
     assert dg.AssetKey("raw_events") in GRAPH.get(dg.AssetKey("stg_events")).parent_keys
     assert dg.AssetKey("landing_events") in GRAPH.get(dg.AssetKey("raw_events")).parent_keys
     assert {"dim_users", "dim_items", "int_sessions", "fct_item_daily_engagement", "agg_tenant_daily_activity"} <= {
-        k.to_user_string() for k in ASSET_KEYS}
+        k.to_user_string() for k in ASSET_KEYS
+    }
 
 
 @pytest.mark.parametrize("key", ASSET_KEYS, ids=lambda k: k.to_user_string())

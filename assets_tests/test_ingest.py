@@ -58,10 +58,12 @@ def test_each_valid_event_is_loaded_exactly_once(landed, workdir):
 
 def test_duplicates_across_hours_are_removed_whatever_the_load_order(landed, workdir, tmp_path):
     forward, _ = _ingest_all(workdir)
-    backward, _ = _ingest_all({**workdir, "warehouse": str(tmp_path / "backward.duckdb")},
-                              order=lambda hours: sorted(hours, reverse=True))
+    backward, _ = _ingest_all(
+        {**workdir, "warehouse": str(tmp_path / "backward.duckdb")}, order=lambda hours: sorted(hours, reverse=True)
+    )
     cross_hour = forward.execute(
-        "SELECT count(*) FROM raw.duplicate_events WHERE kept_in_arrival_hour <> arrival_hour").fetchone()[0]
+        "SELECT count(*) FROM raw.duplicate_events WHERE kept_in_arrival_hour <> arrival_hour"
+    ).fetchone()[0]
     assert cross_hour > 0  # redeliveries do cross hours in this data
     ids = lambda con: sorted(r[0] for r in con.execute("SELECT event_id FROM raw.raw_events").fetchall())  # noqa: E731
     assert ids(forward) == ids(backward)

@@ -12,16 +12,30 @@ from dataflywheel.events.late import stale_days
 from dataflywheel.simulator.wire import landing_table
 
 ROW = {
-    "event_id": "e1", "event_type": "search_performed", "event_ts": "2026-11-16T10:00:00.000Z", "tenant_id": "t1",
-    "user_id": "u1", "item_id": None, "item_type": None, "surface": "search", "rec_request_id": None,
-    "position": None, "propensity": None, "model_version": None, "dwell_ms": None, "properties": "{}",
-    "schema_version": "1", "_fault": None,
+    "event_id": "e1",
+    "event_type": "search_performed",
+    "event_ts": "2026-11-16T10:00:00.000Z",
+    "tenant_id": "t1",
+    "user_id": "u1",
+    "item_id": None,
+    "item_type": None,
+    "surface": "search",
+    "rec_request_id": None,
+    "position": None,
+    "propensity": None,
+    "model_version": None,
+    "dwell_ms": None,
+    "properties": "{}",
+    "schema_version": "1",
+    "_fault": None,
 }
 
 
 def land(root: str, hour: str, name: str) -> None:
     received = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
-    frame = pl.DataFrame([{**ROW, "received_ts": received}]).with_columns(pl.col("received_ts").cast(pl.Datetime("us", "UTC")))
+    frame = pl.DataFrame([{**ROW, "received_ts": received}]).with_columns(
+        pl.col("received_ts").cast(pl.Datetime("us", "UTC"))
+    )
     land_events(root, hour, name, landing_table(frame))
 
 
@@ -48,8 +62,9 @@ def test_landing_sensor_requests_new_hours_then_only_late_files(tmp_path, monkey
         assert sorted(r.partition_key for r in third.run_requests) == ["2026-11-16-09:00", "2026-11-16-11:00"]
         assert json.loads(third.cursor)["2026-11-16T09"] == 2
         # A new file count makes a new run key, so Dagster does not drop the late request as a repeat.
-        assert next(r.run_key for r in third.run_requests if r.partition_key.endswith("09:00")) != \
-            next(r.run_key for r in first.run_requests if r.partition_key.endswith("09:00"))
+        assert next(r.run_key for r in third.run_requests if r.partition_key.endswith("09:00")) != next(
+            r.run_key for r in first.run_requests if r.partition_key.endswith("09:00")
+        )
 
 
 def test_a_fresh_cursor_skips_hours_already_loaded(tmp_path, monkeypatch):
@@ -61,7 +76,8 @@ def test_a_fresh_cursor_skips_hours_already_loaded(tmp_path, monkeypatch):
     with dg.instance_for_test() as instance:
         for key, files in (("2026-11-16-09:00", 1), ("2026-11-16-10:00", 1)):  # as a backfill left them
             instance.report_runless_asset_event(
-                dg.AssetMaterialization("raw_events", partition=key, metadata={"files": files}))
+                dg.AssetMaterialization("raw_events", partition=key, metadata={"files": files})
+            )
         # 09:00 is up to date; 10:00 has gained a file since it was loaded.
         assert [r.partition_key for r in tick(instance).run_requests] == ["2026-11-16-10:00"]
 

@@ -7,12 +7,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from dataflywheel.events.schema import EventType
 from dataflywheel.events.validation import Reason
 from dataflywheel.simulator.activity import ET, simulate_day
 from dataflywheel.simulator.config import FaultRates, SimulationConfig
 from dataflywheel.simulator.run import deliver_day
 from dataflywheel.simulator.world import build_world
-from dataflywheel.events.schema import EventType
 
 ITEM_EVENTS = [ET[e] for e in EventType if e.value.startswith(("issue_", "page_"))]
 
@@ -90,8 +90,9 @@ def test_fault_rates_match_configuration(small_config):
     assert set(kinds.unique()) == {r.value for r in Reason}
     originals_malformed = rows.head(originals).get_column("_fault").drop_nulls().len()
     assert originals_malformed / originals == pytest.approx(0.01, rel=0.2)
-    lateness = (rows.get_column("received_ts").dt.replace_time_zone(None)
-                - rows.get_column("event_ts").str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ", strict=False))
+    lateness = rows.get_column("received_ts").dt.replace_time_zone(None) - rows.get_column("event_ts").str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%.3fZ", strict=False
+    )
     late_share = (lateness.dt.total_seconds() > 3_600).mean()
     assert late_share == pytest.approx(0.01 + 0.02 * 0.5, abs=0.01)  # late deliveries + some redeliveries
 

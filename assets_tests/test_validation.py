@@ -34,9 +34,13 @@ def reason_of(rows: pl.DataFrame) -> list[str | None]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     wire = rows.to_arrow()  # noqa: F841 - scanned by DuckDB below
-    return [r[0] for r in con.execute(
-        f"SELECT {reason_sql()} FROM (SELECT * EXCLUDE (received_ts), received_ts::TIMESTAMP AS received_ts FROM wire)"
-    ).fetchall()]
+    return [
+        r[0]
+        for r in con.execute(
+            f"SELECT {reason_sql()} FROM "
+            "(SELECT * EXCLUDE (received_ts), received_ts::TIMESTAMP AS received_ts FROM wire)"
+        ).fetchall()
+    ]
 
 
 def test_a_well_formed_event_passes():
@@ -72,8 +76,16 @@ def test_rule_edges(change, reason):
     [
         {"event_ts": "2026-11-16T10:08:00.000Z"},  # skewed clock, within tolerance
         {"event_ts": "2026-11-14T10:00:00.000Z"},  # two days late (offline client)
-        {"event_type": "search_performed", "item_id": None, "item_type": None, "surface": "search",
-         "rec_request_id": None, "position": None, "propensity": None, "model_version": None},
+        {
+            "event_type": "search_performed",
+            "item_id": None,
+            "item_type": None,
+            "surface": "search",
+            "rec_request_id": None,
+            "position": None,
+            "propensity": None,
+            "model_version": None,
+        },
     ],
 )
 def test_legitimate_variations_are_not_quarantined(change):

@@ -19,12 +19,12 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
+import pandas  # noqa: F401
 import psutil
 
 # Imported here, before any stage forks, so no stage's timing includes import time.
 import dataflywheel.events.ingest  # noqa: F401
 import dataflywheel.simulator.run  # noqa: F401
-import pandas  # noqa: F401
 
 BENCH_DIR = Path(__file__).resolve().parent
 MONDAY = date(2026, 11, 16)
@@ -92,8 +92,12 @@ def dbt_stage(warehouse: str, target: str) -> None:
     env = {**os.environ, "DATAFLYWHEEL_WAREHOUSE": warehouse, "DBT_PROFILES_DIR": str(settings.DBT_PROJECT_DIR)}
     window = json.dumps({"min_ts": "2026-11-15 00:00:00", "max_ts": "2026-11-20 00:00:00"})
     dbt = str(Path(sys.executable).parent / "dbt")
-    subprocess.run([dbt, "build", "--quiet", "--vars", window, "--target-path", target],
-                   cwd=settings.DBT_PROJECT_DIR, env=env, check=True)
+    subprocess.run(
+        [dbt, "build", "--quiet", "--vars", window, "--target-path", target],
+        cwd=settings.DBT_PROJECT_DIR,
+        env=env,
+        check=True,
+    )
 
 
 def pandas_baseline(landing: str) -> int:
@@ -107,10 +111,21 @@ def pandas_baseline(landing: str) -> int:
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "date": datetime.now().strftime("%Y-%m-%d")}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "date": datetime.now().strftime("%Y-%m-%d"),
+    }
 
 
 def bench(events: int) -> dict:
@@ -133,8 +148,11 @@ def bench(events: int) -> dict:
             "simulate + land": {"seconds": sim_s, "events_per_s": landed / sim_s, "peak_rss_mib": sim_mb},
             "raw_events": {"seconds": ing_s, "events_per_s": landed / ing_s, "peak_rss_mib": ing_mb},
             "dbt models": {"seconds": dbt_s, "events_per_s": totals["loaded"] / dbt_s, "peak_rss_mib": dbt_mb},
-            "landing -> marts": {"seconds": ing_s + dbt_s, "events_per_s": landed / (ing_s + dbt_s),
-                                 "peak_rss_mib": max(ing_mb, dbt_mb)},
+            "landing -> marts": {
+                "seconds": ing_s + dbt_s,
+                "events_per_s": landed / (ing_s + dbt_s),
+                "peak_rss_mib": max(ing_mb, dbt_mb),
+            },
             "pandas baseline": {"seconds": pd_s, "events_per_s": landed / pd_s, "peak_rss_mib": pd_mb},
         },
         "raw_events_vs_pandas_speed": pd_s / ing_s,
@@ -144,17 +162,25 @@ def bench(events: int) -> dict:
 
 def to_markdown(results: dict) -> str:
     m = results["machine"]
-    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']} ({m['date']}).", "",
-             "| events | stage | seconds | events/s | peak RSS (MiB) |", "|---:|---|---:|---:|---:|"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']} ({m['date']}).",
+        "",
+        "| events | stage | seconds | events/s | peak RSS (MiB) |",
+        "|---:|---|---:|---:|---:|",
+    ]
     for size, run in results["runs"].items():
         for stage, r in run["stages"].items():
-            lines.append(f"| {int(size):,} | {stage} | {r['seconds']:.1f} | {r['events_per_s']:,.0f} | {r['peak_rss_mib']:,.0f} |")
+            cells = [f"{int(size):,}", stage, f"{r['seconds']:.1f}"]
+            cells += [f"{r['events_per_s']:,.0f}", f"{r['peak_rss_mib']:,.0f}"]
+            lines.append(f"| {' | '.join(cells)} |")
     lines.append("")
     for size, run in results["runs"].items():
-        lines.append(f"- {int(size):,} events ({run['arrival_hours']} arrival hours, largest {run['largest_hour']:,} rows): "
-                     f"raw_events is {run['raw_events_vs_pandas_speed']:.2f}x the pandas baseline's speed and uses "
-                     f"{1 / run['raw_events_vs_pandas_memory']:.2f}x its memory, while also validating, quarantining "
-                     "and persisting.")
+        lines.append(
+            f"- {int(size):,} events ({run['arrival_hours']} arrival hours, largest {run['largest_hour']:,} rows): "
+            f"raw_events is {run['raw_events_vs_pandas_speed']:.2f}x the pandas baseline's speed and uses "
+            f"{1 / run['raw_events_vs_pandas_memory']:.2f}x its memory, while also validating, quarantining "
+            "and persisting."
+        )
     return "\n".join(lines) + "\n"
 
 

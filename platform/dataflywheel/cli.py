@@ -48,9 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         from .simulator.run import simulate
 
         report = simulate(config, settings.landing_url())
-        print(f"landed {report.delivered:,} rows ({report.events:,} events, {report.duplicates:,} duplicates, "
-              f"{sum(report.malformed.values()):,} malformed) in {report.files} files, "
-              f"{report.seconds:.1f} s, {report.events_per_second:,.0f} rows/s -> {settings.landing_url()}")
+        print(
+            f"landed {report.delivered:,} rows ({report.events:,} events, {report.duplicates:,} duplicates, "
+            f"{sum(report.malformed.values()):,} malformed) in {report.files} files, "
+            f"{report.seconds:.1f} s, {report.events_per_second:,.0f} rows/s -> {settings.landing_url()}"
+        )
         return 0
 
     from .demo import format_report, run_demo

@@ -20,8 +20,14 @@ from .events.warehouse import connect
 from .simulator.config import SimulationConfig
 from .simulator.run import SimulationReport, simulate
 
-MARTS = ("fct_rec_impressions", "fct_item_daily_engagement", "agg_tenant_daily_activity", "int_sessions",
-         "dim_users", "dim_items")
+MARTS = (
+    "fct_rec_impressions",
+    "fct_item_daily_engagement",
+    "agg_tenant_daily_activity",
+    "int_sessions",
+    "dim_users",
+    "dim_items",
+)
 
 
 @dataclass
@@ -75,8 +81,12 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
     runs = [("ingest_raw_events", _hour_key(h)) for h in hours]
     runs += [("ingest_directory", d) for d in days] + [("build_directory_models", None)]
     runs += [("rebuild_event_days", d) for d in days]
-    stage_of = {"ingest_raw_events": "raw_events", "ingest_directory": "directory",
-                "build_directory_models": "dbt models", "rebuild_event_days": "dbt models"}
+    stage_of = {
+        "ingest_raw_events": "raw_events",
+        "ingest_directory": "directory",
+        "build_directory_models": "dbt models",
+        "rebuild_event_days": "dbt models",
+    }
     seconds: dict[str, float] = {}
     with open(settings.home() / "demo.log", "w") as log:
         for job, key in tqdm(runs, desc="materialize partitions", unit="run", disable=not show_progress):
@@ -102,6 +112,7 @@ def _hour_key(landing_hour: str) -> str:
 
 def _summarize(report: DemoReport) -> None:
     with connect(settings.warehouse_path(), read_only=True) as con:
+
         def count(table: str) -> int:
             return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
@@ -131,11 +142,18 @@ def format_report(report: DemoReport) -> str:
         "rows per model:",
         *[f"  {mart:<28} {n:>10,}" for mart, n in report.mart_rows.items()],
         "stages (wall time, events/s):",
-        *[f"  {s.name:<20} {s.seconds:>7.1f} s  {s.events_per_second:>12,.0f} ev/s" if s.events else
-          f"  {s.name:<20} {s.seconds:>7.1f} s" for s in report.stages],
+        *[
+            f"  {s.name:<20} {s.seconds:>7.1f} s  {s.events_per_second:>12,.0f} ev/s"
+            if s.events
+            else f"  {s.name:<20} {s.seconds:>7.1f} s"
+            for s in report.stages
+        ],
     ]
     if report.failed_runs:
         lines.append(f"FAILED RUNS (details in {settings.home() / 'demo.log'}): {', '.join(report.failed_runs)}")
-    lines += ["", "Open the Dagster UI with `make ui` (http://127.0.0.1:3000): lineage, partitions, checks,",
-              "freshness and every run above are there. `make docs` builds the dbt docs site."]
+    lines += [
+        "",
+        "Open the Dagster UI with `make ui` (http://127.0.0.1:3000): lineage, partitions, checks,",
+        "freshness and every run above are there. `make docs` builds the dbt docs site.",
+    ]
     return "\n".join(lines)

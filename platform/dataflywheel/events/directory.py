@@ -23,8 +23,8 @@ def load_directory_snapshot(con: duckdb.DuckDBPyConnection, landing_root: str, s
             con.execute(
                 f"""INSERT INTO {RAW_SCHEMA}.{table} BY NAME
                 SELECT ?::DATE AS snapshot_date, * REPLACE (
-                    {'joined_at' if name == 'users' else 'created_at'}::TIMESTAMP
-                    AS {'joined_at' if name == 'users' else 'created_at'})
+                    {"joined_at" if name == "users" else "created_at"}::TIMESTAMP
+                    AS {"joined_at" if name == "users" else "created_at"})
                 FROM read_parquet(?, hive_partitioning = false)""",
                 [snapshot_date, directory_url(landing_root, snapshot_date.isoformat(), name)],
             )

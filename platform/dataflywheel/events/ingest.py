@@ -145,9 +145,7 @@ def _counts(con: duckdb.DuckDBPyConnection, hour_sql: str, files: list[str]) -> 
               SELECT epoch(received_ts - event_ts) AS lag FROM {RAW_SCHEMA}.raw_events {where})"""
     ).fetchone()
     quantiles, worst = row[0] or [None, None, None], row[1]
-    counts.lateness_seconds = {
-        "p50": quantiles[0], "p90": quantiles[1], "p99": quantiles[2], "max": worst
-    }
+    counts.lateness_seconds = {"p50": quantiles[0], "p90": quantiles[1], "p99": quantiles[2], "max": worst}
     counts.event_dates = {
         str(day): n
         for day, n in con.execute(
@@ -155,4 +153,3 @@ def _counts(con: duckdb.DuckDBPyConnection, hour_sql: str, files: list[str]) -> 
         ).fetchall()
     }
     return counts
-

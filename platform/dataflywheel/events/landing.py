@@ -30,6 +30,21 @@ WIRE_SCHEMA = pa.schema(
 )
 
 
+# Dictionary-encode only the columns with few distinct values; ids and timestamps are unique.
+DICTIONARY_COLUMNS = [
+    "event_type",
+    "tenant_id",
+    "item_type",
+    "surface",
+    "model_version",
+    "properties",
+    "schema_version",
+    "position",
+    "role",
+    "container_type",
+]
+
+
 def hour_key(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).strftime(HOUR_FORMAT)
 
@@ -55,15 +70,21 @@ def write_atomic(table: pa.Table, url: str) -> bool:
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     tmp = f"{path}.tmp-{uuid.uuid4().hex}"
     with fs.open(tmp, "wb") as f:
-        pq.write_table(table, f, compression="zstd")
+        pq.write_table(table, f, compression="zstd", compression_level=1, use_dictionary=DICTIONARY_COLUMNS)
     fs.mv(tmp, path)
     return True
 
 
 def land_events(root: str, hour: str, batch_name: str, table: pa.Table) -> bool:
-    """Land one batch of wire-format events that all arrived in ``hour``."""
-    if table.schema != WIRE_SCHEMA:
-        table = table.cast(WIRE_SCHEMA)
+    """Land one batch of wire-format events that all arrived in ``hour``.
+
+    Text columns may be Arrow string or large_string: both are the same UTF8 in Parquet.
+    """
+    if (
+        table.schema.names != WIRE_SCHEMA.names
+        or table.schema.field("received_ts").type != WIRE_SCHEMA.field("received_ts").type
+    ):
+        table = table.select(WIRE_SCHEMA.names).cast(WIRE_SCHEMA)
     return write_atomic(table, f"{hour_dir(root, hour)}/{batch_name}.parquet")
 
 

@@ -13,9 +13,4 @@ def stale_days(arrivals: Iterable[tuple[float, Iterable[str]]], built_at: Mappin
     table after its models were built is stale; a day never built is not (its first
     build will include everything).
     """
-    return {
-        day
-        for loaded_at, days in arrivals
-        for day in days
-        if day in built_at and built_at[day] < loaded_at
-    }
+    return {day for loaded_at, days in arrivals for day in days if day in built_at and built_at[day] < loaded_at}

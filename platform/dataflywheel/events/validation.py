@@ -42,8 +42,10 @@ class Bounds:
     max_lateness: timedelta = timedelta(days=7)  # offline clients deliver late
 
     def sql(self) -> tuple[str, str]:
-        return (f"INTERVAL {int(self.max_future.total_seconds())} SECOND",
-                f"INTERVAL {int(self.max_lateness.total_seconds())} SECOND")
+        return (
+            f"INTERVAL {int(self.max_future.total_seconds())} SECOND",
+            f"INTERVAL {int(self.max_lateness.total_seconds())} SECOND",
+        )
 
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%gZ"
@@ -55,6 +57,16 @@ def _quote(values) -> str:
 
 def _missing(field: str) -> str:
     return f"({field} IS NULL OR {field} = '')"
+
+
+def _types_by_extra_required_fields() -> dict[tuple[str, ...], list[EventType]]:
+    """Event types grouped by the fields they require beyond the always-required ones."""
+    groups: dict[tuple[str, ...], list[EventType]] = {}
+    for event_type in EventType:
+        extra = tuple(f for f in required_fields(event_type) if f not in ALWAYS_REQUIRED)
+        if extra:
+            groups.setdefault(extra, []).append(event_type)
+    return groups
 
 
 def parsed_event_ts(col: str = "event_ts") -> str:
@@ -73,21 +85,20 @@ def reason_sql(bounds: Bounds = Bounds(), parsed_ts: str | None = None) -> str:
     """
     future, lateness = bounds.sql()
     required_by_type = "\n".join(
-        f"WHEN event_type = '{t}' AND ({' OR '.join(_missing(f) for f in required_fields(t) if f not in ALWAYS_REQUIRED)}) "
+        f"WHEN event_type IN ({_quote(types)}) AND ({' OR '.join(_missing(f) for f in fields)}) "
         f"THEN '{Reason.MISSING_REQUIRED_FIELD}'"
-        for t in EventType
-        if any(f not in ALWAYS_REQUIRED for f in required_fields(t))
+        for fields, types in _types_by_extra_required_fields().items()
     )
     item_type_match = " OR ".join(
         f"(event_type = '{e}' AND item_type <> '{t}')" for e, t in sorted(ITEM_TYPE_OF_EVENT.items())
     )
     ts = parsed_ts or parsed_event_ts()
     return f"""CASE
-WHEN {_missing('schema_version')} OR TRY_CAST(schema_version AS INTEGER) IS NULL
-     OR TRY_CAST(schema_version AS INTEGER) NOT IN ({', '.join(map(str, sorted(SUPPORTED_SCHEMA_VERSIONS)))})
+WHEN {_missing("schema_version")} OR TRY_CAST(schema_version AS INTEGER) IS NULL
+     OR TRY_CAST(schema_version AS INTEGER) NOT IN ({", ".join(map(str, sorted(SUPPORTED_SCHEMA_VERSIONS)))})
   THEN '{Reason.UNSUPPORTED_SCHEMA_VERSION}'
 WHEN event_type IS NULL OR event_type NOT IN ({_quote(EventType)}) THEN '{Reason.UNKNOWN_EVENT_TYPE}'
-WHEN {' OR '.join(_missing(f) for f in ALWAYS_REQUIRED)} THEN '{Reason.MISSING_REQUIRED_FIELD}'
+WHEN {" OR ".join(_missing(f) for f in ALWAYS_REQUIRED)} THEN '{Reason.MISSING_REQUIRED_FIELD}'
 {required_by_type}
 WHEN {ts} IS NULL THEN '{Reason.INVALID_TIMESTAMP}'
 WHEN {ts} > received_ts + {future} OR {ts} < received_ts - {lateness} THEN '{Reason.TIMESTAMP_OUT_OF_BOUNDS}'
@@ -95,7 +106,8 @@ WHEN (item_type IS NOT NULL AND item_type NOT IN ({_quote(ItemType)}))
   OR (surface IS NOT NULL AND surface NOT IN ({_quote(Surface)})) THEN '{Reason.INVALID_ENUM}'
 WHEN {item_type_match} THEN '{Reason.INCONSISTENT_ITEM_TYPE}'
 WHEN (position IS NOT NULL AND coalesce(TRY_CAST(position AS INTEGER) < 0, true))
-  OR (propensity IS NOT NULL AND coalesce(NOT (TRY_CAST(propensity AS DOUBLE) > 0 AND TRY_CAST(propensity AS DOUBLE) <= 1), true))
+  OR (propensity IS NOT NULL
+      AND coalesce(NOT (TRY_CAST(propensity AS DOUBLE) > 0 AND TRY_CAST(propensity AS DOUBLE) <= 1), true))
   OR (dwell_ms IS NOT NULL AND coalesce(TRY_CAST(dwell_ms AS BIGINT) < 0, true)) THEN '{Reason.INVALID_NUMBER}'
 WHEN properties IS NOT NULL AND NOT coalesce(json_valid(properties), false) THEN '{Reason.INVALID_JSON}'
 END"""

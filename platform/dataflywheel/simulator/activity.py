@@ -22,8 +22,32 @@ SF = {s: i for i, s in enumerate(SURFACES)}
 
 # Relative activity by local hour on a working day: quiet nights, a 9-to-5 plateau.
 WORKDAY_PROFILE = np.array(
-    [0.05, 0.03, 0.02, 0.02, 0.03, 0.06, 0.15, 0.35, 0.75, 1.0, 1.0, 0.95,
-     0.7, 0.9, 1.0, 0.95, 0.85, 0.6, 0.35, 0.25, 0.2, 0.15, 0.1, 0.07]
+    [
+        0.05,
+        0.03,
+        0.02,
+        0.02,
+        0.03,
+        0.06,
+        0.15,
+        0.35,
+        0.75,
+        1.0,
+        1.0,
+        0.95,
+        0.7,
+        0.9,
+        1.0,
+        0.95,
+        0.85,
+        0.6,
+        0.35,
+        0.25,
+        0.2,
+        0.15,
+        0.1,
+        0.07,
+    ]
 )
 WEEKEND_PROFILE = np.full(24, 1.0 / 24) + 0.5 * WORKDAY_PROFILE / WORKDAY_PROFILE.sum()
 WEEKEND_VOLUME = 0.3
@@ -190,7 +214,9 @@ def _browsing(s: DaySampler, n: int) -> DayEvents:
 
     r = rng.random(n)
     jira_type = np.select(
-        [r < 0.6, r < 0.8], [ET[EventType.ISSUE_VIEWED], ET[EventType.ISSUE_TRANSITIONED]], ET[EventType.ISSUE_COMMENTED]
+        [r < 0.6, r < 0.8],
+        [ET[EventType.ISSUE_VIEWED], ET[EventType.ISSUE_TRANSITIONED]],
+        ET[EventType.ISSUE_COMMENTED],
     )
     page_type = np.select(
         [r < 0.65, r < 0.82, r < 0.92],

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import time
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from ..events.landing import directory_url, hour_key, land_events, write_atomic
 from .activity import simulate_day
@@ -56,19 +54,20 @@ def deliver_day(world: World, config: SimulationConfig, day: int) -> tuple[pl.Da
 
 def land_by_arrival_hour(landing_root: str, name: str, rows: pl.DataFrame) -> int:
     """Split rows by the hour they reached the collector; one immutable file per hour."""
-    table = landing_table(rows)
-    received_us = rows.get_column("received_ts").dt.epoch("us").to_numpy()
-    hours = received_us // 3_600_000_000
-    order = np.argsort(hours, kind="stable")
-    starts = np.flatnonzero(np.diff(hours[order], prepend=-1))
-    groups = np.split(order, starts[1:])
+    hour_of_row = pl.col("received_ts").dt.epoch("us") // 3_600_000_000
+    rows = rows.with_columns(_hour=hour_of_row).sort("_hour")  # one gather, then zero-copy slices
+    hours = rows.get_column("_hour").to_numpy()
+    table = landing_table(rows.drop("_hour"))
+    starts = np.flatnonzero(np.diff(hours, prepend=hours[0] - 1))
+    ends = np.append(starts[1:], len(hours))
 
-    def land(indices: np.ndarray) -> bool:
-        hour = datetime.fromtimestamp(int(hours[indices[0]]) * 3600, timezone.utc)
-        return land_events(landing_root, hour_key(hour), name, table.take(pa.array(indices)))
+    def land(bounds: tuple[int, int]) -> bool:
+        start, end = bounds
+        hour = datetime.fromtimestamp(int(hours[start]) * 3600, timezone.utc)
+        return land_events(landing_root, hour_key(hour), name, table.slice(start, end - start))
 
-    with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow take and Parquet encoding release the GIL
-        return sum(pool.map(land, groups))
+    with ThreadPoolExecutor(max_workers=2) as pool:  # Parquet encoding releases the GIL
+        return sum(pool.map(land, zip(starts, ends)))
 
 
 def land_directory(world: World, config: SimulationConfig, day: int, landing_root: str) -> None:
@@ -92,7 +91,7 @@ def _world(config: SimulationConfig) -> World:
 
 
 def simulate_and_land_day(config: SimulationConfig, day: int, landing_root: str) -> DayResult:
-    """Everything for one day; days are independent (own RNG streams), so they can run in parallel."""
+    """Everything for one day; every day draws from its own seeded streams."""
     world = _world(config)
     rows, duplicates = deliver_day(world, config, day)
     files = land_by_arrival_hour(landing_root, batch_name(config, day), rows)
@@ -101,36 +100,22 @@ def simulate_and_land_day(config: SimulationConfig, day: int, landing_root: str)
     return DayResult(rows.height, duplicates, malformed, files)
 
 
-PARALLEL_MIN_EVENTS = 500_000  # below this, starting worker processes costs more than it saves
-
-
-def simulate(config: SimulationConfig, landing_root: str, on_day=None, workers: int = 2) -> SimulationReport:
+def simulate(config: SimulationConfig, landing_root: str, on_day=None) -> SimulationReport:
     """Simulate ``config.days`` days into the landing zone; ``on_day(day)`` reports progress.
 
-    Days run in ``workers`` processes when the volume is worth it; the output is the same
-    either way, because every day draws from its own seeded streams.
+    Days run one after another: each day's work is already spread over the cores (polars,
+    Arrow and Parquet encoding are multi-threaded), so running days in parallel gains nothing.
     """
     report = SimulationReport()
     started = time.perf_counter()
-    if workers > 1 and config.days > 1 and config.events_per_day >= PARALLEL_MIN_EVENTS:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(simulate_and_land_day, config, day, landing_root): day for day in range(config.days)}
-            results = []
-            for future in as_completed(futures):
-                results.append(future.result())
-                if on_day:
-                    on_day(futures[future])
-    else:
-        results = []
-        for day in range(config.days):
-            results.append(simulate_and_land_day(config, day, landing_root))
-            if on_day:
-                on_day(day)
-    for result in results:
+    for day in range(config.days):
+        result = simulate_and_land_day(config, day, landing_root)
         report.delivered += result.delivered
         report.duplicates += result.duplicates
         report.events += result.delivered - result.duplicates
         report.malformed.update(result.malformed)
         report.files += result.files
+        if on_day:
+            on_day(day)
     report.seconds = time.perf_counter() - started
     return report

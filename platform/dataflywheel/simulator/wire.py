@@ -14,7 +14,6 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from ..events.landing import WIRE_SCHEMA
 from ..events.schema import SCHEMA_VERSION, ItemType
 from ..events.validation import Reason
 from .activity import EVENT_TYPES, LOGGING_POLICY, PROPERTIES, SURFACES, DayEvents
@@ -55,10 +54,10 @@ def _number_text(name: str, present: pl.Expr) -> pl.Expr:
     return pl.when(present).then(pl.col(name).cast(pl.String)).alias(name)
 
 
-def to_wire(world: World, events: DayEvents, client_ts_us: np.ndarray, received_ts_us: np.ndarray,
-            rng: np.random.Generator) -> pl.DataFrame:
+def to_wire(
+    world: World, events: DayEvents, client_ts_us: np.ndarray, received_ts_us: np.ndarray, rng: np.random.Generator
+) -> pl.DataFrame:
     """The events as the collector receives them: client text fields plus received_ts."""
-    n = len(events)
     has_item = events.item >= 0
     item_type = np.where(has_item, world.item_type[np.maximum(events.item, 0)], -1)
     frame = pl.DataFrame(
@@ -150,15 +149,16 @@ def _breakage(kind: Reason) -> dict[str, pl.Expr]:
 def corrupt(frame: pl.DataFrame, rate: float, rng: np.random.Generator) -> pl.DataFrame:
     """Break a ``rate`` share of rows, cycling through every malformed kind."""
     broken = rng.random(frame.height) < rate
-    kind = np.full(frame.height, -1, np.int64)
-    kind[broken] = np.arange(broken.sum()) % len(MALFORMED_KINDS)
-    frame = frame.with_columns(_kind=pl.Series(kind))
+    kinds = np.arange(broken.sum()) % len(MALFORMED_KINDS)
+    # Only the broken rows are rewritten; the rest pass through untouched (and uncopied).
+    victims = frame.filter(pl.Series(broken)).with_columns(_kind=pl.Series(kinds))
     for index, reason in enumerate(MALFORMED_KINDS):
         hit = pl.col("_kind") == index
         changes = {name: pl.when(hit).then(expr).otherwise(pl.col(name)) for name, expr in _breakage(reason).items()}
-        frame = frame.with_columns(**changes, **{FAULT_COLUMN: pl.when(hit).then(pl.lit(reason.value))
-                                                .otherwise(pl.col(FAULT_COLUMN))})
-    return frame.drop("_kind")
+        victims = victims.with_columns(
+            **changes, **{FAULT_COLUMN: pl.when(hit).then(pl.lit(reason.value)).otherwise(pl.col(FAULT_COLUMN))}
+        )
+    return pl.concat([frame.filter(~pl.Series(broken)), victims.drop("_kind")])
 
 
 def redeliveries(frame: pl.DataFrame, rate: float, rng: np.random.Generator) -> pl.DataFrame:
@@ -170,4 +170,5 @@ def redeliveries(frame: pl.DataFrame, rate: float, rng: np.random.Generator) -> 
 
 
 def landing_table(frame: pl.DataFrame) -> pa.Table:
-    return frame.drop(FAULT_COLUMN).to_arrow().cast(WIRE_SCHEMA)
+    """The rows as landed: the wire columns only (the simulator's fault labels stay behind)."""
+    return frame.drop(FAULT_COLUMN).to_arrow()

@@ -125,9 +125,7 @@ def build_world(config: SimulationConfig) -> World:
     user_tz = np.where(rng.random(n_users) < 0.8, tenant_tz[user_tenant], rng.choice(TIMEZONES, size=n_users))
     is_new = np.zeros(n_users, dtype=bool)
     is_new[rng.choice(n_users, size=n_new_users, replace=False)] = True
-    user_join_day = np.where(
-        is_new, rng.integers(0, config.days, n_users), -rng.integers(1, HISTORY_DAYS, n_users)
-    )
+    user_join_day = np.where(is_new, rng.integers(0, config.days, n_users), -rng.integers(1, HISTORY_DAYS, n_users))
     user_activity = rng.lognormal(0.0, 0.9, n_users)
     user_taste = _unit_rows(rng, n_users)
     drift_direction = _unit_rows(rng, 1)[0]

@@ -8,5 +8,7 @@ from .sensors import directory_job, directory_sensor, ingest_job, landing_sensor
 
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[landing_events, raw_events, raw_directory], sensors=[landing_sensor, directory_sensor], jobs=[ingest_job, directory_job]
+        assets=[landing_events, raw_events, raw_directory],
+        sensors=[landing_sensor, directory_sensor],
+        jobs=[ingest_job, directory_job],
     )

@@ -3,12 +3,12 @@
 from datetime import date, timedelta
 
 import dagster as dg
-from ..resources import Warehouse
 
 from ... import settings
 from ...events.directory import load_directory_snapshot
 from ...events.ingest import HourCounts, ingest_hour
 from ..partitions import arrival_hours, event_days
+from ..resources import Warehouse
 
 OWNERS = ["team:data-platform"]
 VOLUME_TOLERANCE = 0.5  # an hour may be half to twice the same hour a week earlier
@@ -64,11 +64,14 @@ landing_events = dg.AssetSpec(
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=2), warn_window=timedelta(hours=1)),
     check_specs=[
         dg.AssetCheckSpec(
-            "conservation", asset="raw_events", blocking=True,
+            "conservation",
+            asset="raw_events",
+            blocking=True,
             description="Every landed row is loaded, a duplicate, or quarantined: nothing is lost.",
         ),
         dg.AssetCheckSpec(
-            "volume_vs_last_week", asset="raw_events",
+            "volume_vs_last_week",
+            asset="raw_events",
             description="Loaded volume within 0.5x-2x of the same hour a week earlier.",
         ),
     ],
@@ -100,12 +103,18 @@ def raw_events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            "raw_directory_users", group_name="ingestion", owners=OWNERS, kinds={"duckdb", "parquet"},
+            "raw_directory_users",
+            group_name="ingestion",
+            owners=OWNERS,
+            kinds={"duckdb", "parquet"},
             description="Daily snapshots of the product's user directory (teams, roles, join dates).",
             freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26)),
         ),
         dg.AssetSpec(
-            "raw_directory_items", group_name="ingestion", owners=OWNERS, kinds={"duckdb", "parquet"},
+            "raw_directory_items",
+            group_name="ingestion",
+            owners=OWNERS,
+            kinds={"duckdb", "parquet"},
             description="Daily snapshots of Jira issues and Confluence pages with their projects and spaces.",
             freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26)),
         ),

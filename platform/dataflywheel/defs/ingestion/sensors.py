@@ -36,7 +36,9 @@ def landing_sensor(context: dg.SensorEvaluationContext):
             continue
         requests.append(dg.RunRequest(run_key=f"{key}:{n_files}", partition_key=key))
         landed.append(dg.AssetMaterialization("landing_events", partition=key, metadata={"files": n_files}))
-    return dg.SensorResult(run_requests=requests, asset_events=landed, cursor=json.dumps({**seen, **new}, sort_keys=True))
+    return dg.SensorResult(
+        run_requests=requests, asset_events=landed, cursor=json.dumps({**seen, **new}, sort_keys=True)
+    )
 
 
 def loaded_file_counts(instance: dg.DagsterInstance) -> dict[str, int]:
@@ -76,8 +78,11 @@ def partition_key_of(hour: str) -> str:
 @dg.sensor(job=directory_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def directory_sensor(context: dg.SensorEvaluationContext):
     """Request the directory load for each new daily snapshot."""
-    done = set(json.loads(context.cursor)) if context.cursor else {
-        r.partition_key for r in _all_materializations(context.instance, dg.AssetKey("raw_directory_users"))}
+    done = (
+        set(json.loads(context.cursor))
+        if context.cursor
+        else {r.partition_key for r in _all_materializations(context.instance, dg.AssetKey("raw_directory_users"))}
+    )
     valid_keys = set(event_days().get_partition_keys())
     snapshots = [d for d in list_directory_snapshots(settings.landing_url()) if d not in done and d in valid_keys]
     for snapshot_date in snapshots:

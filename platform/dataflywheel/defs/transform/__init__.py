@@ -5,7 +5,9 @@ import dagster as dg
 from .assets import dbt_resource, directory_models, event_time_models
 from .sensors import late_events_sensor, rebuild_days_job
 
-directory_models_job = dg.define_asset_job("build_directory_models", selection=dg.AssetSelection.assets(directory_models()))
+directory_models_job = dg.define_asset_job(
+    "build_directory_models", selection=dg.AssetSelection.assets(directory_models())
+)
 
 
 def defs() -> dg.Definitions:

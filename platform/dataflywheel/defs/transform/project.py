@@ -2,13 +2,12 @@
 
 import subprocess
 import sys
-from pathlib import Path
 from functools import cache
+from pathlib import Path
 
 from dagster_dbt import DbtProject
 
 from ... import settings
-
 
 # dbt is installed beside this interpreter; entry points need not have the venv on PATH.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")

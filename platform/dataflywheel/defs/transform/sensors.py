@@ -14,9 +14,7 @@ from .assets import event_time_models
 RAW_EVENTS = dg.AssetKey("raw_events")
 BUILT_MARKER = dg.AssetKey("fct_rec_impressions")  # the event-time models build together
 
-rebuild_days_job = dg.define_asset_job(
-    "rebuild_event_days", selection=dg.AssetSelection.assets(event_time_models())
-)
+rebuild_days_job = dg.define_asset_job("rebuild_event_days", selection=dg.AssetSelection.assets(event_time_models()))
 
 
 def _last_built(instance: dg.DagsterInstance, day: str) -> float | None:
