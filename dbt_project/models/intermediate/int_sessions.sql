@@ -7,30 +7,30 @@
 -- A session belongs to the window its first event falls in; events around the window are
 -- read too, so sessions crossing midnight are whole and the same from either side.
 with events as (
-    select tenant_id, user_id, event_id, event_ts, product, event_type
+    select
+        tenant_id,
+        user_id,
+        event_ts,
+        product,
+        event_type,
+        -- Ties in event_ts cannot change where a session starts, so no tie-breaker is needed.
+        lag(event_ts) over (partition by user_id order by event_ts) as previous_ts
     from {{ ref('stg_events') }}
     where {{ in_widened_window('event_ts', var('boundary_hours')) }}
-),
-
-gaps as (
-    select
-        *,
-        case
-            when lag(event_ts) over (partition by user_id order by event_ts, event_id) is null then 1
-            when {{ seconds_between('lag(event_ts) over (partition by user_id order by event_ts, event_id)', 'event_ts') }}
-                 >= {{ var('session_gap_minutes') }} * 60 then 1
-            else 0
-        end as starts_session
-    from events
 ),
 
 numbered as (
     select
         *,
-        sum(starts_session) over (
-            partition by user_id order by event_ts, event_id rows between unbounded preceding and current row
-        ) as session_number
-    from gaps
+        sum(
+            case
+                when previous_ts is null then 1
+                when {{ seconds_between('previous_ts', 'event_ts') }} >= {{ var('session_gap_minutes') }} * 60 then 1
+                else 0
+            end
+        ) over (partition by user_id order by event_ts rows between unbounded preceding and current row)
+            as session_number
+    from events
 ),
 
 sessions as (

@@ -5,22 +5,39 @@
 ) }}
 
 -- Per item and day: how it was seen and acted on, across all surfaces.
+-- Counting per (item, user) first makes the distinct-user counts a plain count.
+with per_user as (
+    select
+        event_date,
+        tenant_id,
+        item_id,
+        user_id,
+        min(item_type) as item_type,
+        sum(case when event_type in ('issue_viewed', 'page_viewed') then 1 else 0 end) as views,
+        sum(case when event_type in ('page_edited', 'issue_transitioned') then 1 else 0 end) as edits,
+        sum(case when event_type in ('issue_commented', 'page_commented') then 1 else 0 end) as comments,
+        sum(case when event_type = 'page_shared' then 1 else 0 end) as shares,
+        sum(case when event_type = 'rec_impression' then 1 else 0 end) as feed_impressions,
+        sum(case when event_type = 'rec_click' then 1 else 0 end) as feed_clicks,
+        sum(coalesce(dwell_ms, 0)) as dwell_ms
+    from {{ ref('stg_events') }}
+    where item_id is not null and {{ in_event_time_window('event_ts') }}
+    group by event_date, tenant_id, item_id, user_id
+)
+
 select
     event_date as activity_date,
     tenant_id,
     item_id,
     min(item_type) as item_type,
-    sum(case when event_type in ('issue_viewed', 'page_viewed') then 1 else 0 end) as views,
-    count(distinct case when event_type in ('issue_viewed', 'page_viewed') then user_id end) as unique_viewers,
-    sum(case when event_type in ('page_edited', 'issue_transitioned') then 1 else 0 end) as edits,
-    sum(case when event_type in ('issue_commented', 'page_commented') then 1 else 0 end) as comments,
-    sum(case when event_type = 'page_shared' then 1 else 0 end) as shares,
-    sum(case when event_type = 'rec_impression' then 1 else 0 end) as feed_impressions,
-    sum(case when event_type = 'rec_click' then 1 else 0 end) as feed_clicks,
-    count(distinct case
-        when event_type in ('issue_transitioned', 'issue_commented', 'page_edited', 'page_commented', 'page_shared')
-        then user_id end) as engaged_users,
-    sum(coalesce(dwell_ms, 0)) as total_dwell_ms
-from {{ ref('stg_events') }}
-where item_id is not null and {{ in_event_time_window('event_ts') }}
+    sum(views) as views,
+    sum(case when views > 0 then 1 else 0 end) as unique_viewers,
+    sum(edits) as edits,
+    sum(comments) as comments,
+    sum(shares) as shares,
+    sum(feed_impressions) as feed_impressions,
+    sum(feed_clicks) as feed_clicks,
+    sum(case when edits + comments + shares > 0 then 1 else 0 end) as engaged_users,
+    sum(dwell_ms) as total_dwell_ms
+from per_user
 group by event_date, tenant_id, item_id
