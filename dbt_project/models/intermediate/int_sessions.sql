@@ -13,8 +13,9 @@ with events as (
         event_ts,
         product,
         event_type,
-        -- Ties in event_ts cannot change where a session starts, so no tie-breaker is needed.
-        lag(event_ts) over (partition by user_id order by event_ts) as previous_ts
+        -- event_id breaks ties, so both windows below see the same total order.
+        event_id,
+        lag(event_ts) over (partition by user_id order by event_ts, event_id) as previous_ts
     from {{ ref('stg_events') }}
     where {{ in_widened_window('event_ts', var('boundary_hours')) }}
 ),
@@ -28,7 +29,7 @@ numbered as (
                 when {{ seconds_between('previous_ts', 'event_ts') }} >= {{ var('session_gap_minutes') }} * 60 then 1
                 else 0
             end
-        ) over (partition by user_id order by event_ts rows between unbounded preceding and current row)
+        ) over (partition by user_id order by event_ts, event_id rows between unbounded preceding and current row)
             as session_number
     from events
 ),
