@@ -62,16 +62,16 @@ def ingest_stage(landing: str, warehouse: str) -> dict:
     from dataflywheel.events.landing import list_event_files, parse_hour_key
     from dataflywheel.events.warehouse import connect
 
-    con = connect(warehouse)
     totals = {"landed": 0, "loaded": 0, "hours": 0, "largest_hour": 0}
     for hour in list_event_files(landing):
-        counts = ingest_hour(con, landing, parse_hour_key(hour).replace(tzinfo=None))
+        # One connection per hour, as each raw_events run opens its own.
+        with connect(warehouse) as con:
+            counts = ingest_hour(con, landing, parse_hour_key(hour).replace(tzinfo=None))
         assert counts.conserved, hour
         totals["landed"] += counts.landed
         totals["loaded"] += counts.loaded
         totals["hours"] += 1
         totals["largest_hour"] = max(totals["largest_hour"], counts.landed)
-    con.close()
     return totals
 
 

@@ -68,7 +68,7 @@ def ingest_hour(
                 SELECT *, {reason_sql(bounds, PARSED_TS)} AS reason
                 FROM (
                     SELECT * EXCLUDE (received_ts, filename), received_ts::TIMESTAMP AS received_ts,
-                           filename AS source_file, {parsed_event_ts()} AS {PARSED_TS}
+                           parse_filename(filename) AS source_file, {parsed_event_ts()} AS {PARSED_TS}
                     FROM read_parquet(?, filename = true, file_row_number = true, hive_partitioning = false))""",
                 [files],
             )
