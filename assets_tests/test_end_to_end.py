@@ -72,11 +72,11 @@ def test_a_late_arrival_makes_the_sensor_rebuild_its_day(demo):
         ]
     ).with_columns(pl.col("received_ts").cast(pl.Datetime("us", "UTC")))
     land_events(settings.landing_url(), f"{arrival:%Y-%m-%dT%H}", "late", landing_table(late))
-    result = defs.get_job_def("ingest_raw_events").execute_in_process(
+    result = defs.resolve_job_def("ingest_raw_events").execute_in_process(
         instance=instance, partition_key=f"{arrival:%Y-%m-%d-%H:00}"
     )
     assert result.success
 
-    sensor = defs.get_sensor_def("late_events_sensor")
+    sensor = defs.resolve_sensor_def("late_events_sensor")
     evaluation = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
     assert [r.partition_key for r in evaluation.run_requests] == [f"{day0:%Y-%m-%d}"]

@@ -22,7 +22,8 @@ from pathlib import Path
 import pandas  # noqa: F401
 import psutil
 
-# Imported here, before any stage forks, so no stage's timing includes import time.
+# Imported at module level: a stage's process imports this module before its clock starts,
+# so no stage's timing includes import time.
 import dataflywheel.events.ingest  # noqa: F401
 import dataflywheel.simulator.run  # noqa: F401
 
@@ -40,9 +41,12 @@ def _measure(target, args, queue):
 
 
 def in_fresh_process(target, *args) -> tuple[float, float, object]:
-    """(seconds, peak RSS MiB, result) of target(*args) run in its own process."""
-    queue = mp.get_context("fork").Queue()
-    process = mp.get_context("fork").Process(target=_measure, args=(target, args, queue))
+    """(seconds, peak RSS MiB, result) of target(*args) run in its own process.
+
+    Spawned, not forked: a forked child inherits polars' thread pool in a broken state.
+    """
+    queue = mp.get_context("spawn").Queue()
+    process = mp.get_context("spawn").Process(target=_measure, args=(target, args, queue))
     process.start()
     seconds, peak_mib, result = queue.get()
     process.join()

@@ -57,7 +57,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 def _run(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, partition_key: str | None, log) -> bool:
     """One run through the instance; its console and dbt output go to the demo log, not the terminal."""
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        result = defs.get_job_def(job).execute_in_process(
+        result = defs.resolve_job_def(job).execute_in_process(
             instance=instance, partition_key=partition_key, raise_on_error=False, run_config=QUIET
         )
     return result.success
