@@ -38,10 +38,6 @@ def dbt_target_path() -> Path:
     return home() / "dbt" / "target"
 
 
-def dbt_docs_path() -> Path:
-    return home() / "dbt_docs"
-
-
 def partitions_start() -> datetime:
     """First hour of the hourly / daily partitions shown in Dagster."""
     raw = os.environ.get("DATAFLYWHEEL_PARTITIONS_START", DEFAULT_PARTITIONS_START)

@@ -46,7 +46,6 @@ class Surface(StrEnum):
 
 JIRA_EVENTS = frozenset(e for e in EventType if e.value.startswith("issue_"))
 CONFLUENCE_EVENTS = frozenset(e for e in EventType if e.value.startswith("page_"))
-REC_EVENTS = frozenset({EventType.REC_IMPRESSION, EventType.REC_CLICK})
 # Acting on an item after seeing it: what counts as "engaged" for a recommendation.
 ENGAGEMENT_EVENTS = frozenset(
     {
@@ -89,7 +88,6 @@ FIELDS: tuple[Field, ...] = (
     Field("properties", "VARCHAR", "Event-specific attributes as JSON text."),
     Field("schema_version", "INTEGER", "Version of this schema the client spoke."),
 )
-FIELD_BY_NAME = {f.name: f for f in FIELDS}
 
 # received_ts is stamped by the collector; every other field is client text on the wire.
 SERVER_FIELDS = ("received_ts",)
