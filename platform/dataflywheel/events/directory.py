@@ -6,7 +6,7 @@ from datetime import date
 
 import duckdb
 
-from .landing import directory_url
+from .landing import directory_url, register_with
 from .warehouse import RAW_SCHEMA, ensure_raw_tables
 
 SNAPSHOT_TABLES = {"users": "directory_users", "items": "directory_items"}
@@ -15,6 +15,7 @@ SNAPSHOT_TABLES = {"users": "directory_users", "items": "directory_items"}
 def load_directory_snapshot(con: duckdb.DuckDBPyConnection, landing_root: str, snapshot_date: date) -> dict[str, int]:
     """Replace one snapshot date in both directory tables, in one transaction; rows per table."""
     ensure_raw_tables(con)
+    register_with(con, landing_root)
     rows = {}
     con.execute("BEGIN TRANSACTION")
     try:

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import duckdb
-import pyarrow.parquet as pq
 
-from .landing import event_files
+from .landing import event_files, register_with, row_count
 from .validation import PARSED_TS, Bounds, parsed_event_ts, reason_sql, typed_select_sql
 from .warehouse import RAW_SCHEMA, WIRE_COLUMNS, ensure_raw_tables
 
@@ -43,7 +42,7 @@ class HourCounts:
 
 def landed_row_count(files: list[str]) -> int:
     """Rows in the landed files, from Parquet footers: independent of the load query."""
-    return sum(pq.read_metadata(f).num_rows for f in files)
+    return sum(row_count(f) for f in files)
 
 
 def ingest_hour(
@@ -56,6 +55,7 @@ def ingest_hour(
     """Replace arrival hour ``hour`` (naive UTC) in the raw tables from its landed files."""
     ensure_raw_tables(con)
     files = event_files(landing_root, hour.strftime("%Y-%m-%dT%H"))
+    register_with(con, landing_root)
     hour_sql = f"TIMESTAMP '{hour:%Y-%m-%d %H:00:00}'"
     wire_cols = ", ".join(name for name, _ in WIRE_COLUMNS)
     con.execute("BEGIN TRANSACTION")

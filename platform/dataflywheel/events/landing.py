@@ -58,6 +58,28 @@ def _fs(root: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, path.rstrip("/")
 
 
+def register_with(con, root: str) -> None:
+    """Let a DuckDB connection read the landing zone when it is not a local folder."""
+    fs, _ = _fs(root)
+    if _protocol(fs) not in ("file", "local"):
+        if not any(name in con.list_filesystems() for name in _protocols(fs)):
+            con.register_filesystem(fs)
+
+
+def row_count(url: str) -> int:
+    """Rows in a landed file, from its Parquet footer alone."""
+    with fsspec.open(url, "rb") as f:
+        return pq.read_metadata(f).num_rows
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> list[str]:
+    return [fs.protocol] if isinstance(fs.protocol, str) else list(fs.protocol)
+
+
+def _protocol(fs: fsspec.AbstractFileSystem) -> str:
+    return _protocols(fs)[0]
+
+
 def hour_dir(root: str, hour: str) -> str:
     return f"{root.rstrip('/')}/{EVENTS_DIR}/arrival_hour={hour}"
 
@@ -90,7 +112,7 @@ def land_events(root: str, hour: str, batch_name: str, table: pa.Table) -> bool:
 
 def _urls(fs: fsspec.AbstractFileSystem, paths) -> list[str]:
     """Paths as the fsspec URLs DuckDB and readers need (local paths stay plain)."""
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    protocol = _protocol(fs)
     prefix = "" if protocol in ("file", "local") else f"{protocol}://"
     return sorted(prefix + p for p in paths)
 
