@@ -173,6 +173,7 @@ def test_a_late_event_lands_in_its_event_time_day(warehouse, small_config, tmp_p
     counts = ingest_hour(con, warehouse["landing"], arrival.replace(minute=0))
     con.close()
     assert counts.event_dates.get(f"{day0:%Y-%m-%d}", 0) >= 1  # the sensor reads this to find stale days
+    assert counts.beyond_watermark >= 1  # 11 h late, beyond the default 2 h allowed lateness
     assert (
         dbt(
             warehouse["warehouse"], tmp_path / "t", "run", "--select", "tag:event_time", "--vars", window(day0)

@@ -48,6 +48,11 @@ def dedup_horizon_hours() -> int:
     return int(os.environ.get("DATAFLYWHEEL_DEDUP_HORIZON_HOURS", 7 * 24))
 
 
+def allowed_lateness_hours() -> float:
+    """Events later than this are still loaded, counted, and make built days stale."""
+    return float(os.environ.get("DATAFLYWHEEL_ALLOWED_LATENESS_HOURS", 2))
+
+
 def configure_environment() -> None:
     """Export the home folder and Dagster/dbt locations for child processes.
 

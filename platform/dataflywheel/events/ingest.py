@@ -34,6 +34,7 @@ class HourCounts:
     reasons: dict[str, int] = field(default_factory=dict)
     lateness_seconds: dict[str, float] = field(default_factory=dict)  # p50/p90/p99/max
     event_dates: dict[str, int] = field(default_factory=dict)  # loaded events by event-time day
+    beyond_watermark: int = 0  # loaded events that arrived later than the allowed lateness
 
     @property
     def conserved(self) -> bool:
@@ -51,8 +52,13 @@ def ingest_hour(
     hour: datetime,
     horizon: timedelta = timedelta(days=7),
     bounds: Bounds = Bounds(),
+    allowed_lateness: timedelta = timedelta(hours=2),
 ) -> HourCounts:
-    """Replace arrival hour ``hour`` (naive UTC) in the raw tables from its landed files."""
+    """Replace arrival hour ``hour`` (naive UTC) in the raw tables from its landed files.
+
+    Events later than ``allowed_lateness`` are loaded like any other and counted: they are
+    the ones that make already-built event days stale.
+    """
     ensure_raw_tables(con)
     files = event_files(landing_root, hour.strftime("%Y-%m-%dT%H"))
     register_with(con, landing_root)
@@ -77,7 +83,7 @@ def ingest_hour(
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return _counts(con, hour_sql, files)
+    return _counts(con, hour_sql, files, allowed_lateness)
 
 
 def _load(con: duckdb.DuckDBPyConnection, hour_sql: str, wire_cols: str, horizon: timedelta) -> None:
@@ -123,7 +129,7 @@ def _load(con: duckdb.DuckDBPyConnection, hour_sql: str, wire_cols: str, horizon
     )
 
 
-def _counts(con: duckdb.DuckDBPyConnection, hour_sql: str, files: list[str]) -> HourCounts:
+def _counts(con: duckdb.DuckDBPyConnection, hour_sql: str, files: list[str], allowed_lateness: timedelta) -> HourCounts:
     def scalar(sql: str):
         return con.execute(sql).fetchone()[0]
 
@@ -141,10 +147,11 @@ def _counts(con: duckdb.DuckDBPyConnection, hour_sql: str, files: list[str]) -> 
         ).fetchall()
     )
     row = con.execute(
-        f"""SELECT quantile_cont(lag, [0.5, 0.9, 0.99]), max(lag) FROM (
-              SELECT epoch(received_ts - event_ts) AS lag FROM {RAW_SCHEMA}.raw_events {where})"""
+        f"""SELECT quantile_cont(lag, [0.5, 0.9, 0.99]), max(lag), count(*) FILTER (WHERE lag > ?) FROM (
+              SELECT epoch(received_ts - event_ts) AS lag FROM {RAW_SCHEMA}.raw_events {where})""",
+        [allowed_lateness.total_seconds()],
     ).fetchone()
-    quantiles, worst = row[0] or [None, None, None], row[1]
+    quantiles, worst, counts.beyond_watermark = row[0] or [None, None, None], row[1], row[2]
     counts.lateness_seconds = {"p50": quantiles[0], "p90": quantiles[1], "p99": quantiles[2], "max": worst}
     counts.event_dates = {
         str(day): n

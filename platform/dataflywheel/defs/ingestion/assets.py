@@ -82,7 +82,8 @@ def raw_events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     hour = context.partition_time_window.start.replace(tzinfo=None)
     horizon = timedelta(hours=settings.dedup_horizon_hours())
     with warehouse.get_connection() as conn:
-        counts = ingest_hour(conn, settings.landing_url(), hour, horizon)
+        lateness = timedelta(hours=settings.allowed_lateness_hours())
+        counts = ingest_hour(conn, settings.landing_url(), hour, horizon, allowed_lateness=lateness)
         volume = _volume_check(conn, hour, counts.loaded)
     return dg.MaterializeResult(
         metadata={
@@ -94,6 +95,7 @@ def raw_events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
             "quarantined_by_reason": counts.reasons,
             "lateness_seconds": {k: v for k, v in counts.lateness_seconds.items() if v is not None},
             "event_dates": counts.event_dates,
+            "beyond_watermark": counts.beyond_watermark,
             "dagster/row_count": counts.loaded,
         },
         check_results=[_conservation_check(counts), volume],
