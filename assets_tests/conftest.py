@@ -4,13 +4,17 @@ the definitions, so tests never touch a developer's ``.dataflywheel``."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-_SESSION_HOME = Path(tempfile.mkdtemp(prefix="dataflywheel-test-"))
+# Under the project's own (git-ignored) home folder, like everything else the code writes.
+_TEST_HOMES = Path(__file__).resolve().parents[1] / ".dataflywheel" / "test-sessions"
+_TEST_HOMES.mkdir(parents=True, exist_ok=True)
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="session-", dir=_TEST_HOMES))
 os.environ["DATAFLYWHEEL_HOME"] = str(_SESSION_HOME)
 os.environ["DAGSTER_HOME"] = str(_SESSION_HOME / "dagster")
 os.environ["DATAFLYWHEEL_WAREHOUSE"] = str(_SESSION_HOME / "warehouse.duckdb")
@@ -37,3 +41,9 @@ def small_config() -> SimulationConfig:
 def workdir(tmp_path: Path) -> dict[str, str]:
     """A private landing root and warehouse for one test."""
     return {"landing": str(tmp_path / "landing"), "warehouse": str(tmp_path / "warehouse.duckdb")}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Keep a failed session's home for inspection; remove a passing one."""
+    if exitstatus == 0:
+        shutil.rmtree(_SESSION_HOME, ignore_errors=True)
