@@ -95,6 +95,9 @@ class DayEvents:
         fields = DayEvents.__dataclass_fields__
         return DayEvents(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in fields})
 
+    def take(self, index: np.ndarray) -> "DayEvents":
+        return DayEvents(**{f: getattr(self, f)[index] for f in DayEvents.__dataclass_fields__})
+
 
 def _empty_like(n: int) -> dict[str, np.ndarray]:
     return {

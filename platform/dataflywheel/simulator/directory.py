@@ -7,6 +7,7 @@ from the event stream; ``dim_users`` and ``dim_items`` are built from them.
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 
 from .config import SimulationConfig
@@ -20,7 +21,12 @@ def _timestamps(config: SimulationConfig, seconds: np.ndarray) -> pa.Array:
 
 
 def _text(prefix: str, ids: np.ndarray) -> pa.Array:
-    return pa.array(np.char.add(prefix, ids.astype(str)).astype(object))
+    """The same id text as the events carry (prefix + integer)."""
+    return pl.select(pl.lit(prefix) + pl.Series(ids).cast(pl.String)).to_series().to_arrow()
+
+
+def _labels(codes: np.ndarray, labels: list[str]) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(labels)).cast(pa.string())
 
 
 def users_snapshot(world: World, config: SimulationConfig, day: int) -> pa.Table:
@@ -30,7 +36,7 @@ def users_snapshot(world: World, config: SimulationConfig, day: int) -> pa.Table
             "user_id": _text("u", users),
             "tenant_id": _text("t", world.user_tenant[users]),
             "team_id": _text("tm", world.user_team[users]),
-            "role": pa.array(ROLES[world.user_role[users]].astype(object)),
+            "role": _labels(world.user_role[users], list(ROLES)),
             "utc_offset_hours": pa.array(world.user_tz_hours[users].astype(np.float64)),
             "joined_at": _timestamps(config, world.user_join_day[users] * 86_400),
         }
@@ -44,9 +50,9 @@ def items_snapshot(world: World, config: SimulationConfig, day: int) -> pa.Table
         {
             "item_id": _text("i", items),
             "tenant_id": _text("t", world.item_tenant[items]),
-            "item_type": pa.array(np.array(ITEM_TYPES, dtype=object)[world.item_type[items]]),
+            "item_type": _labels(world.item_type[items], ITEM_TYPES),
             "container_id": _text("c", container),
-            "container_type": pa.array(np.where(world.item_type[items] == 0, "project", "space").astype(object)),
+            "container_type": _labels(world.item_type[items], ["project", "space"]),
             "author_team_id": _text("tm", world.item_team[items]),
             "author_user_id": _text("u", world.item_author[items]),
             "created_at": _timestamps(config, world.item_created_s[items]),

@@ -170,5 +170,8 @@ def redeliveries(frame: pl.DataFrame, rate: float, rng: np.random.Generator) -> 
 
 
 def landing_table(frame: pl.DataFrame) -> pa.Table:
-    """The rows as landed: the wire columns only (the simulator's fault labels stay behind)."""
-    return frame.drop(FAULT_COLUMN).to_arrow()
+    """The rows as landed: the wire columns only (the simulator's fault labels stay behind).
+
+    Arrow string views are handed over without a copy; Parquet stores them as plain UTF8.
+    """
+    return frame.drop(FAULT_COLUMN).to_arrow(compat_level=pl.CompatLevel.newest())
