@@ -9,8 +9,8 @@ from datetime import datetime
 import dagster as dg
 
 from ... import settings
-from ...events.landing import list_directory_snapshots, list_event_files, parse_hour_key
-from ..partitions import arrival_hours, event_days
+from ...events.landing import list_directory_snapshots, list_event_files
+from ..partitions import arrival_hours, event_days, partition_key_of
 from .assets import raw_directory, raw_events
 
 ingest_job = dg.define_asset_job("ingest_raw_events", selection=[raw_events])
@@ -68,11 +68,6 @@ def _all_materializations(instance: dg.DagsterInstance, key: dg.AssetKey):
 
 def landing_hour_of(partition_key: str) -> str:
     return datetime.strptime(partition_key, "%Y-%m-%d-%H:%M").strftime("%Y-%m-%dT%H")
-
-
-def partition_key_of(hour: str) -> str:
-    """Landing folder hour (2026-11-22T13) to the hourly partition key (2026-11-22-13:00)."""
-    return parse_hour_key(hour).strftime("%Y-%m-%d-%H:%M")
 
 
 @dg.sensor(job=directory_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
