@@ -7,17 +7,16 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from dataflywheel import settings
 from dataflywheel.events.directory import load_directory_snapshot
 from dataflywheel.events.ingest import ingest_hour
-from dataflywheel.events.landing import land_events, list_event_files, parse_hour_key
+from dataflywheel.events.landing import list_event_files, parse_hour_key
 from dataflywheel.events.warehouse import connect
 from dataflywheel.simulator.run import deliver_day, land_by_arrival_hour, land_directory
-from dataflywheel.simulator.wire import landing_table
 from dataflywheel.simulator.world import build_world
+from helpers import land_rows
 
 DBT = str(Path(sys.executable).parent / "dbt")
 
@@ -35,6 +34,11 @@ def dbt(warehouse: str, target: Path, *args: str) -> subprocess.CompletedProcess
 
 def window(day: datetime) -> str:
     return json.dumps({"min_ts": f"{day:%Y-%m-%d} 00:00:00", "max_ts": f"{day + timedelta(days=1):%Y-%m-%d} 00:00:00"})
+
+
+def build_event_days(warehouse: str, tmp_path: Path, day: datetime) -> None:
+    result = dbt(warehouse, tmp_path / "t", "run", "--select", "tag:event_time", "--vars", window(day))
+    assert result.returncode == 0, result.stdout[-3000:]
 
 
 def ingest_everything(con, landing: str) -> None:
@@ -107,12 +111,7 @@ def test_rebuilding_a_day_is_idempotent(warehouse, small_config, tmp_path):
     )
     snapshot = []
     for _ in range(2):
-        assert (
-            dbt(
-                warehouse["warehouse"], tmp_path / "t", "run", "--select", "tag:event_time", "--vars", window(day)
-            ).returncode
-            == 0
-        )
+        build_event_days(warehouse["warehouse"], tmp_path, day)
         con = connect(warehouse["warehouse"], read_only=True)
         snapshot.append(
             {
@@ -130,12 +129,7 @@ def test_a_late_event_lands_in_its_event_time_day(warehouse, small_config, tmp_p
     dbt(
         warehouse["warehouse"], tmp_path / "t", "build", "--select", "tag:directory", "--indirect-selection", "cautious"
     )
-    assert (
-        dbt(
-            warehouse["warehouse"], tmp_path / "t", "run", "--select", "tag:event_time", "--vars", window(day0)
-        ).returncode
-        == 0
-    )
+    build_event_days(warehouse["warehouse"], tmp_path, day0)
     con = connect(warehouse["warehouse"])
     tenant, user, item = con.execute(
         "SELECT tenant_id, user_id, item_id FROM raw.raw_events WHERE event_type = 'issue_viewed' LIMIT 1"
@@ -146,40 +140,23 @@ def test_a_late_event_lands_in_its_event_time_day(warehouse, small_config, tmp_p
         [day0.date(), tenant],
     ).fetchone()[0]
     arrival = day0 + timedelta(days=1, hours=9, minutes=30)
-    late = pl.DataFrame(
-        [
-            {
-                "event_id": "late-event-0001",
-                "event_type": "issue_viewed",
-                "event_ts": f"{day0:%Y-%m-%d}T22:15:00.000Z",
-                "tenant_id": tenant,
-                "user_id": user,
-                "item_id": item,
-                "item_type": "jira_issue",
-                "surface": "direct",
-                "rec_request_id": None,
-                "position": None,
-                "propensity": None,
-                "model_version": None,
-                "dwell_ms": "1200",
-                "properties": "{}",
-                "schema_version": "1",
-                "received_ts": arrival.replace(tzinfo=parse_hour_key("2026-01-01T00").tzinfo),
-                "_fault": None,
-            }
-        ]
-    ).with_columns(pl.col("received_ts").cast(pl.Datetime("us", "UTC")))
-    land_events(warehouse["landing"], f"{arrival:%Y-%m-%dT%H}", "late-batch", landing_table(late))
+    late_view = {
+        "event_id": "late-event-0001",
+        "event_type": "issue_viewed",
+        "event_ts": f"{day0:%Y-%m-%d}T22:15:00.000Z",
+        "tenant_id": tenant,
+        "user_id": user,
+        "item_id": item,
+        "item_type": "jira_issue",
+        "surface": "direct",
+        "dwell_ms": "1200",
+    }
+    land_rows(warehouse["landing"], arrival, "late-batch", [late_view])
     counts = ingest_hour(con, warehouse["landing"], arrival.replace(minute=0))
     con.close()
     assert counts.event_dates.get(f"{day0:%Y-%m-%d}", 0) >= 1  # the sensor reads this to find stale days
     assert counts.beyond_watermark >= 1  # 11 h late, beyond the default 2 h allowed lateness
-    assert (
-        dbt(
-            warehouse["warehouse"], tmp_path / "t", "run", "--select", "tag:event_time", "--vars", window(day0)
-        ).returncode
-        == 0
-    )
+    build_event_days(warehouse["warehouse"], tmp_path, day0)
     con = connect(warehouse["warehouse"], read_only=True)
     after = con.execute(
         "SELECT sum(events) FROM agg_tenant_daily_activity WHERE activity_date = ? AND tenant_id = ?"

@@ -4,14 +4,12 @@ and a late arrival making the late-events sensor request the day it belongs to."
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
-import polars as pl
 import pytest
 
 from dataflywheel import settings
 from dataflywheel.demo import run_demo
-from dataflywheel.events.landing import land_events
 from dataflywheel.simulator.config import SimulationConfig
-from dataflywheel.simulator.wire import landing_table
+from helpers import land_rows
 
 
 @pytest.fixture(scope="module")
@@ -48,30 +46,8 @@ def test_a_late_arrival_makes_the_sensor_rebuild_its_day(demo):
     config, _, defs, instance = demo
     day0 = datetime.combine(config.start, datetime.min.time(), tzinfo=timezone.utc)
     arrival = day0 + timedelta(days=config.days, hours=12)  # an hour of its own, after every day was built
-    late = pl.DataFrame(
-        [
-            {
-                "event_id": "late-e2e-1",
-                "event_type": "search_performed",
-                "event_ts": f"{day0:%Y-%m-%d}T20:00:00.000Z",
-                "tenant_id": "t0",
-                "user_id": "u0",
-                "item_id": None,
-                "item_type": None,
-                "surface": "search",
-                "rec_request_id": None,
-                "position": None,
-                "propensity": None,
-                "model_version": None,
-                "dwell_ms": None,
-                "properties": "{}",
-                "schema_version": "1",
-                "received_ts": arrival,
-                "_fault": None,
-            }
-        ]
-    ).with_columns(pl.col("received_ts").cast(pl.Datetime("us", "UTC")))
-    land_events(settings.landing_url(), f"{arrival:%Y-%m-%dT%H}", "late", landing_table(late))
+    late_search = {"event_id": "late-e2e-1", "event_ts": f"{day0:%Y-%m-%d}T20:00:00.000Z", "tenant_id": "t0"}
+    land_rows(settings.landing_url(), arrival, "late", [late_search])
     result = defs.resolve_job_def("ingest_raw_events").execute_in_process(
         instance=instance, partition_key=f"{arrival:%Y-%m-%d-%H:00}"
     )

@@ -1,42 +1,17 @@
 """Sensors evaluated against a real Dagster instance and real landing files."""
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 
 import dagster as dg
-import polars as pl
 
 from dataflywheel.defs.ingestion.sensors import landing_sensor
-from dataflywheel.events.landing import land_events
 from dataflywheel.events.late import stale_days
-from dataflywheel.simulator.wire import landing_table
-
-ROW = {
-    "event_id": "e1",
-    "event_type": "search_performed",
-    "event_ts": "2026-11-16T10:00:00.000Z",
-    "tenant_id": "t1",
-    "user_id": "u1",
-    "item_id": None,
-    "item_type": None,
-    "surface": "search",
-    "rec_request_id": None,
-    "position": None,
-    "propensity": None,
-    "model_version": None,
-    "dwell_ms": None,
-    "properties": "{}",
-    "schema_version": "1",
-    "_fault": None,
-}
+from helpers import land_rows
 
 
 def land(root: str, hour: str, name: str) -> None:
-    received = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
-    frame = pl.DataFrame([{**ROW, "received_ts": received}]).with_columns(
-        pl.col("received_ts").cast(pl.Datetime("us", "UTC"))
-    )
-    land_events(root, hour, name, landing_table(frame))
+    land_rows(root, datetime.strptime(hour, "%Y-%m-%dT%H"), name, [{}])
 
 
 def tick(instance, cursor=None):

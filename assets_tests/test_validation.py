@@ -8,14 +8,14 @@ import pytest
 
 from dataflywheel.events.validation import Reason, reason_sql
 from dataflywheel.simulator.wire import _breakage
+from helpers import SEARCH_EVENT
 
 RECEIVED = datetime(2026, 11, 16, 10, 0, 5, tzinfo=timezone.utc)
-VALID = {
+VALID = {  # a home-feed impression: the type with the most required fields
+    **SEARCH_EVENT,
     "event_id": "018f000000000000000000000000abcd",
     "event_type": "rec_impression",
     "event_ts": "2026-11-16T10:00:03.120Z",
-    "tenant_id": "t1",
-    "user_id": "u10",
     "item_id": "i20",
     "item_type": "jira_issue",
     "surface": "home_feed",
@@ -23,9 +23,6 @@ VALID = {
     "position": "3",
     "propensity": "0.02",
     "model_version": "sim-popularity-v0",
-    "dwell_ms": None,
-    "properties": "{}",
-    "schema_version": "1",
     "received_ts": RECEIVED,
 }
 
@@ -76,16 +73,7 @@ def test_rule_edges(change, reason):
     [
         {"event_ts": "2026-11-16T10:08:00.000Z"},  # skewed clock, within tolerance
         {"event_ts": "2026-11-14T10:00:00.000Z"},  # two days late (offline client)
-        {
-            "event_type": "search_performed",
-            "item_id": None,
-            "item_type": None,
-            "surface": "search",
-            "rec_request_id": None,
-            "position": None,
-            "propensity": None,
-            "model_version": None,
-        },
+        {**SEARCH_EVENT, "received_ts": RECEIVED},
     ],
 )
 def test_legitimate_variations_are_not_quarantined(change):

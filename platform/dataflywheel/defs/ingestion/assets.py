@@ -102,24 +102,21 @@ def raw_events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     )
 
 
+def _directory_spec(key: str, description: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key,
+        group_name="ingestion",
+        owners=OWNERS,
+        kinds={"duckdb", "parquet"},
+        description=description,
+        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26)),
+    )
+
+
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
-            "raw_directory_users",
-            group_name="ingestion",
-            owners=OWNERS,
-            kinds={"duckdb", "parquet"},
-            description="Daily snapshots of the product's user directory (teams, roles, join dates).",
-            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26)),
-        ),
-        dg.AssetSpec(
-            "raw_directory_items",
-            group_name="ingestion",
-            owners=OWNERS,
-            kinds={"duckdb", "parquet"},
-            description="Daily snapshots of Jira issues and Confluence pages with their projects and spaces.",
-            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26)),
-        ),
+        _directory_spec("raw_directory_users", "Daily snapshots of the user directory (teams, roles, join dates)."),
+        _directory_spec("raw_directory_items", "Daily snapshots of Jira issues and Confluence pages, with homes."),
     ],
     partitions_def=event_days(),
     pool="duckdb",
