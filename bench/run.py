@@ -43,7 +43,7 @@ def _measure(target, args, queue):
 def in_fresh_process(target, *args) -> tuple[float, float, object]:
     """(seconds, peak RSS MiB, result) of target(*args) run in its own process.
 
-    Spawned, not forked: a forked child inherits polars' thread pool in a broken state.
+    Spawned, not forked: polars documents fork after import as unsafe (its thread pool).
     """
     queue = mp.get_context("spawn").Queue()
     process = mp.get_context("spawn").Process(target=_measure, args=(target, args, queue))
