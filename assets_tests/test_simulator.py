@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -128,3 +129,23 @@ def test_drift_shifts_product_mix(small_config):
 
     drifted = replace(small_config, drift=DriftSchedule(start_day=1, confluence_shift=0.25))
     assert confluence_share(drifted) > confluence_share(small_config) + 0.1
+
+
+def test_landing_is_append_only_and_rerunning_a_simulation_rewrites_nothing(small_config, tmp_path):
+    from dataflywheel.events.landing import list_event_files
+    from dataflywheel.simulator.run import simulate
+
+    config = replace(small_config, days=1, events_per_day=5_000)
+    root = str(tmp_path / "landing")
+    first = simulate(config, root)
+    files = list_event_files(root)
+    stamps = {f: Path(f).stat().st_mtime_ns for fs in files.values() for f in fs}
+    assert first.files == len(stamps) > 0
+
+    again = simulate(config, root)
+    assert again.files == 0
+    assert {f: Path(f).stat().st_mtime_ns for fs in list_event_files(root).values() for f in fs} == stamps
+
+    other = simulate(replace(config, seed=99), root)  # another world lands beside, never over
+    assert other.files > 0
+    assert set(stamps) < {f for fs in list_event_files(root).values() for f in fs}

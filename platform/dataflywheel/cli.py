@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         from .simulator.run import simulate
 
         report = simulate(config, settings.landing_url())
+        if report.files == 0:
+            print("this simulation was landed before: nothing written (landing files are never rewritten)")
         print(
             f"landed {report.delivered:,} rows ({report.events:,} events, {report.duplicates:,} duplicates, "
             f"{sum(report.malformed.values()):,} malformed) in {report.files} files, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -38,8 +39,13 @@ class SimulationReport:
 
 
 def batch_name(config: SimulationConfig, day: int) -> str:
-    """Deterministic per (seed, day): re-running a simulation never rewrites a landed file."""
-    return f"sim-seed{config.seed}-{(config.start + timedelta(days=day)).isoformat()}"
+    """Deterministic per configuration and day.
+
+    Re-running the same simulation finds its files already landed and leaves them alone
+    (landing is append-only); a different configuration lands a batch of its own.
+    """
+    fingerprint = hashlib.sha1(repr(config).encode()).hexdigest()[:8]  # the whole world depends on it
+    return f"sim-seed{config.seed}-{(config.start + timedelta(days=day)).isoformat()}-{fingerprint}"
 
 
 def deliver_day(world: World, config: SimulationConfig, day: int) -> tuple[pl.DataFrame, int]:
