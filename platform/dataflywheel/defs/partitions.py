@@ -1,5 +1,6 @@
 """The two clocks of the platform: arrival hours (ingestion) and event-time days (models)."""
 
+from datetime import datetime
 from functools import cache
 
 import dagster as dg
@@ -7,10 +8,12 @@ import dagster as dg
 from .. import settings
 from ..events.landing import parse_hour_key
 
+HOUR_KEY = "%Y-%m-%d-%H:%M"  # Dagster's hourly partition key format
+
 
 @cache
 def arrival_hours() -> dg.HourlyPartitionsDefinition:
-    return dg.HourlyPartitionsDefinition(start_date=settings.partitions_start().strftime("%Y-%m-%d-%H:%M"))
+    return dg.HourlyPartitionsDefinition(start_date=settings.partitions_start().strftime(HOUR_KEY))
 
 
 @cache
@@ -20,4 +23,9 @@ def event_days() -> dg.DailyPartitionsDefinition:
 
 def partition_key_of(landing_hour: str) -> str:
     """Landing folder hour (2026-11-22T13) to its hourly partition key (2026-11-22-13:00)."""
-    return parse_hour_key(landing_hour).strftime("%Y-%m-%d-%H:%M")
+    return parse_hour_key(landing_hour).strftime(HOUR_KEY)
+
+
+def landing_hour_of(partition_key: str) -> str:
+    """The inverse: hourly partition key (2026-11-22-13:00) to landing folder hour (2026-11-22T13)."""
+    return datetime.strptime(partition_key, HOUR_KEY).strftime("%Y-%m-%dT%H")

@@ -4,13 +4,12 @@ They only list the landing zone and keep a cursor; they never open the warehouse
 """
 
 import json
-from datetime import datetime
 
 import dagster as dg
 
 from ... import settings
 from ...events.landing import list_directory_snapshots, list_event_files
-from ..partitions import arrival_hours, event_days, partition_key_of
+from ..partitions import arrival_hours, event_days, landing_hour_of, partition_key_of
 from .assets import raw_directory, raw_events
 
 ingest_job = dg.define_asset_job("ingest_raw_events", selection=[raw_events])
@@ -64,10 +63,6 @@ def _all_materializations(instance: dg.DagsterInstance, key: dg.AssetKey):
         if not page.has_more:
             return
         cursor = page.cursor
-
-
-def landing_hour_of(partition_key: str) -> str:
-    return datetime.strptime(partition_key, "%Y-%m-%d-%H:%M").strftime("%Y-%m-%dT%H")
 
 
 @dg.sensor(job=directory_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
