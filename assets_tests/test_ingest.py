@@ -119,3 +119,37 @@ def test_a_landing_zone_behind_fsspec_ingests_the_same(small_config, tmp_path):
     assert all(c.conserved for c in counts)
     assert sum(c.landed for c in counts) == rows.height
     assert load_directory_snapshot(con, root, small_config.start)["directory_users"] > 0
+
+
+def test_the_volume_check_warns_when_an_hour_falls_below_half_of_last_week(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from dataflywheel.defs.ingestion.assets import raw_events
+    from dataflywheel.defs.resources import Warehouse
+    from helpers import land_rows
+
+    root = str(tmp_path / "landing")
+    monkeypatch.setenv("DATAFLYWHEEL_LANDING_URL", root)
+    last_week, now = datetime(2026, 11, 9, 10), datetime(2026, 11, 16, 10)
+    for hour, n in ((last_week, 40), (now, 19)):
+        events = [{"event_id": f"{hour:%d}-{i}", "event_ts": f"{hour:%Y-%m-%dT%H}:00:00.000Z"} for i in range(n)]
+        land_rows(root, hour, "a", events)
+    resources = {"warehouse": Warehouse(path=str(tmp_path / "warehouse.duckdb"))}
+    with dg.instance_for_test() as instance:
+        results = {}
+        for hour in (last_week, now):
+            run = dg.materialize(
+                [raw_events], partition_key=f"{hour:%Y-%m-%d-%H:00}", resources=resources, instance=instance
+            )
+            results[hour] = {c.check_name: c for c in run.get_asset_check_evaluations()}
+    assert results[last_week]["volume_vs_last_week"].passed  # no baseline yet
+    drop = results[now]["volume_vs_last_week"]
+    assert not drop.passed and drop.severity == dg.AssetCheckSeverity.WARN  # 19 < half of 40
+    assert results[now]["conservation"].passed
+
+
+@pytest.mark.parametrize("loaded, expected", [(20, True), (19, False), (80, True), (81, False), (40, True)])
+def test_volume_tolerance_is_half_to_twice_last_week(loaded, expected):
+    from dataflywheel.events.volume import within_tolerance
+
+    assert within_tolerance(loaded, baseline=40, tolerance=0.5) is expected

@@ -7,6 +7,7 @@ import dagster as dg
 from ... import settings
 from ...events.directory import load_directory_snapshot
 from ...events.ingest import HourCounts, ingest_hour
+from ...events.volume import loaded_a_week_earlier, within_tolerance
 from ..partitions import arrival_hours, event_days
 from ..resources import Warehouse
 
@@ -14,20 +15,16 @@ OWNERS = ["team:data-platform"]
 VOLUME_TOLERANCE = 0.5  # an hour may be half to twice the same hour a week earlier
 
 
-def _volume_check(conn, hour, loaded: int) -> dg.AssetCheckResult:
-    week_ago = conn.execute(
-        "SELECT count(*) FROM raw.raw_events WHERE arrival_hour = ?", [hour - timedelta(days=7)]
-    ).fetchone()[0]
-    if week_ago == 0:
+def _volume_check(loaded: int, baseline: int) -> dg.AssetCheckResult:
+    if baseline == 0:
         return dg.AssetCheckResult(
             check_name="volume_vs_last_week", passed=True, metadata={"baseline": "none (no data a week earlier)"}
         )
-    ratio = loaded / week_ago
     return dg.AssetCheckResult(
         check_name="volume_vs_last_week",
-        passed=(1 - VOLUME_TOLERANCE) <= ratio <= 1 / (1 - VOLUME_TOLERANCE),
+        passed=within_tolerance(loaded, baseline, VOLUME_TOLERANCE),
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"loaded": loaded, "same_hour_last_week": week_ago, "ratio": round(ratio, 3)},
+        metadata={"loaded": loaded, "same_hour_last_week": baseline, "ratio": round(loaded / baseline, 3)},
     )
 
 
@@ -84,7 +81,7 @@ def raw_events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     with warehouse.get_connection() as conn:
         lateness = timedelta(hours=settings.allowed_lateness_hours())
         counts = ingest_hour(conn, settings.landing_url(), hour, horizon, allowed_lateness=lateness)
-        volume = _volume_check(conn, hour, counts.loaded)
+        volume = _volume_check(counts.loaded, loaded_a_week_earlier(conn, hour))
     return dg.MaterializeResult(
         metadata={
             "landed": counts.landed,

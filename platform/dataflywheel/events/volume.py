@@ -1,0 +1,23 @@
+"""Volume anomalies: an arrival hour compared with the same hour a week earlier."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+
+from .warehouse import RAW_SCHEMA
+
+
+def loaded_a_week_earlier(con: duckdb.DuckDBPyConnection, hour: datetime) -> int:
+    return con.execute(
+        f"SELECT count(*) FROM {RAW_SCHEMA}.raw_events WHERE arrival_hour = ?", [hour - timedelta(days=7)]
+    ).fetchone()[0]
+
+
+def within_tolerance(loaded: int, baseline: int, tolerance: float = 0.5) -> bool:
+    """True if ``loaded`` is between (1 - tolerance) and 1 / (1 - tolerance) times the baseline.
+
+    The band is symmetric in ratio: with 0.5, half to twice last week's volume is normal.
+    """
+    return (1 - tolerance) * baseline <= loaded <= baseline / (1 - tolerance)
