@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from dataflywheel.events.validation import Reason, reason_sql
-from dataflywheel.simulator.wire import _breakage
+from dataflywheel.simulator.wire import breakage
 from helpers import SEARCH_EVENT
 
 RECEIVED = datetime(2026, 11, 16, 10, 0, 5, tzinfo=timezone.utc)
@@ -46,7 +46,7 @@ def test_a_well_formed_event_passes():
 
 @pytest.mark.parametrize("reason", list(Reason), ids=str)
 def test_each_broken_row_gets_exactly_its_reason(reason):
-    broken = pl.DataFrame([VALID]).with_columns(**_breakage(reason))
+    broken = pl.DataFrame([VALID]).with_columns(**breakage(reason))
     assert reason_of(broken) == [reason.value]
 
 

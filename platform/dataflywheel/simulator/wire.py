@@ -115,7 +115,7 @@ def delivery_times(events: DayEvents, faults: FaultRates, rng: np.random.Generat
     return client, received
 
 
-def _breakage(kind: Reason) -> dict[str, pl.Expr]:
+def breakage(kind: Reason) -> dict[str, pl.Expr]:
     """How a client breaks a row so that it fails exactly the rule ``kind``."""
     if kind is Reason.UNSUPPORTED_SCHEMA_VERSION:
         return {"schema_version": pl.lit("99")}
@@ -154,7 +154,7 @@ def corrupt(frame: pl.DataFrame, rate: float, rng: np.random.Generator) -> pl.Da
     victims = frame.filter(pl.Series(broken)).with_columns(_kind=pl.Series(kinds))
     for index, reason in enumerate(MALFORMED_KINDS):
         hit = pl.col("_kind") == index
-        changes = {name: pl.when(hit).then(expr).otherwise(pl.col(name)) for name, expr in _breakage(reason).items()}
+        changes = {name: pl.when(hit).then(expr).otherwise(pl.col(name)) for name, expr in breakage(reason).items()}
         victims = victims.with_columns(
             **changes, **{FAULT_COLUMN: pl.when(hit).then(pl.lit(reason.value)).otherwise(pl.col(FAULT_COLUMN))}
         )
