@@ -112,7 +112,7 @@ def test_feed_propensities_are_probabilities_and_clicks_follow_the_oracle(small_
     shown = events.event_type == ET[EventType.REC_IMPRESSION]
     assert ((events.propensity[shown] > 0) & (events.propensity[shown] <= 1)).all()
     clicks = events.event_type == ET[EventType.REC_CLICK]
-    now_s = (events.ts_us[shown] - int(small_config.start_dt.timestamp() * 1e6)) // 1_000_000
+    now_s = (events.ts_us[shown] - small_config.start_us) // 1_000_000
     expected_ctr = world.oracle_ctr(events.user[shown], events.item[shown], events.position[shown], now_s).mean()
     assert clicks.sum() / shown.sum() == pytest.approx(expected_ctr, rel=0.1)
 

@@ -145,13 +145,11 @@ class DaySampler:
         hour = self.rng.choice(24, size=len(users), p=profile / profile.sum())
         local_s = hour * 3600 + self.rng.random(len(users)) * 3600
         utc_s = np.mod(local_s - self.world.user_tz_hours[users] * 3600, 86_400)
-        start_us = int(self.config.start_dt.timestamp() * 1e6)
-        return start_us + ((self.day_start_s + utc_s) * 1e6).astype(np.int64)
+        return self.config.start_us + ((self.day_start_s + utc_s) * 1e6).astype(np.int64)
 
     def _weighted_in_ranges(self, cum: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One weighted draw per row from cum's items [lo, hi); ok=False where the range is empty."""
-        base = np.where(lo > 0, cum[np.maximum(lo - 1, 0)], 0.0)
-        top = np.where(hi > 0, cum[np.maximum(hi - 1, 0)], 0.0)
+        base, top = _weight_before(cum, lo), _weight_before(cum, hi)
         ok = top > base
         u = base + self.rng.random(len(lo)) * (top - base)
         idx = np.clip(_searchsorted_batch(cum, u), lo, np.maximum(hi - 1, lo))
@@ -186,12 +184,17 @@ class DaySampler:
         item = np.where(explore, uni_idx, pop_idx)
 
         def span(cum: np.ndarray) -> np.ndarray:
-            return cum[np.maximum(hi - 1, 0)] - np.where(lo > 0, cum[np.maximum(lo - 1, 0)], 0.0)
+            return _weight_before(cum, hi) - _weight_before(cum, lo)
 
-        weight = self.item_cum[item] - np.where(item > 0, self.item_cum[np.maximum(item - 1, 0)], 0.0)
+        weight = _weight_before(self.item_cum, item + 1) - _weight_before(self.item_cum, item)
         n_eligible = np.maximum(span(self.eligible_cum), 1)
         propensity = EXPLORATION / n_eligible + (1 - EXPLORATION) * weight / np.maximum(span(self.item_cum), 1e-12)
         return np.where(ok, item, -1), propensity
+
+
+def _weight_before(cum: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Total weight of the items before ``index``, from their cumulative sum (0 before the first)."""
+    return np.where(index > 0, cum[np.maximum(index - 1, 0)], 0.0)
 
 
 def _searchsorted_batch(cum: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -263,10 +266,9 @@ def _creations(s: DaySampler) -> DayEvents:
     n = len(items)
     cols = _empty_like(n)
     cols["item"] = items
-    start_us = int(s.config.start_dt.timestamp() * 1e6)
     return DayEvents(
         event_type=np.where(w.item_type[items] == 0, ET[EventType.ISSUE_CREATED], ET[EventType.PAGE_CREATED]),
-        ts_us=start_us + w.item_created_s[items] * 1_000_000,
+        ts_us=s.config.start_us + w.item_created_s[items] * 1_000_000,
         user=w.item_author[items],
         surface=np.full(n, SF[Surface.DIRECT]),
         **cols,
@@ -300,7 +302,7 @@ def _home_feed(s: DaySampler, n_requests: int) -> list[DayEvents]:
         **cols,
     )
 
-    now_s = (ts - int(s.config.start_dt.timestamp() * 1e6)) // 1_000_000
+    now_s = (ts - s.config.start_us) // 1_000_000
     clicked = rng.random(n) < w.oracle_ctr(users, items, positions, now_s, s.shifted)
     c = np.flatnonzero(clicked)
     click_ts = ts[c] + (rng.exponential(20.0, len(c)) * 1e6).astype(np.int64) + 1_000_000

@@ -55,3 +55,8 @@ class SimulationConfig:
     @property
     def start_dt(self) -> datetime:
         return datetime(self.start.year, self.start.month, self.start.day, tzinfo=timezone.utc)
+
+    @property
+    def start_us(self) -> int:
+        """The first simulated midnight (UTC), in microseconds since the epoch."""
+        return int(self.start_dt.timestamp()) * 1_000_000

@@ -16,8 +16,7 @@ from .world import ROLES, World
 
 
 def _timestamps(config: SimulationConfig, seconds: np.ndarray) -> pa.Array:
-    start_us = int(config.start_dt.timestamp() * 1e6)
-    return pa.array(start_us + seconds.astype(np.int64) * 1_000_000, pa.timestamp("us", tz="UTC"))
+    return pa.array(config.start_us + seconds.astype(np.int64) * 1_000_000, pa.timestamp("us", tz="UTC"))
 
 
 def _text(prefix: str, ids: np.ndarray) -> pa.Array:
