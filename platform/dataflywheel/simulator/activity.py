@@ -128,11 +128,6 @@ class DaySampler:
         recency = np.exp(-np.clip(age_days, 0, None) / 30.0) + 0.2
         self.item_cum = np.cumsum(np.where(eligible, world.item_popularity * recency, 0.0))
         self.eligible_cum = np.cumsum(eligible.astype(np.float64))
-        # Items are sorted by (tenant, type, team): each of these groups is one contiguous run.
-        n_tenants, n_teams = world.n_tenants, len(world.team_tenant)
-        self.tenant_range = world.item_ranges(world.item_tenant, n_tenants)
-        self.tenant_type_range = world.item_ranges(world.item_tenant * 2 + world.item_type, n_tenants * 2)
-        self.team_type_range = world.item_ranges(world.item_team * 2 + world.item_type, n_teams * 2)
 
     def users(self, n: int) -> np.ndarray:
         # Draws are i.i.d., so sorting them costs nothing in realism and makes the lookups cache-friendly.
@@ -161,9 +156,9 @@ class DaySampler:
         tenant, team = w.user_tenant[users], w.user_team[users]
         own = self.rng.random(len(users)) < OWN_TEAM_SHARE
         team_key = team * 2 + item_type
-        team_lo, team_hi = self.team_type_range[0][team_key], self.team_type_range[1][team_key]
+        team_lo, team_hi = w.team_type_items[0][team_key], w.team_type_items[1][team_key]
         ten_key = tenant * 2 + item_type
-        ten_lo, ten_hi = self.tenant_type_range[0][ten_key], self.tenant_type_range[1][ten_key]
+        ten_lo, ten_hi = w.tenant_type_items[0][ten_key], w.tenant_type_items[1][ten_key]
         team_idx, team_ok = self._weighted_in_ranges(self.item_cum, team_lo, team_hi)
         ten_idx, ten_ok = self._weighted_in_ranges(self.item_cum, ten_lo, ten_hi)
         use_team = own & team_ok
@@ -177,7 +172,7 @@ class DaySampler:
         """
         w = self.world
         tenant = w.user_tenant[users]
-        lo, hi = self.tenant_range[0][tenant], self.tenant_range[1][tenant]
+        lo, hi = w.tenant_items[0][tenant], w.tenant_items[1][tenant]
         pop_idx, ok = self._weighted_in_ranges(self.item_cum, lo, hi)
         uni_idx, _ = self._weighted_in_ranges(self.eligible_cum, lo, hi)
         explore = self.rng.random(len(users)) < EXPLORATION

@@ -9,6 +9,7 @@ contiguous ranges for group-wise weighted sampling.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -53,21 +54,21 @@ class World:
     item_traits: np.ndarray  # hidden item vectors, (n_items, LATENT_DIM)
     item_quality: np.ndarray  # hidden item appeal independent of the user
 
-    @property
-    def n_users(self) -> int:
-        return len(self.user_tenant)
+    # Items are sorted by (tenant, type, team): each of these groups is one contiguous run,
+    # so "items of my tenant" or "my team's Jira issues" is a [start, end) range.
+    @cached_property
+    def tenant_items(self) -> tuple[np.ndarray, np.ndarray]:
+        return _item_ranges(self.item_tenant, self.n_tenants)
 
-    @property
-    def n_items(self) -> int:
-        return len(self.item_tenant)
+    @cached_property
+    def tenant_type_items(self) -> tuple[np.ndarray, np.ndarray]:
+        """Indexed by tenant * 2 + item type."""
+        return _item_ranges(self.item_tenant * 2 + self.item_type, self.n_tenants * 2)
 
-    def item_ranges(self, group_of_item: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-        """[start, end) of each group's items (empty groups: 0, 0); each group must be one run."""
-        index = np.arange(len(group_of_item))
-        lo, hi = np.full(n_groups, len(index)), np.zeros(n_groups, np.int64)
-        np.minimum.at(lo, group_of_item, index)
-        np.maximum.at(hi, group_of_item, index + 1)
-        return np.minimum(lo, hi), hi
+    @cached_property
+    def team_type_items(self) -> tuple[np.ndarray, np.ndarray]:
+        """Indexed by team * 2 + item type."""
+        return _item_ranges(self.item_team * 2 + self.item_type, len(self.team_tenant) * 2)
 
     def click_logit(
         self, users: np.ndarray, items: np.ndarray, positions: np.ndarray, now_s: np.ndarray, shifted: bool
@@ -92,6 +93,15 @@ class World:
         affinity = np.einsum("ij,ij->i", taste[users], self.item_traits[items])
         same_team = (self.user_team[users] == self.item_team[items]).astype(np.float64)
         return 1.0 / (1.0 + np.exp(-(-1.2 + 1.0 * affinity + 1.2 * same_team)))
+
+
+def _item_ranges(group_of_item: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """[start, end) of each group's items (empty groups: 0, 0); each group must be one run."""
+    index = np.arange(len(group_of_item))
+    lo, hi = np.full(n_groups, len(index)), np.zeros(n_groups, np.int64)
+    np.minimum.at(lo, group_of_item, index)
+    np.maximum.at(hi, group_of_item, index + 1)
+    return np.minimum(lo, hi), hi
 
 
 def _unit_rows(rng: np.random.Generator, n: int) -> np.ndarray:
