@@ -100,7 +100,8 @@ def write_atomic(table: pa.Table, url: str) -> bool:
 def land_events(root: str, hour: str, batch_name: str, table: pa.Table) -> bool:
     """Land one batch of wire-format events that all arrived in ``hour``.
 
-    Text columns may be Arrow string or large_string: both are the same UTF8 in Parquet.
+    Text columns may be any Arrow string type (string, large_string, string_view): all are
+    the same UTF8 in Parquet.
     """
     if (
         table.schema.names != WIRE_SCHEMA.names

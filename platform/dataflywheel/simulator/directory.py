@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow as pa
 
 from .config import SimulationConfig
-from .wire import ITEM_TYPES
+from .wire import ITEM_TYPES, decode_labels
 from .world import ROLES, World
 
 
@@ -24,10 +24,6 @@ def _text(prefix: str, ids: np.ndarray) -> pa.Array:
     return pl.select(pl.lit(prefix) + pl.Series(ids).cast(pl.String)).to_series().to_arrow()
 
 
-def _labels(codes: np.ndarray, labels: list[str]) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(labels)).cast(pa.string())
-
-
 def users_snapshot(world: World, config: SimulationConfig, day: int) -> pa.Table:
     users = np.flatnonzero(world.user_join_day <= day)
     return pa.table(
@@ -35,7 +31,7 @@ def users_snapshot(world: World, config: SimulationConfig, day: int) -> pa.Table
             "user_id": _text("u", users),
             "tenant_id": _text("t", world.user_tenant[users]),
             "team_id": _text("tm", world.user_team[users]),
-            "role": _labels(world.user_role[users], list(ROLES)),
+            "role": decode_labels(world.user_role[users], list(ROLES)),
             "utc_offset_hours": pa.array(world.user_tz_hours[users].astype(np.float64)),
             "joined_at": _timestamps(config, world.user_join_day[users] * 86_400),
         }
@@ -49,9 +45,9 @@ def items_snapshot(world: World, config: SimulationConfig, day: int) -> pa.Table
         {
             "item_id": _text("i", items),
             "tenant_id": _text("t", world.item_tenant[items]),
-            "item_type": _labels(world.item_type[items], ITEM_TYPES),
+            "item_type": decode_labels(world.item_type[items], ITEM_TYPES),
             "container_id": _text("c", container),
-            "container_type": _labels(world.item_type[items], ["project", "space"]),
+            "container_type": decode_labels(world.item_type[items], ["project", "space"]),
             "author_team_id": _text("tm", world.item_team[items]),
             "author_user_id": _text("u", world.item_author[items]),
             "created_at": _timestamps(config, world.item_created_s[items]),

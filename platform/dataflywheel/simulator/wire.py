@@ -40,8 +40,10 @@ def event_ids(ts_us: np.ndarray, rng: np.random.Generator) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(hex_text)])
 
 
-def _decode(codes: np.ndarray, labels: list[str]) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(labels)).cast(pa.string())
+def decode_labels(codes: np.ndarray, labels: list[str], absent: np.ndarray | None = None) -> pa.Array:
+    """Integer codes to their text labels (null where ``absent``), via an Arrow dictionary."""
+    indices = pa.array(codes.astype(np.int32), mask=absent)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(labels)).cast(pa.string())
 
 
 def _prefixed(name: str, prefix: str) -> pl.Expr:
@@ -63,20 +65,18 @@ def to_wire(
     frame = pl.DataFrame(
         {
             "event_id": event_ids(events.ts_us, rng),
-            "event_type": _decode(events.event_type, [e.value for e in EVENT_TYPES]),
+            "event_type": decode_labels(events.event_type, [e.value for e in EVENT_TYPES]),
             "event_ts": client_ts_us,
             "tenant_id": world.user_tenant[events.user],
             "user_id": events.user,
             "item_id": events.item,
-            "item_type": pa.DictionaryArray.from_arrays(
-                pa.array(item_type.astype(np.int32), mask=~has_item), pa.array(ITEM_TYPES)
-            ).cast(pa.string()),
-            "surface": _decode(events.surface, [s.value for s in SURFACES]),
+            "item_type": decode_labels(item_type, ITEM_TYPES, absent=~has_item),
+            "surface": decode_labels(events.surface, [s.value for s in SURFACES]),
             "rec_request_id": events.rec_request,
             "position": events.position,
             "propensity": events.propensity,
             "dwell_ms": events.dwell_ms,
-            "properties": _decode(events.properties, list(PROPERTIES)),
+            "properties": decode_labels(events.properties, list(PROPERTIES)),
             "received_ts": received_ts_us,
         }
     )
