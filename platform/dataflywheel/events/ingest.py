@@ -130,33 +130,32 @@ def _load(con: duckdb.DuckDBPyConnection, hour_sql: str, wire_cols: str, horizon
 
 
 def _counts(con: duckdb.DuckDBPyConnection, hour_sql: str, files: list[str], allowed_lateness: timedelta) -> HourCounts:
-    def scalar(sql: str):
-        return con.execute(sql).fetchone()[0]
-
+    """What the hour's rows became, read back from the tables (one scan per table)."""
     where = f"WHERE arrival_hour = {hour_sql}"
-    counts = HourCounts(
-        landed=landed_row_count(files),
-        files=len(files),
-        loaded=scalar(f"SELECT count(*) FROM {RAW_SCHEMA}.raw_events {where}"),
-        duplicates=scalar(f"SELECT count(*) FROM {RAW_SCHEMA}.duplicate_events {where}"),
-        quarantined=scalar(f"SELECT count(*) FROM {RAW_SCHEMA}.quarantined_events {where}"),
-    )
-    counts.reasons = dict(
+    reasons = dict(
         con.execute(
             f"SELECT reason, count(*) FROM {RAW_SCHEMA}.quarantined_events {where} GROUP BY 1 ORDER BY 1"
         ).fetchall()
     )
-    row = con.execute(
-        f"""SELECT quantile_cont(lag, [0.5, 0.9, 0.99]), max(lag), count(*) FILTER (WHERE lag > ?) FROM (
-              SELECT epoch(received_ts - event_ts) AS lag FROM {RAW_SCHEMA}.raw_events {where})""",
+    loaded, quantiles, worst, beyond_watermark = con.execute(
+        f"""SELECT count(*), quantile_cont(lag, [0.5, 0.9, 0.99]), max(lag), count(*) FILTER (WHERE lag > ?)
+            FROM (SELECT epoch(received_ts - event_ts) AS lag FROM {RAW_SCHEMA}.raw_events {where})""",
         [allowed_lateness.total_seconds()],
     ).fetchone()
-    quantiles, worst, counts.beyond_watermark = row[0] or [None, None, None], row[1], row[2]
-    counts.lateness_seconds = {"p50": quantiles[0], "p90": quantiles[1], "p99": quantiles[2], "max": worst}
-    counts.event_dates = {
-        str(day): n
-        for day, n in con.execute(
-            f"SELECT CAST(event_ts AS DATE), count(*) FROM {RAW_SCHEMA}.raw_events {where} GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-    }
-    return counts
+    quantiles = quantiles or [None, None, None]
+    return HourCounts(
+        landed=landed_row_count(files),
+        files=len(files),
+        loaded=loaded,
+        duplicates=con.execute(f"SELECT count(*) FROM {RAW_SCHEMA}.duplicate_events {where}").fetchone()[0],
+        quarantined=sum(reasons.values()),
+        reasons=reasons,
+        lateness_seconds={"p50": quantiles[0], "p90": quantiles[1], "p99": quantiles[2], "max": worst},
+        event_dates={
+            str(day): n
+            for day, n in con.execute(
+                f"SELECT CAST(event_ts AS DATE), count(*) FROM {RAW_SCHEMA}.raw_events {where} GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        },
+        beyond_watermark=beyond_watermark,
+    )
