@@ -3,13 +3,13 @@
 import json
 import os
 import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from dataflywheel import settings
+from dataflywheel.defs.transform.project import DBT_EXECUTABLE
 from dataflywheel.events.directory import load_directory_snapshot
 from dataflywheel.events.ingest import ingest_hour
 from dataflywheel.events.landing import list_event_files, parse_hour_key
@@ -18,13 +18,11 @@ from dataflywheel.simulator.run import deliver_day, land_by_arrival_hour, land_d
 from dataflywheel.simulator.world import build_world
 from helpers import land_rows
 
-DBT = str(Path(sys.executable).parent / "dbt")
-
 
 def dbt(warehouse: str, target: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATAFLYWHEEL_WAREHOUSE": warehouse}
     return subprocess.run(
-        [DBT, *args, "--target-path", str(target)],
+        [DBT_EXECUTABLE, *args, "--target-path", str(target)],
         cwd=settings.DBT_PROJECT_DIR,
         env=env,
         capture_output=True,

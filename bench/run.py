@@ -14,7 +14,6 @@ import platform
 import resource
 import shutil
 import subprocess
-import sys
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -92,12 +91,12 @@ def directory_stage(landing: str, warehouse: str) -> None:
 
 def dbt_stage(warehouse: str, target: str) -> None:
     from dataflywheel import settings
+    from dataflywheel.defs.transform.project import DBT_EXECUTABLE
 
     env = {**os.environ, "DATAFLYWHEEL_WAREHOUSE": warehouse, "DBT_PROFILES_DIR": str(settings.DBT_PROJECT_DIR)}
     window = json.dumps({"min_ts": "2026-11-15 00:00:00", "max_ts": "2026-11-20 00:00:00"})
-    dbt = str(Path(sys.executable).parent / "dbt")
     subprocess.run(
-        [dbt, "build", "--quiet", "--vars", window, "--target-path", target],
+        [DBT_EXECUTABLE, "build", "--quiet", "--vars", window, "--target-path", target],
         cwd=settings.DBT_PROJECT_DIR,
         env=env,
         check=True,
