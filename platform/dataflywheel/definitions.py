@@ -3,7 +3,7 @@
 import dagster as dg
 
 from . import settings
-from .defs import ingestion, transform
+from .defs import features, ingestion, training, transform
 from .defs.resources import warehouse
 
 settings.configure_environment()
@@ -11,5 +11,7 @@ settings.configure_environment()
 defs = dg.Definitions.merge(
     ingestion.defs(),
     transform.defs(),
+    features.defs(),
+    training.defs(),
     dg.Definitions(resources={"warehouse": warehouse()}),
 )

@@ -83,6 +83,8 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
     runs += [("directory", "ingest_directory", d) for d in days]
     runs += [("dbt models", "build_directory_models", None)]
     runs += [("dbt models", "rebuild_event_days", d) for d in days]
+    runs += [("features + ranker", "hourly_learning", partition_key_of(h)) for h in list_event_files(landing)]
+    runs += [("features + ranker", "publish_online_features", None)]
     seconds: dict[str, float] = {}
     with open(settings.home() / "demo.log", "w") as log:
         for stage, job, key in tqdm(runs, desc="materialize partitions", unit="run", disable=not show_progress):
@@ -97,6 +99,7 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
     report.stages.append(Stage("raw_events", seconds["raw_events"], report.totals["landed"]))
     report.stages.append(Stage("directory", seconds["directory"], 0))
     report.stages.append(Stage("dbt models", seconds["dbt models"], report.totals["loaded"]))
+    report.stages.append(Stage("features + ranker", seconds["features + ranker"], report.totals["loaded"]))
     return report
 
 

@@ -88,3 +88,11 @@ def ensure_dagster_home() -> Path:
     if not config.exists() or config.read_text() != DAGSTER_YAML:
         config.write_text(DAGSTER_YAML)
     return path
+
+
+def models_dir() -> Path:
+    return home() / "models"
+
+
+def online_features_dir() -> Path:
+    return home() / "online"

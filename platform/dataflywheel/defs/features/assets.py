@@ -1,0 +1,83 @@
+"""Feature store assets: thin wiring around ``ml.features`` and ``ml.online``."""
+
+from datetime import datetime, timedelta
+
+import dagster as dg
+
+from ... import settings
+from ...ml import online
+from ...ml.features import ENTITIES, build_feature_rows, build_tiles
+from ..partitions import arrival_hours
+from ..resources import Warehouse
+
+OWNERS = ["team:ml-platform"]
+HOURLY = dict(
+    partitions_def=arrival_hours(),
+    group_name="features",
+    owners=OWNERS,
+    kinds={"duckdb"},
+    pool="duckdb",
+    automation_condition=dg.AutomationCondition.eager(),
+)
+
+
+@dg.asset(
+    deps=["raw_events", "dim_items"],
+    description="Per-key counts of one arrival hour (users, items, engagers, user-item pairs): "
+    "the building blocks every window sums.",
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3)),
+    **HOURLY,
+)
+def feature_tiles(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    hour = context.partition_time_window.start.replace(tzinfo=None)
+    with warehouse.get_connection() as conn:
+        rows = build_tiles(conn, hour)
+    return dg.MaterializeResult(metadata={f"{table}_rows": n for table, n in rows.items()})
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            entity.table,
+            deps=[feature_tiles],
+            description=f"Feature rows keyed by {', '.join(entity.keys)}: one per key active in the hour, "
+            "with window values as of feature_ts and available_at for point-in-time joins.",
+            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3)),
+            **{k: v for k, v in HOURLY.items() if k not in ("partitions_def", "pool")},
+        )
+        for entity in ENTITIES
+    ],
+    partitions_def=arrival_hours(),
+    pool="duckdb",
+)
+def feature_rows(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    hour = context.partition_time_window.start.replace(tzinfo=None)
+    with warehouse.get_connection() as conn:
+        rows = build_feature_rows(conn, hour)
+    for table, n in rows.items():
+        yield dg.MaterializeResult(asset_key=table, metadata={"dagster/row_count": n})
+
+
+@dg.asset(
+    deps=[entity.table for entity in ENTITIES],
+    group_name="features",
+    owners=OWNERS,
+    kinds={"parquet"},
+    pool="duckdb",
+    automation_condition=dg.AutomationCondition.eager(),
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3)),
+    description="The latest feature row per key as Parquet files the ranking service loads without the "
+    "warehouse; each file is replaced atomically.",
+)
+def online_features(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    with warehouse.get_connection() as conn:
+        newest = conn.execute("SELECT max(available_at) FROM features.user_features").fetchone()[0]
+        as_of = newest or datetime(1970, 1, 1)
+        rows = online.publish(conn, settings.online_features_dir(), as_of)
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": str(as_of),
+            "path": str(settings.online_features_dir()),
+            **{f"{t}_rows": n for t, n in rows.items()},
+        }
+    )

@@ -1,0 +1,87 @@
+"""Training assets: thin wiring around ``ml.examples``, ``ml.ranker`` and ``ml.model_store``."""
+
+from datetime import timedelta
+
+import dagster as dg
+import polars as pl
+
+from ... import settings
+from ...ml.examples import SCHEMA, build_examples
+from ...ml.features import ENTITIES
+from ...ml.model_store import ModelStore
+from ...ml.ranker import Ranker, evaluate
+from ..partitions import arrival_hours
+from ..resources import Warehouse
+
+OWNERS = ["team:ml-platform"]
+PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+
+
+@dg.asset(
+    deps=[
+        "fct_rec_impressions",
+        "dim_users",
+        "dim_items",
+        # Impressions of hour h may only use rows published before them: hour h - 1's.
+        *[dg.AssetDep(entity.table, partition_mapping=PREVIOUS_HOUR) for entity in ENTITIES],
+    ],
+    partitions_def=arrival_hours(),
+    group_name="training",
+    owners=OWNERS,
+    kinds={"duckdb"},
+    pool="duckdb",
+    automation_condition=dg.AutomationCondition.eager(),
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=4)),
+    description="Home-feed impressions of the hour with labels (clicked, engaged), propensity, position, "
+    "model version, segments, and features joined point-in-time on available_at with a TTL.",
+)
+def training_examples(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    hour = context.partition_time_window.start.replace(tzinfo=None)
+    with warehouse.get_connection() as conn:
+        rows = build_examples(conn, hour)
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+
+
+def _examples(warehouse: Warehouse, start, end) -> pl.DataFrame:
+    with warehouse.get_connection() as conn:
+        return pl.from_arrow(
+            conn.sql(
+                f"SELECT * FROM {SCHEMA}.training_examples WHERE impression_ts >= $start AND impression_ts < $end",
+                params={"start": start, "end": end},
+            ).to_arrow_table()
+        )
+
+
+@dg.asset(
+    deps=[training_examples, dg.AssetDep("ranker_model", partition_mapping=PREVIOUS_HOUR)],
+    partitions_def=arrival_hours(),
+    group_name="training",
+    owners=OWNERS,
+    kinds={"river"},
+    pool="duckdb",
+    automation_condition=dg.AutomationCondition.eager(),
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=4)),
+    description="The ranker of hour h: hour h - 1's model, scored on hour h's examples before it learns "
+    "them (progressive validation), then updated with them in mini-batches.",
+)
+def ranker_model(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    window = context.partition_time_window
+    hour = window.start.replace(tzinfo=None)
+    store = ModelStore(settings.models_dir() / "ranker")
+    ranker = store.load(hour - timedelta(hours=1))
+    if ranker is None:
+        if store.any_before(hour):
+            raise dg.Failure(f"No ranker for {hour - timedelta(hours=1)}: materialize the chain in order.")
+        ranker = Ranker()  # the chain starts here, from the priors
+    examples = _examples(warehouse, hour, hour + timedelta(hours=1))
+    scores = evaluate(ranker, examples)
+    ranker.learn_many(examples)
+    path = store.save(hour, ranker)
+    return dg.MaterializeResult(
+        metadata={
+            **{name: dg.FloatMetadataValue(v) for name, v in scores.items() if isinstance(v, float)},
+            "examples": examples.height,
+            "examples_seen": ranker.examples_seen,
+            "path": str(path),
+        }
+    )

@@ -1,0 +1,1 @@
+"""Dagster-free ML: the feature store, training examples, the online ranker and its metrics."""

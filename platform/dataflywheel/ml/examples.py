@@ -1,0 +1,91 @@
+"""Training examples: each home-feed impression of an hour, its labels, and its features as of then.
+
+Static attributes come from the directory and are made point-in-time too: tenure, item
+age, team size and container size are computed as of the impression, so an example never
+sees a teammate or a page that did not exist yet.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+
+from .features import FeatureTiming, point_in_time_sql, sql_timestamp
+
+SCHEMA = "training"
+NEW_USER_DAYS = 7
+NEW_ITEM_DAYS = 3
+TENANT_SIZE_BUCKETS = ((50, "small"), (500, "medium"))  # users; larger is "large"
+
+
+def _requests(start: datetime, end: datetime, marts: str) -> str:
+    """Impressions of [start, end) with the directory attributes known at impression time."""
+    return f"""
+    WITH team_growth AS (
+        SELECT team_id, joined_at, row_number() OVER (PARTITION BY team_id ORDER BY joined_at, user_id) AS team_size
+        FROM {marts}.dim_users),
+    container_growth AS (
+        SELECT container_id, created_at,
+               row_number() OVER (PARTITION BY container_id ORDER BY created_at, item_id) AS container_items
+        FROM {marts}.dim_items),
+    tenant_sizes AS (SELECT tenant_id, count(*) AS tenant_users FROM {marts}.dim_users GROUP BY tenant_id),
+    impressions AS (
+        SELECT i.impression_id, i.rec_request_id, i.position, i.tenant_id, i.user_id, i.item_id, i.item_type,
+               i.impression_ts, i.propensity, i.model_version, i.clicked, i.engaged,
+               u.team_id, u.role, u.joined_at, d.container_id, d.author_team_id, d.created_at AS item_created_at,
+               s.tenant_users
+        FROM {marts}.fct_rec_impressions i
+        LEFT JOIN {marts}.dim_users u ON u.user_id = i.user_id
+        LEFT JOIN {marts}.dim_items d ON d.item_id = i.item_id
+        LEFT JOIN tenant_sizes s ON s.tenant_id = i.tenant_id
+        WHERE i.impression_ts >= {sql_timestamp(start)} AND i.impression_ts < {sql_timestamp(end)})
+    SELECT i.*, coalesce(t.team_size, 0) AS team_size, coalesce(c.container_items, 0) AS container_items
+    FROM impressions i
+    ASOF LEFT JOIN team_growth t ON t.team_id = i.team_id AND i.impression_ts >= t.joined_at
+    ASOF LEFT JOIN container_growth c ON c.container_id = i.container_id AND i.impression_ts >= c.created_at"""
+
+
+def _tenant_bucket() -> str:
+    cases = " ".join(f"WHEN tenant_users < {limit} THEN '{name}'" for limit, name in TENANT_SIZE_BUCKETS)
+    return f"CASE {cases} ELSE 'large' END"
+
+
+def examples_sql(start: datetime, end: datetime, marts: str = "main", timing: FeatureTiming = FeatureTiming()) -> str:
+    joined = point_in_time_sql(_requests(start, end, marts), "impression_ts", timing)
+    return f"""SELECT *,
+        date_diff('second', joined_at, impression_ts) / 86400.0 AS user_tenure_days,
+        date_diff('second', item_created_at, impression_ts) / 3600.0 AS item_age_hours,
+        date_diff('second', pair_last_interaction_ts, impression_ts) / 3600.0 AS hours_since_pair_interaction,
+        date_diff('second', container_last_interaction_ts, impression_ts) / 3600.0
+            AS hours_since_container_interaction,
+        coalesce(team_id = author_team_id, false) AS same_team,
+        CASE WHEN date_diff('second', joined_at, impression_ts) < {NEW_USER_DAYS * 86400}
+             THEN 'new' ELSE 'established' END AS user_segment,
+        CASE WHEN date_diff('second', item_created_at, impression_ts) < {NEW_ITEM_DAYS * 86400}
+             THEN 'new' ELSE 'established' END AS item_segment,
+        {_tenant_bucket()} AS tenant_size,
+        item_type AS product
+    FROM ({joined})"""
+
+
+def build_examples(con: duckdb.DuckDBPyConnection, hour: datetime, marts: str = "main") -> int:
+    """Replace the training examples of impression hour ``hour``, in one transaction."""
+    select = examples_sql(hour, hour + timedelta(hours=1), marts)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.training_examples AS {select} WITH NO DATA")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            f"DELETE FROM {SCHEMA}.training_examples WHERE impression_ts >= ? AND impression_ts < ?",
+            [hour, hour + timedelta(hours=1)],
+        )
+        con.execute(f"INSERT INTO {SCHEMA}.training_examples BY NAME {select}")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return con.execute(
+        f"SELECT count(*) FROM {SCHEMA}.training_examples WHERE impression_ts >= ? AND impression_ts < ?",
+        [hour, hour + timedelta(hours=1)],
+    ).fetchone()[0]

@@ -1,0 +1,123 @@
+"""The multi-objective ranker: one online River model per objective, combined into one score.
+
+``P(click)`` learns from every impression, ``P(engaged | click)`` from clicked ones; the
+ranking score is ``w_click * P(click) + w_engage * P(click) * P(engaged | click)``. Both
+learn with ``learn_many`` mini-batches, hour after hour, from the previous hour's state.
+A new model starts from the base rates (its intercepts), not from 0.5.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from river import linear_model, optim
+
+from . import metrics
+
+COUNT_FEATURES = (
+    "user_events_1h", "user_events_1d", "user_events_7d", "user_events_28d", "user_engagements_7d",
+    "user_clicks_7d", "user_impressions_7d", "item_views_1d", "item_views_7d", "item_views_28d",
+    "item_engagements_7d", "item_engaged_users_7d", "item_engaged_users_28d", "item_impressions_7d",
+    "item_clicks_7d", "pair_interactions_28d", "container_interactions_28d", "team_size", "container_items",
+)  # fmt: skip
+HOURS_FEATURES = ("item_age_hours", "hours_since_pair_interaction", "hours_since_container_interaction")
+ROLES = ("developer", "manager", "designer", "support", "marketing")
+
+
+def model_inputs(examples: pl.DataFrame) -> pd.DataFrame:
+    """Numeric model inputs from training examples (or serving requests with the same columns).
+
+    Counts and ages are log-scaled; a missing feature row is 0 plus an indicator, so a new
+    user or item is scored from what is known about it (team, role, container, position).
+    """
+    columns = [pl.col(c).fill_null(0).cast(pl.Float64).log1p().alias(c) for c in COUNT_FEATURES]
+    columns += [pl.col(c).fill_null(24 * 365).clip(0).log1p().alias(c) for c in HOURS_FEATURES]  # never = a year ago
+    columns += [
+        pl.col("user_jira_share_28d").fill_null(0.5).fill_nan(0.5),
+        (pl.col("user_tenure_days").fill_null(0).clip(0) + 1).log().alias("log_user_tenure_days"),
+        pl.col("same_team").cast(pl.Float64),
+        (pl.col("item_type") == "jira_issue").cast(pl.Float64).alias("is_jira"),
+        (pl.col("position").cast(pl.Float64) + 1).log().alias("log_position"),
+        pl.col("user_features_ts").is_null().cast(pl.Float64).alias("no_user_features"),
+        pl.col("item_features_ts").is_null().cast(pl.Float64).alias("no_item_features"),
+        *[(pl.col("role") == role).cast(pl.Float64).alias(f"role_{role}") for role in ROLES],
+    ]
+    return examples.select(columns).to_pandas()
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def _objective(prior: float, learning_rate: float) -> linear_model.LogisticRegression:
+    # Inputs are log-scaled to a few units already. (River's StandardScaler.learn_many can
+    # produce a negative variance on near-constant columns and then fails.)
+    return linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), intercept_init=_logit(prior), l2=1e-4)
+
+
+@dataclass
+class Ranker:
+    """Two River pipelines and the weights that make one ranking score of them."""
+
+    click_prior: float = 0.04
+    engage_prior: float = 0.5
+    w_click: float = 1.0
+    w_engage: float = 2.0
+    learning_rate: float = 0.05
+    batch_size: int = 2048
+    examples_seen: int = 0
+    click: linear_model.LogisticRegression = field(init=False)
+    engage: linear_model.LogisticRegression = field(init=False)
+
+    def __post_init__(self):
+        self.click = _objective(self.click_prior, self.learning_rate)
+        self.engage = _objective(self.engage_prior, self.learning_rate)
+
+    def learn_many(self, examples: pl.DataFrame) -> None:
+        """Learn an hour's examples in mini-batches, in impression order."""
+        examples = examples.sort("impression_ts", "impression_id")
+        X = model_inputs(examples)
+        clicked = examples.get_column("clicked").to_pandas()
+        engaged = examples.get_column("engaged").to_pandas()
+        for start in range(0, len(X), self.batch_size):
+            batch = slice(start, start + self.batch_size)
+            x, c = X.iloc[batch], clicked.iloc[batch]
+            self.click.learn_many(x, c)
+            if c.any():
+                self.engage.learn_many(x[c.values], engaged.iloc[batch][c.values])
+        self.examples_seen += len(X)
+
+    def predict(self, examples: pl.DataFrame) -> dict[str, np.ndarray]:
+        """P(click), P(engaged | click) and the combined score per example."""
+        if examples.height == 0:
+            empty = np.empty(0)
+            return {"p_click": empty, "p_engage": empty, "score": empty}
+        X = model_inputs(examples)
+        p_click = self.click.predict_proba_many(X)[True].to_numpy()
+        p_engage = self.engage.predict_proba_many(X)[True].to_numpy()
+        return {
+            "p_click": p_click,
+            "p_engage": p_engage,
+            "score": self.w_click * p_click + self.w_engage * p_click * p_engage,
+        }
+
+
+def evaluate(ranker: Ranker, examples: pl.DataFrame) -> dict[str, float | None]:
+    """Progressive validation: how the model scores examples it has not learned yet."""
+    predicted = ranker.predict(examples)
+    clicked = examples.get_column("clicked").to_numpy()
+    engaged = examples.get_column("engaged").to_numpy()
+    on_click = clicked.astype(bool)
+    return {
+        "examples": examples.height,
+        "click_rate": float(clicked.mean()) if examples.height else None,
+        "auc_click": metrics.auc(clicked, predicted["p_click"]),
+        "log_loss_click": metrics.log_loss(clicked, predicted["p_click"]),
+        "calibration_click": metrics.calibration(clicked, predicted["p_click"]),
+        "auc_engage_given_click": metrics.auc(engaged[on_click], predicted["p_engage"][on_click]),
+        "auc_engaged": metrics.auc(engaged, predicted["score"]),
+    }
