@@ -22,7 +22,7 @@ def test_one_lineage_graph_from_landing_to_marts():
 @pytest.mark.parametrize("key", ASSET_KEYS, ids=lambda k: k.to_user_string())
 def test_every_asset_has_group_owner_kinds_description_and_freshness(key):
     node = GRAPH.get(key)
-    assert node.group_name in {"ingestion", "transform"}
+    assert node.group_name in {"ingestion", "transform", "features", "training"}
     assert node.owners
     assert node.kinds
     assert node.description
@@ -51,3 +51,16 @@ def test_partitions_follow_the_two_clocks():
     assert isinstance(GRAPH.get(dg.AssetKey("raw_events")).partitions_def, dg.HourlyPartitionsDefinition)
     assert isinstance(GRAPH.get(dg.AssetKey("fct_rec_impressions")).partitions_def, dg.DailyPartitionsDefinition)
     assert GRAPH.get(dg.AssetKey("dim_users")).partitions_def is None
+
+
+def test_the_model_chain_depends_on_its_own_previous_hour():
+    deps = GRAPH.get(dg.AssetKey("ranker_model")).assets_def.specs_by_key[dg.AssetKey("ranker_model")].deps
+    mapping = next(d.partition_mapping for d in deps if d.asset_key == dg.AssetKey("ranker_model"))
+    assert (mapping.start_offset, mapping.end_offset) == (-1, -1)
+
+
+def test_training_examples_use_only_features_published_before_their_hour():
+    deps = GRAPH.get(dg.AssetKey("training_examples")).assets_def.specs_by_key[dg.AssetKey("training_examples")].deps
+    feature_deps = [d for d in deps if d.asset_key.to_user_string().endswith("_features")]
+    assert len(feature_deps) == 4
+    assert all(d.partition_mapping.start_offset == -1 for d in feature_deps)

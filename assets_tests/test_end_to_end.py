@@ -4,10 +4,15 @@ and a late arrival making the late-events sensor request the day it belongs to."
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
+import numpy as np
+import polars as pl
 import pytest
 
 from dataflywheel import settings
 from dataflywheel.demo import run_demo
+from dataflywheel.events.warehouse import connect
+from dataflywheel.ml.model_store import HOUR_FORMAT, ModelStore
+from dataflywheel.ml.ranker import Ranker
 from dataflywheel.simulator.config import SimulationConfig
 from helpers import land_rows
 
@@ -56,3 +61,42 @@ def test_a_late_arrival_makes_the_sensor_rebuild_its_day(demo):
     sensor = defs.resolve_sensor_def("late_events_sensor")
     evaluation = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
     assert [r.partition_key for r in evaluation.run_requests] == [f"{day0:%Y-%m-%d}"]
+
+
+def _saved_hours(store) -> list[datetime]:
+    return sorted(datetime.strptime(p.stem, HOUR_FORMAT) for p in store.root.glob("*.pkl"))
+
+
+def test_the_hourly_model_chain_equals_a_sequential_replay(demo):
+    store = ModelStore(settings.models_dir() / "ranker")
+    hours = _saved_hours(store)
+    assert len(hours) >= 24
+    replay = Ranker()
+    with connect(settings.warehouse_path(), read_only=True) as con:
+        examples = pl.from_arrow(con.sql("SELECT * FROM training.training_examples").to_arrow_table())
+    for hour in hours:
+        replay.learn_many(examples.filter(pl.col("impression_ts").dt.truncate("1h") == hour))
+    chained = store.load(hours[-1])
+    assert chained.examples_seen == replay.examples_seen == examples.height
+    np.testing.assert_array_equal(chained.predict(examples)["score"], replay.predict(examples)["score"])
+
+
+def test_each_hour_records_its_progressive_validation_metrics(demo):
+    _, _, _, instance = demo
+    records = instance.fetch_materializations(dg.AssetKey("ranker_model"), limit=1000).records
+    aucs = [r.asset_materialization.metadata.get("auc_click") for r in records]
+    measured = [a.value for a in aucs if a is not None]
+    assert len(measured) >= 24
+    assert all(0.0 <= a <= 1.0 for a in measured)
+
+
+def test_a_gap_in_the_chain_fails_instead_of_starting_over(demo):
+    _, _, defs, instance = demo
+    store = ModelStore(settings.models_dir() / "ranker")
+    last = _saved_hours(store)[-1]
+    skipped = last + timedelta(hours=2)  # hour last + 1 was never trained
+    result = defs.resolve_job_def("hourly_learning").execute_in_process(
+        instance=instance, partition_key=f"{skipped:%Y-%m-%d-%H:00}", raise_on_error=False
+    )
+    assert not result.success
+    assert store.load(skipped) is None

@@ -4,7 +4,6 @@ import dagster as dg
 
 from .assets import feature_rows, feature_tiles, online_features
 
-
 publish_online_job = dg.define_asset_job("publish_online_features", selection=[online_features])
 
 

@@ -4,7 +4,6 @@ import dagster as dg
 
 from .assets import ranker_model, training_examples
 
-
 # One arrival hour, end to end: its features, then its examples and the model update.
 # Hours must run in order (the model of h starts from h - 1's).
 hourly_learning_job = dg.define_asset_job(
