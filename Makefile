@@ -10,7 +10,7 @@ export DBT_PROFILES_DIR ?= $(CURDIR)/dbt_project
 export DBT_LOG_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/logs
 export DBT_TARGET_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/target
 
-.PHONY: setup demo test ui docs bench clean
+.PHONY: setup demo test ui docs bench freshness clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ docs: setup
 
 bench: setup
 	$(BIN)/python -m bench.run $(ARGS)
+
+# The online-learning experiment: hourly vs daily vs frozen updates on a week with a shift.
+freshness: setup
+	$(BIN)/python -m bench.freshness
 
 clean:
 	rm -rf $(DATAFLYWHEEL_HOME)

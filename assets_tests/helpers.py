@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from dataflywheel.events.landing import land_events
+from dataflywheel.ml.ranker import COUNT_FEATURES, HOURS_FEATURES
 from dataflywheel.simulator.wire import landing_table
 
 SEARCH_EVENT = {
@@ -40,3 +42,27 @@ def land_rows(root: str | Path, received: datetime, batch: str, rows: list[dict]
     received = received.replace(tzinfo=timezone.utc)
     frame = wire_frame([{**row, "received_ts": received} for row in rows])
     land_events(str(root), f"{received:%Y-%m-%dT%H}", batch, landing_table(frame))
+
+
+def random_examples(n: int, seed: int) -> pl.DataFrame:
+    """Random training examples with every column the model reads (labels unrelated to features)."""
+    rng = np.random.default_rng(seed)
+
+    columns = {c: rng.poisson(3, n) for c in COUNT_FEATURES} | {c: rng.exponential(50, n) for c in HOURS_FEATURES}
+    return pl.DataFrame(
+        {
+            **columns,
+            "impression_id": [f"e{i}" for i in range(n)],
+            "impression_ts": np.arange(n).astype("datetime64[ms]"),
+            "user_jira_share_28d": rng.random(n),
+            "user_tenure_days": rng.exponential(100, n),
+            "same_team": rng.random(n) < 0.3,
+            "item_type": rng.choice(["jira_issue", "confluence_page"], n),
+            "position": rng.integers(0, 10, n),
+            "user_features_ts": np.arange(n).astype("datetime64[ms]"),
+            "item_features_ts": np.arange(n).astype("datetime64[ms]"),
+            "role": rng.choice(["developer", "manager"], n),
+            "clicked": rng.random(n) < 0.2,
+            "engaged": rng.random(n) < 0.1,
+        }
+    )

@@ -16,8 +16,10 @@ from tqdm import tqdm
 
 from . import settings
 from .defs.partitions import partition_key_of
+from .defs.resources import model_registry
 from .events.landing import list_event_files
 from .events.warehouse import connect
+from .ml.registry import CHAMPION, MODEL_NAME
 from .simulator.config import SimulationConfig
 from .simulator.run import SimulationReport, simulate
 
@@ -50,6 +52,8 @@ class DemoReport:
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     mart_rows: dict[str, int] = field(default_factory=dict)
     failed_runs: list[str] = field(default_factory=list)
+    evaluation: dict[str, dict[str, float]] = field(default_factory=dict)  # day -> model_evaluation metadata
+    registry: dict[str, str | int] = field(default_factory=dict)
 
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -85,6 +89,7 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
     runs += [("dbt models", "rebuild_event_days", d) for d in days]
     runs += [("features + ranker", "hourly_learning", partition_key_of(h)) for h in list_event_files(landing)]
     runs += [("features + ranker", "publish_online_features", None)]
+    runs += [("features + ranker", "evaluate_model", d) for d in days]
     seconds: dict[str, float] = {}
     with open(settings.home() / "demo.log", "w") as log:
         for stage, job, key in tqdm(runs, desc="materialize partitions", unit="run", disable=not show_progress):
@@ -96,6 +101,7 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
             seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - started
 
     _summarize(report)
+    _summarize_models(report, instance, days)
     report.stages.append(Stage("raw_events", seconds["raw_events"], report.totals["landed"]))
     report.stages.append(Stage("directory", seconds["directory"], 0))
     report.stages.append(Stage("dbt models", seconds["dbt models"], report.totals["loaded"]))
@@ -121,6 +127,20 @@ def _summarize(report: DemoReport) -> None:
         report.mart_rows = {mart: count(f"main.{mart}") for mart in MARTS}
 
 
+def _summarize_models(report: DemoReport, instance: dg.DagsterInstance, days: list[str]) -> None:
+    for day in days:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("model_evaluation"), asset_partitions=[day]), limit=1
+        ).records
+        if records:
+            metadata = records[0].asset_materialization.metadata
+            report.evaluation[day] = {k: v.value for k, v in metadata.items() if k.startswith("ndcg")}
+    registry = model_registry().get()
+    champion = registry.alias(CHAMPION)
+    versions = registry.client.search_model_versions(f"name = '{MODEL_NAME}'")
+    report.registry = {"versions": len(versions), "champion": champion.version if champion else "none"}
+
+
 def format_report(report: DemoReport) -> str:
     t, sim = report.totals, report.simulation
     lines = [
@@ -142,6 +162,15 @@ def format_report(report: DemoReport) -> str:
             for s in report.stages
         ],
     ]
+    lines.append("ranker, held-out NDCG@10 by day (ranker / most popular in tenant / random):")
+    for day, m in report.evaluation.items():
+        ndcg = [m.get(f"ndcg_at_10/{policy}", 0.0) for policy in ("ranker", "most_popular", "random")]
+        margin = m.get("ndcg_margin_over_most_popular", 0.0)
+        lines.append(f"  {day}  {' / '.join(f'{v:.3f}' for v in ndcg)}  (margin over most popular {margin:+.3f})")
+    lines.append(
+        f"model registry ({settings.mlflow_tracking_uri()}): {report.registry.get('versions')} versions, "
+        f"champion = version {report.registry.get('champion')}"
+    )
     if report.failed_runs:
         lines.append(f"FAILED RUNS (details in {settings.home() / 'demo.log'}): {', '.join(report.failed_runs)}")
     lines += [

@@ -96,3 +96,12 @@ def models_dir() -> Path:
 
 def online_features_dir() -> Path:
     return home() / "online"
+
+
+def mlflow_tracking_uri() -> str:
+    """MLflow tracking and registry: SQLite under the home folder unless configured."""
+    return os.environ.get("DATAFLYWHEEL_MLFLOW_URI", f"sqlite:///{home() / 'mlflow' / 'mlflow.db'}")
+
+
+def mlflow_artifact_root() -> Path:
+    return home() / "mlflow" / "artifacts"

@@ -91,19 +91,23 @@ class Ranker:
                 self.engage.learn_many(x[c.values], engaged.iloc[batch][c.values])
         self.examples_seen += len(X)
 
-    def predict(self, examples: pl.DataFrame) -> dict[str, np.ndarray]:
-        """P(click), P(engaged | click) and the combined score per example."""
+    def predict(self, examples: pl.DataFrame, position: int | None = None) -> dict[str, np.ndarray]:
+        """P(click), P(engaged | click) and the combined score per example.
+
+        Position is a training feature so that the models learn its bias instead of
+        crediting items for the slot they were shown in. To rank, pass the same
+        ``position`` for every candidate (the order is not known before ranking).
+        """
         if examples.height == 0:
             empty = np.empty(0)
             return {"p_click": empty, "p_engage": empty, "score": empty}
+        if position is not None:
+            examples = examples.with_columns(position=pl.lit(position))
         X = model_inputs(examples)
         p_click = self.click.predict_proba_many(X)[True].to_numpy()
         p_engage = self.engage.predict_proba_many(X)[True].to_numpy()
-        return {
-            "p_click": p_click,
-            "p_engage": p_engage,
-            "score": self.w_click * p_click + self.w_engage * p_click * p_engage,
-        }
+        score = self.w_click * p_click + self.w_engage * p_click * p_engage
+        return {"p_click": p_click, "p_engage": p_engage, "score": score}
 
 
 def evaluate(ranker: Ranker, examples: pl.DataFrame) -> dict[str, float | None]:

@@ -6,12 +6,14 @@ import dagster as dg
 import polars as pl
 
 from ... import settings
+from ...ml.evaluation import evaluate_day, held_out_scores
 from ...ml.examples import SCHEMA, build_examples
 from ...ml.features import ENTITIES
 from ...ml.model_store import ModelStore
 from ...ml.ranker import Ranker, evaluate
-from ..partitions import arrival_hours
-from ..resources import Warehouse
+from ...ml.registry import code_version
+from ..partitions import arrival_hours, event_days
+from ..resources import ModelRegistry, Warehouse
 
 OWNERS = ["team:ml-platform"]
 PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
@@ -64,7 +66,9 @@ def _examples(warehouse: Warehouse, start, end) -> pl.DataFrame:
     description="The ranker of hour h: hour h - 1's model, scored on hour h's examples before it learns "
     "them (progressive validation), then updated with them in mini-batches.",
 )
-def ranker_model(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+def ranker_model(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, model_registry: ModelRegistry
+) -> dg.MaterializeResult:
     window = context.partition_time_window
     hour = window.start.replace(tzinfo=None)
     store = ModelStore(settings.models_dir() / "ranker")
@@ -77,11 +81,58 @@ def ranker_model(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     scores = evaluate(ranker, examples)
     ranker.learn_many(examples)
     path = store.save(hour, ranker)
+    measured = {name: v for name, v in scores.items() if isinstance(v, float)}
+    version = model_registry.get().register(ranker, _lineage(context), measured)
     return dg.MaterializeResult(
         metadata={
-            **{name: dg.FloatMetadataValue(v) for name, v in scores.items() if isinstance(v, float)},
+            **{name: dg.FloatMetadataValue(v) for name, v in measured.items()},
             "examples": examples.height,
             "examples_seen": ranker.examples_seen,
             "path": str(path),
+            "registry_version": int(version.version),
+        }
+    )
+
+
+def _lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """Where a model version came from: this run, this code, and the examples it learned."""
+    examples = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=training_examples.key, asset_partitions=[context.partition_key]), limit=1
+    ).records
+    return {
+        "dagster_partition": context.partition_key,
+        "dagster_run_id": context.run_id,
+        "code_version": code_version(),
+        "training_examples_run_id": examples[0].run_id if examples else "",
+    }
+
+
+@dg.asset(
+    deps=[ranker_model, training_examples],
+    partitions_def=event_days(),
+    group_name="training",
+    owners=OWNERS,
+    kinds={"river"},
+    pool="duckdb",
+    automation_condition=dg.AutomationCondition.eager(),
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30)),
+    description="The day's impressions scored by the model of the hour before each (held out by time): "
+    "NDCG@10 against most-popular-in-tenant and random, AUC, log loss, calibration per segment and "
+    "exposure by item group.",
+)
+def model_evaluation(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    window = context.partition_time_window
+    start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
+    scored = held_out_scores(_examples(warehouse, start, end), ModelStore(settings.models_dir() / "ranker"))
+    result = evaluate_day(scored)
+    numbers = {f"ndcg_at_10/{policy}": v for policy, v in result.ndcg_at_10.items()}
+    numbers |= {"auc_click": result.auc_click, "log_loss_click": result.log_loss_click}
+    numbers["ndcg_margin_over_most_popular"] = result.margin_over_most_popular
+    numbers |= {f"calibration/{c}={v}": x for c, values in result.calibration.items() for v, x in values.items()}
+    numbers |= {f"exposure/{g}={v}": x for g, values in result.exposure.items() for v, x in values.items()}
+    return dg.MaterializeResult(
+        metadata={
+            "examples": result.examples,
+            **{k: dg.FloatMetadataValue(v) for k, v in numbers.items() if v is not None},
         }
     )

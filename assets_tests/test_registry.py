@@ -1,0 +1,59 @@
+"""The model registry, on a real MLflow SQLite store: round trip, lineage tags, promote and roll back."""
+
+import numpy as np
+import pytest
+
+from dataflywheel.ml.ranker import Ranker
+from dataflywheel.ml.registry import CHALLENGER, CHAMPION, Registry
+from helpers import random_examples
+
+
+@pytest.fixture
+def registry(tmp_path):
+    (tmp_path / "artifacts").mkdir()
+    return Registry(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+
+
+def trained(seed: int) -> Ranker:
+    ranker = Ranker()
+    ranker.learn_many(random_examples(3000, seed))
+    return ranker
+
+
+def test_a_registered_model_loads_back_with_the_same_predictions_and_its_lineage(registry):
+    ranker = trained(1)
+    tags = {"dagster_partition": "2026-11-17-10:00", "dagster_run_id": "r1", "code_version": "abc"}
+    version = registry.register(ranker, tags, {"auc_click": 0.61})
+
+    loaded = registry.load(version.version)
+    probe = random_examples(500, 9)
+    np.testing.assert_array_equal(loaded.predict(probe)["score"], ranker.predict(probe)["score"])
+    stored = registry.client.get_model_version("ranker", version.version)
+    assert stored.tags["dagster_partition"] == "2026-11-17-10:00"
+    assert registry.client.get_run(stored.run_id).data.metrics["auc_click"] == 0.61
+
+
+def test_the_first_version_is_champion_and_later_ones_are_challengers(registry):
+    first = registry.register(trained(1), {"dagster_partition": "h1"}, {})
+    second = registry.register(trained(2), {"dagster_partition": "h2"}, {})
+    assert registry.alias(CHAMPION).version == first.version
+    assert registry.alias(CHALLENGER).version == second.version
+
+
+def test_promote_and_roll_back_are_one_call_each_and_recorded(registry):
+    first = registry.register(trained(1), {"dagster_partition": "h1"}, {})
+    second = registry.register(trained(2), {"dagster_partition": "h2"}, {})
+    registry.promote(second.version, reason="better NDCG")
+    assert registry.alias(CHAMPION).version == second.version
+
+    assert registry.rollback(reason="canary failed").version == first.version
+    assert registry.alias(CHAMPION).version == first.version
+    demoted = registry.client.get_model_version("ranker", second.version)
+    assert demoted.tags["rollback_reason"] == "canary failed"
+    assert "promoted_at" in registry.client.get_model_version("ranker", first.version).tags
+
+
+def test_rollback_without_an_earlier_champion_is_refused(registry):
+    registry.register(trained(1), {"dagster_partition": "h1"}, {})
+    with pytest.raises(ValueError):
+        registry.rollback(reason="nothing to go back to")
