@@ -7,7 +7,7 @@ from datetime import date
 import duckdb
 
 from .landing import directory_url, register_with
-from .warehouse import RAW_SCHEMA, ensure_raw_tables
+from .warehouse import RAW_SCHEMA, ensure_raw_tables, scalar
 
 SNAPSHOT_TABLES = {"users": "directory_users", "items": "directory_items"}
 
@@ -29,9 +29,9 @@ def load_directory_snapshot(con: duckdb.DuckDBPyConnection, landing_root: str, s
                 FROM read_parquet(?, hive_partitioning = false)""",
                 [snapshot_date, directory_url(landing_root, snapshot_date.isoformat(), name)],
             )
-            rows[table] = con.execute(
-                f"SELECT count(*) FROM {RAW_SCHEMA}.{table} WHERE snapshot_date = ?", [snapshot_date]
-            ).fetchone()[0]
+            rows[table] = scalar(
+                con, f"SELECT count(*) FROM {RAW_SCHEMA}.{table} WHERE snapshot_date = ?", [snapshot_date]
+            )
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from .warehouse import RAW_SCHEMA
+from .warehouse import RAW_SCHEMA, scalar
 
 
 def loaded_a_week_earlier(con: duckdb.DuckDBPyConnection, hour: datetime) -> int:
-    return con.execute(
-        f"SELECT count(*) FROM {RAW_SCHEMA}.raw_events WHERE arrival_hour = ?", [hour - timedelta(days=7)]
-    ).fetchone()[0]
+    return scalar(
+        con, f"SELECT count(*) FROM {RAW_SCHEMA}.raw_events WHERE arrival_hour = ?", [hour - timedelta(days=7)]
+    )
 
 
 def within_tolerance(loaded: int, baseline: int, tolerance: float = 0.5) -> bool:

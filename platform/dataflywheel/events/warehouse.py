@@ -67,3 +67,9 @@ CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.directory_items (
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """The single value of a one-row query, with the result consumed (DuckDB 2 refuses new
+    relational queries on a connection while an earlier result is still open)."""
+    return con.execute(sql, params or []).fetchall()[0][0]

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
+from ..events.warehouse import scalar
 from .features import FeatureTiming, point_in_time_sql, sql_timestamp
 
 SCHEMA = "training"
@@ -85,7 +86,8 @@ def build_examples(con: duckdb.DuckDBPyConnection, hour: datetime, marts: str = 
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return con.execute(
+    return scalar(
+        con,
         f"SELECT count(*) FROM {SCHEMA}.training_examples WHERE impression_ts >= ? AND impression_ts < ?",
         [hour, hour + timedelta(hours=1)],
-    ).fetchone()[0]
+    )

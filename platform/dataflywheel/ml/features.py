@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from ..events.schema import CONFLUENCE_EVENTS, ENGAGEMENT_EVENTS, JIRA_EVENTS, EventType
+from ..events.warehouse import scalar
 
 SCHEMA = "features"
 WINDOWS_HOURS = {"1h": 1, "1d": 24, "7d": 168, "28d": 672}
@@ -89,7 +90,7 @@ def sql_timestamp(value: datetime) -> str:
 def _replace_hour(con: duckdb.DuckDBPyConnection, table: str, column: str, value: datetime, select: str) -> int:
     con.execute(f"DELETE FROM {SCHEMA}.{table} WHERE {column} = {sql_timestamp(value)}")
     con.execute(f"INSERT INTO {SCHEMA}.{table} {select}")
-    return con.execute(f"SELECT count(*) FROM {SCHEMA}.{table} WHERE {column} = {sql_timestamp(value)}").fetchone()[0]
+    return scalar(con, f"SELECT count(*) FROM {SCHEMA}.{table} WHERE {column} = {sql_timestamp(value)}")
 
 
 def build_tiles(con: duckdb.DuckDBPyConnection, hour: datetime, items_table: str = "main.dim_items") -> dict[str, int]:

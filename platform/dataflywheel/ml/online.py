@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..events.warehouse import scalar
 from .features import ENTITIES, SCHEMA, FeatureTiming, sql_timestamp
 
 RECENT_PAIR_DAYS = 7  # user-item and user-container rows older than this are not published
@@ -35,7 +36,7 @@ def publish(con: duckdb.DuckDBPyConnection, out_dir: Path, as_of: datetime, timi
         tmp = out_dir / f".{entity.table}.parquet.tmp-{os.getpid()}"
         con.execute(f"COPY ({latest_rows_sql(entity.table, entity.keys, as_of, oldest)}) TO '{tmp}' (FORMAT parquet)")
         os.replace(tmp, final)
-        rows[entity.table] = con.execute(f"SELECT count(*) FROM read_parquet('{final}')").fetchone()[0]
+        rows[entity.table] = scalar(con, f"SELECT count(*) FROM read_parquet('{final}')")
     return rows
 
 

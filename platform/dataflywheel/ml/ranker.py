@@ -37,6 +37,8 @@ def model_inputs(examples: pl.DataFrame) -> pd.DataFrame:
     columns = [pl.col(c).fill_null(0).cast(pl.Float64).log1p().alias(c) for c in COUNT_FEATURES]
     columns += [pl.col(c).fill_null(24 * 365).clip(0).log1p().alias(c) for c in HOURS_FEATURES]  # never = a year ago
     columns += [
+        _smoothed_rate("item_clicks_7d", "item_impressions_7d").alias("item_ctr_7d"),
+        _smoothed_rate("user_clicks_7d", "user_impressions_7d").alias("user_ctr_7d"),
         pl.col("user_jira_share_28d").fill_null(0.5).fill_nan(0.5),
         (pl.col("user_tenure_days").fill_null(0).clip(0) + 1).log().alias("log_user_tenure_days"),
         pl.col("same_team").cast(pl.Float64),
@@ -47,6 +49,13 @@ def model_inputs(examples: pl.DataFrame) -> pd.DataFrame:
         *[(pl.col("role") == role).cast(pl.Float64).alias(f"role_{role}") for role in ROLES],
     ]
     return examples.select(columns).to_pandas()
+
+
+def _smoothed_rate(clicks: str, impressions: str, prior: float = 0.04, weight: float = 50.0) -> pl.Expr:
+    """Clicks per impression, pulled towards ``prior`` when there are few impressions (a rate,
+    which a linear model over log counts cannot form by itself)."""
+    c, n = pl.col(clicks).fill_null(0).cast(pl.Float64), pl.col(impressions).fill_null(0).cast(pl.Float64)
+    return (c + prior * weight) / (n + weight) / prior
 
 
 def _logit(p: float) -> float:
@@ -67,7 +76,7 @@ class Ranker:
     engage_prior: float = 0.5
     w_click: float = 1.0
     w_engage: float = 2.0
-    learning_rate: float = 0.05
+    learning_rate: float = 0.1
     batch_size: int = 2048
     examples_seen: int = 0
     click: linear_model.LogisticRegression = field(init=False)
