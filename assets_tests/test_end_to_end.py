@@ -9,10 +9,12 @@ import polars as pl
 import pytest
 
 from dataflywheel import settings
+from dataflywheel.defs.resources import model_registry
 from dataflywheel.demo import run_demo
 from dataflywheel.events.warehouse import connect
 from dataflywheel.ml.model_store import HOUR_FORMAT, ModelStore
 from dataflywheel.ml.ranker import Ranker
+from dataflywheel.ml.registry import CHALLENGER, CHAMPION, MODEL_NAME, code_version
 from dataflywheel.simulator.config import SimulationConfig
 from helpers import land_rows
 
@@ -100,3 +102,24 @@ def test_a_gap_in_the_chain_fails_instead_of_starting_over(demo):
     )
     assert not result.success
     assert store.load(skipped) is None
+
+
+def test_every_trained_hour_is_a_registry_version_with_its_lineage(demo):
+    registry = model_registry().get()
+    versions = registry.client.search_model_versions(f"name = '{MODEL_NAME}'")
+    hours = _saved_hours(ModelStore(settings.models_dir() / "ranker"))
+    assert sorted(v.tags["dagster_partition"] for v in versions) == [f"{h:%Y-%m-%d-%H:00}" for h in hours]
+    assert all(v.tags["code_version"] == code_version() and v.tags["training_examples_run_id"] for v in versions)
+    newest = max(versions, key=lambda v: int(v.version))
+    assert registry.alias(CHALLENGER).version == newest.version
+    assert registry.alias(CHAMPION) is not None
+
+
+def test_each_day_is_evaluated_against_both_baselines(demo):
+    config, report, _, _ = demo
+    assert set(report.evaluation) == {(config.start + timedelta(days=d)).isoformat() for d in range(config.days)}
+    for metrics in report.evaluation.values():
+        assert {"ndcg_at_10/ranker", "ndcg_at_10/most_popular", "ndcg_at_10/random"} <= set(metrics)
+        assert metrics["ndcg_margin_over_most_popular"] == pytest.approx(
+            metrics["ndcg_at_10/ranker"] - metrics["ndcg_at_10/most_popular"]
+        )

@@ -57,4 +57,5 @@ def test_baselines_and_segments(tmp_path):
     observed = data.get_column("clicked").mean()
     assert result.calibration["tenant_size"]["large"] == pytest.approx(0.2 / observed)
     assert sum(result.exposure["item_segment"].values()) == pytest.approx(1.0)
+    assert set(result.cold_start) == {"user=established", "item=new", "item=established"}
     assert np.array_equal(baseline_scores(data)["random"], baseline_scores(data)["random"])  # seeded

@@ -21,7 +21,6 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from dataflywheel import settings
@@ -138,7 +137,7 @@ def to_markdown(per_hour: pl.DataFrame, seconds: float) -> str:
         mark = " (shift)" if day == SHIFT_DAY else ""
         lines.append(f"| {day}{mark} | {n:,} | {h:.3f} | {d:.3f} | {f:.3f} |")
     after = by_day.filter(pl.col("day") >= SHIFT_DAY)
-    gain = float(np.mean(after.get_column("hourly") - after.get_column("frozen")))
+    gain = (after.get_column("hourly") - after.get_column("frozen")).mean()
     lines += ["", f"After the shift, hourly updates beat the frozen model by {gain:+.3f} AUC on average."]
     return "\n".join(lines) + "\n"
 
@@ -151,8 +150,8 @@ def main() -> None:
     examples = build_week(work)
     per_hour = run_policies(examples)
     seconds = time.perf_counter() - started
-    plot(per_hour)
     (BENCH_DIR / "freshness.json").write_text(json.dumps(per_hour.to_dicts(), default=str, indent=1))
+    plot(per_hour)
     (BENCH_DIR / "FRESHNESS.md").write_text(to_markdown(per_hour, seconds))
     print((BENCH_DIR / "FRESHNESS.md").read_text())
     shutil.rmtree(work, ignore_errors=True)

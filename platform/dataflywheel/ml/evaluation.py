@@ -50,6 +50,7 @@ class DayEvaluation:
     auc_click: float | None
     log_loss_click: float | None
     calibration: dict[str, dict[str, float | None]]  # segment column -> value -> predicted / observed
+    cold_start: dict[str, dict[str, float | None]]  # "user=new", "item=new", ... -> AUC and NDCG@10
     exposure: dict[str, dict[str, float]]  # item group -> value -> share of top-10 exposure
 
     @property
@@ -84,6 +85,16 @@ def evaluate_day(scored: pl.DataFrame, seed: int = 0) -> DayEvaluation:
         }
         for column in SEGMENTS + ("item_segment",)
     }
+    cold_start = {}
+    for column, entity in (("user_segment", "user"), ("item_segment", "item")):
+        for (value,), part in scored.group_by(column, maintain_order=True):
+            labels = part.get_column("clicked").to_numpy()
+            cold_start[f"{entity}={value}"] = {
+                "auc_click": metrics.auc(labels, part.get_column("p_click").to_numpy()),
+                "ndcg_at_10": metrics.ndcg_at_k(
+                    part.get_column("rec_request_id").to_numpy(), labels, part.get_column("score").to_numpy()
+                ),
+            }
     grouped = scored.with_columns(
         container_size=pl.when(pl.col("container_items") >= LARGE_CONTAINER_ITEMS)
         .then(pl.lit("large"))
@@ -95,5 +106,6 @@ def evaluate_day(scored: pl.DataFrame, seed: int = 0) -> DayEvaluation:
         auc_click=metrics.auc(clicked, scored.get_column("p_click").to_numpy()),
         log_loss_click=metrics.log_loss(clicked, scored.get_column("p_click").to_numpy()),
         calibration=calibration,
+        cold_start=cold_start,
         exposure={group: _exposure(grouped, "score", group) for group in ("item_segment", "container_size")},
     )

@@ -44,6 +44,13 @@ def training_examples(context: dg.AssetExecutionContext, warehouse: Warehouse) -
     return dg.MaterializeResult(metadata={"dagster/row_count": rows})
 
 
+class ScoreWeights(dg.Config):
+    """How the ranking score weighs the objectives: w_click * P(click) + w_engage * P(click and engaged)."""
+
+    w_click: float = 1.0
+    w_engage: float = 2.0
+
+
 def _examples(warehouse: Warehouse, start, end) -> pl.DataFrame:
     with warehouse.get_connection() as conn:
         return pl.from_arrow(
@@ -67,7 +74,7 @@ def _examples(warehouse: Warehouse, start, end) -> pl.DataFrame:
     "them (progressive validation), then updated with them in mini-batches.",
 )
 def ranker_model(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, model_registry: ModelRegistry
+    context: dg.AssetExecutionContext, config: ScoreWeights, warehouse: Warehouse, model_registry: ModelRegistry
 ) -> dg.MaterializeResult:
     window = context.partition_time_window
     hour = window.start.replace(tzinfo=None)
@@ -77,6 +84,7 @@ def ranker_model(
         if store.any_before(hour):
             raise dg.Failure(f"No ranker for {hour - timedelta(hours=1)}: materialize the chain in order.")
         ranker = Ranker()  # the chain starts here, from the priors
+    ranker.w_click, ranker.w_engage = config.w_click, config.w_engage
     examples = _examples(warehouse, hour, hour + timedelta(hours=1))
     scores = evaluate(ranker, examples)
     ranker.learn_many(examples)
@@ -101,7 +109,7 @@ def _lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
     ).records
     return {
         "dagster_partition": context.partition_key,
-        "dagster_run_id": context.run_id,
+        "dagster_run_id": context.run.run_id,
         "code_version": code_version(),
         "training_examples_run_id": examples[0].run_id if examples else "",
     }
@@ -130,6 +138,7 @@ def model_evaluation(context: dg.AssetExecutionContext, warehouse: Warehouse) ->
     numbers["ndcg_margin_over_most_popular"] = result.margin_over_most_popular
     numbers |= {f"calibration/{c}={v}": x for c, values in result.calibration.items() for v, x in values.items()}
     numbers |= {f"exposure/{g}={v}": x for g, values in result.exposure.items() for v, x in values.items()}
+    numbers |= {f"{m}/{segment}": x for segment, values in result.cold_start.items() for m, x in values.items()}
     return dg.MaterializeResult(
         metadata={
             "examples": result.examples,
