@@ -57,3 +57,19 @@ def test_rollback_without_an_earlier_champion_is_refused(registry):
     registry.register(trained(1), {"dagster_partition": "h1"}, {})
     with pytest.raises(ValueError):
         registry.rollback(reason="nothing to go back to")
+
+
+def test_the_cli_promotes_and_rolls_back(tmp_path, monkeypatch, capsys):
+    from dataflywheel.cli import main
+    from dataflywheel.defs.resources import model_registry
+
+    monkeypatch.setenv("DATAFLYWHEEL_MLFLOW_URI", f"sqlite:///{tmp_path / 'cli.db'}")
+    registry = model_registry().get()
+    first = registry.register(trained(1), {"dagster_partition": "h1"}, {})
+    second = registry.register(trained(2), {"dagster_partition": "h2"}, {})
+
+    assert main(["promote", str(second.version), "--reason", "better"]) == 0
+    assert registry.alias(CHAMPION).version == second.version
+    assert main(["rollback", "--reason", "worse online"]) == 0
+    assert registry.alias(CHAMPION).version == first.version
+    assert f"champion is now version {first.version}" in capsys.readouterr().out

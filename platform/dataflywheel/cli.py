@@ -1,4 +1,4 @@
-"""Command line: ``dataflywheel simulate | demo``."""
+"""Command line: ``dataflywheel simulate | demo | promote | rollback``."""
 
 from __future__ import annotations
 
@@ -40,8 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     _simulation_args(commands.add_parser("simulate", help="land simulated events"), 5_000_000)
     _simulation_args(commands.add_parser("demo", help="simulate, then materialize every asset"), 1_000_000)
+    promote = commands.add_parser("promote", help="make a registered ranker version the champion")
+    promote.add_argument("version")
+    promote.add_argument("--reason", required=True)
+    commands.add_parser("rollback", help="give the champion alias back to the previous champion").add_argument(
+        "--reason", required=True
+    )
     args = parser.parse_args(argv)
     settings.configure_environment()
+    if args.command in ("promote", "rollback"):
+        return _registry_command(args)
     config = _config(args)
 
     if args.command == "simulate":
@@ -62,6 +70,19 @@ def main(argv: list[str] | None = None) -> int:
     report = run_demo(config)
     print(format_report(report))
     return 1 if report.failed_runs else 0
+
+
+def _registry_command(args: argparse.Namespace) -> int:
+    from .defs.resources import model_registry
+    from .ml.registry import CHAMPION
+
+    registry = model_registry().get()
+    if args.command == "promote":
+        registry.promote(args.version, reason=args.reason)
+    else:
+        registry.rollback(reason=args.reason)
+    print(f"champion is now version {registry.alias(CHAMPION).version}")
+    return 0
 
 
 if __name__ == "__main__":
