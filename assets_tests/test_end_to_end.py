@@ -5,13 +5,13 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 import numpy as np
-import polars as pl
 import pytest
 
 from dataflywheel import settings
 from dataflywheel.defs.resources import model_registry
 from dataflywheel.demo import run_demo
 from dataflywheel.events.warehouse import connect
+from dataflywheel.ml.examples import load_examples
 from dataflywheel.ml.model_store import HOUR_FORMAT, ModelStore
 from dataflywheel.ml.ranker import Ranker
 from dataflywheel.ml.registry import CHALLENGER, CHAMPION, MODEL_NAME, code_version
@@ -75,9 +75,9 @@ def test_the_hourly_model_chain_equals_a_sequential_replay(demo):
     assert len(hours) >= 24
     replay = Ranker()
     with connect(settings.warehouse_path(), read_only=True) as con:
-        examples = pl.from_arrow(con.sql("SELECT * FROM training.training_examples").to_arrow_table())
-    for hour in hours:
-        replay.learn_many(examples.filter(pl.col("impression_ts").dt.truncate("1h") == hour))
+        for hour in hours:
+            replay.learn_many(load_examples(con, hour, hour + timedelta(hours=1)))
+        examples = load_examples(con, hours[0], hours[-1] + timedelta(hours=1))
     chained = store.load(hours[-1])
     assert chained.examples_seen == replay.examples_seen == examples.height
     np.testing.assert_array_equal(chained.predict(examples)["score"], replay.predict(examples)["score"])

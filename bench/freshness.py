@@ -30,7 +30,7 @@ from dataflywheel.events.ingest import ingest_hour
 from dataflywheel.events.landing import list_event_files, parse_hour_key
 from dataflywheel.events.warehouse import connect
 from dataflywheel.ml import metrics
-from dataflywheel.ml.examples import build_examples
+from dataflywheel.ml.examples import build_examples, load_examples
 from dataflywheel.ml.features import build_feature_rows, build_tiles
 from dataflywheel.ml.ranker import Ranker
 from dataflywheel.simulator.config import DriftSchedule, SimulationConfig
@@ -67,9 +67,7 @@ def build_week(work: Path) -> pl.DataFrame:
             build_feature_rows(con, hour)
         for hour in hours:
             build_examples(con, hour)
-        return pl.from_arrow(
-            con.sql("SELECT * FROM training.training_examples ORDER BY impression_ts").to_arrow_table()
-        )
+        return load_examples(con, datetime(1970, 1, 1), datetime(2100, 1, 1))
 
 
 def run_policies(examples: pl.DataFrame) -> pl.DataFrame:

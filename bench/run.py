@@ -125,39 +125,42 @@ def examples_stage(warehouse: str) -> int:
         return sum(build_examples(con, hour) for hour in hours)
 
 
-def _examples_by_hour(warehouse: str):
-    import polars as pl
-
-    from dataflywheel.events.warehouse import connect
-
-    with connect(warehouse, read_only=True) as con:
-        query = "SELECT * FROM training.training_examples ORDER BY impression_ts"
-        frame = pl.from_arrow(con.sql(query).to_arrow_table())
-    return [part for _, part in frame.group_by(pl.col("impression_ts").dt.truncate("1h"), maintain_order=True)]
+def _hours_of_examples(con) -> list:
+    query = "SELECT DISTINCT date_trunc('hour', impression_ts) FROM training.training_examples ORDER BY 1"
+    return [h for (h,) in con.execute(query).fetchall()]
 
 
 def ranker_stage(warehouse: str) -> dict:
-    """What ranker_model does per hour (score the hour, then learn it with learn_many), timed
-    without loading the examples; examples/s and the last day's mean hourly AUC."""
-    from dataflywheel.ml.ranker import Ranker, evaluate
+    """What ranker_model does per hour (score the hour, then learn it), timed without loading
+    the hour's examples; examples/s and the last day's mean hourly AUC."""
+    from datetime import timedelta
 
-    hours, ranker, seconds, aucs = _examples_by_hour(warehouse), Ranker(), 0.0, []
-    for part in hours:
-        started = time.perf_counter()
-        aucs.append(evaluate(ranker, part)["auc_click"])
-        ranker.learn_many(part)
-        seconds += time.perf_counter() - started
+    from dataflywheel.events.warehouse import connect
+    from dataflywheel.ml.examples import load_examples
+    from dataflywheel.ml.ranker import Ranker
+
+    ranker, seconds, examples, aucs = Ranker(), 0.0, 0, []
+    with connect(warehouse, read_only=True) as con:
+        for hour in _hours_of_examples(con):
+            part = load_examples(con, hour, hour + timedelta(hours=1))
+            started = time.perf_counter()
+            aucs.append(ranker.score_then_learn(part)["auc_click"])
+            seconds += time.perf_counter() - started
+            examples += part.height
     last_day = [a for a in aucs[-24:] if a is not None]
-    return {"examples": sum(p.height for p in hours), "seconds": seconds, "auc_last_day": sum(last_day) / len(last_day)}
+    return {"examples": examples, "seconds": seconds, "auc_last_day": sum(last_day) / len(last_day)}
 
 
 def learn_one_baseline(warehouse: str, limit: int = 100_000) -> dict:
-    """The same models fed one example at a time (River's learn_one / predict_proba_one), on a prefix."""
-    import polars as pl
+    """The same models fed one example at a time (River's predict_proba_one / learn_one), on a prefix."""
+    from datetime import datetime
 
+    from dataflywheel.events.warehouse import connect
+    from dataflywheel.ml.examples import load_examples
     from dataflywheel.ml.ranker import Ranker, model_inputs
 
-    examples = pl.concat(_examples_by_hour(warehouse)).head(limit)
+    with connect(warehouse, read_only=True) as con:
+        examples = load_examples(con, datetime(1970, 1, 1), datetime(2100, 1, 1)).head(limit)
     ranker = Ranker()
     started = time.perf_counter()
     rows = model_inputs(examples).to_dict("records")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import duckdb
+import polars as pl
 
 from ..events.warehouse import scalar
 from .features import FeatureTiming, point_in_time_sql, sql_timestamp
@@ -91,3 +92,11 @@ def build_examples(con: duckdb.DuckDBPyConnection, hour: datetime, marts: str = 
         f"SELECT count(*) FROM {SCHEMA}.training_examples WHERE impression_ts >= ? AND impression_ts < ?",
         [hour, hour + timedelta(hours=1)],
     )
+
+
+def load_examples(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pl.DataFrame:
+    """Training examples of [start, end) in stream order (impression time, then id): the order
+    the ranker learns them in, so every reader replays the same stream."""
+    query = f"""SELECT * FROM {SCHEMA}.training_examples
+        WHERE impression_ts >= $start AND impression_ts < $end ORDER BY impression_ts, impression_id"""
+    return pl.from_arrow(con.sql(query, params={"start": start, "end": end}).to_arrow_table())

@@ -87,18 +87,8 @@ class Ranker:
         self.engage = _objective(self.engage_prior, self.learning_rate)
 
     def learn_many(self, examples: pl.DataFrame) -> None:
-        """Learn an hour's examples in mini-batches, in impression order."""
-        examples = examples.sort("impression_ts", "impression_id")
-        X = model_inputs(examples)
-        clicked = examples.get_column("clicked").to_pandas()
-        engaged = examples.get_column("engaged").to_pandas()
-        for start in range(0, len(X), self.batch_size):
-            batch = slice(start, start + self.batch_size)
-            x, c = X.iloc[batch], clicked.iloc[batch]
-            self.click.learn_many(x, c)
-            if c.any():
-                self.engage.learn_many(x[c.values], engaged.iloc[batch][c.values])
-        self.examples_seen += len(X)
+        """Learn examples in mini-batches, in the order given (stream order: by impression time)."""
+        self._learn(model_inputs(examples), examples)
 
     def predict(self, examples: pl.DataFrame, position: int | None = None) -> dict[str, np.ndarray]:
         """P(click), P(engaged | click) and the combined score per example.
@@ -107,21 +97,46 @@ class Ranker:
         crediting items for the slot they were shown in. To rank, pass the same
         ``position`` for every candidate (the order is not known before ranking).
         """
-        if examples.height == 0:
-            empty = np.empty(0)
-            return {"p_click": empty, "p_engage": empty, "score": empty}
         if position is not None:
             examples = examples.with_columns(position=pl.lit(position))
+        return self._predict(model_inputs(examples))
+
+    def score_then_learn(self, examples: pl.DataFrame) -> dict[str, float | None]:
+        """Progressive validation: score examples not learned yet, then learn them.
+
+        The metrics are what this model would have achieved on them; the inputs are built once.
+        """
         X = model_inputs(examples)
+        measured = progressive_metrics(examples, self._predict(X))
+        self._learn(X, examples)
+        return measured
+
+    def _predict(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        if len(X) == 0:
+            empty = np.empty(0)
+            return {"p_click": empty, "p_engage": empty, "score": empty}
         p_click = self.click.predict_proba_many(X)[True].to_numpy()
         p_engage = self.engage.predict_proba_many(X)[True].to_numpy()
         score = self.w_click * p_click + self.w_engage * p_click * p_engage
         return {"p_click": p_click, "p_engage": p_engage, "score": score}
 
+    def _learn(self, X: pd.DataFrame, examples: pl.DataFrame) -> None:
+        clicked = pd.Series(examples.get_column("clicked").to_numpy(), index=X.index)
+        for start in range(0, len(X), self.batch_size):
+            self.click.learn_many(
+                X.iloc[start : start + self.batch_size], clicked.iloc[start : start + self.batch_size]
+            )
+        # P(engaged | click) learns from the clicked examples only, in the same order.
+        on_click = clicked.to_numpy()
+        X_clicked = X[on_click]
+        engaged = pd.Series(examples.get_column("engaged").to_numpy()[on_click], index=X_clicked.index)
+        for start in range(0, len(X_clicked), self.batch_size):
+            batch = slice(start, start + self.batch_size)
+            self.engage.learn_many(X_clicked.iloc[batch], engaged.iloc[batch])
+        self.examples_seen += len(X)
 
-def evaluate(ranker: Ranker, examples: pl.DataFrame) -> dict[str, float | None]:
-    """Progressive validation: how the model scores examples it has not learned yet."""
-    predicted = ranker.predict(examples)
+
+def progressive_metrics(examples: pl.DataFrame, predicted: dict[str, np.ndarray]) -> dict[str, float | None]:
     clicked = examples.get_column("clicked").to_numpy()
     engaged = examples.get_column("engaged").to_numpy()
     on_click = clicked.astype(bool)

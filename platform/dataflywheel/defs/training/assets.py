@@ -7,10 +7,10 @@ import polars as pl
 
 from ... import settings
 from ...ml.evaluation import evaluate_day, held_out_scores
-from ...ml.examples import SCHEMA, build_examples
+from ...ml.examples import build_examples, load_examples
 from ...ml.features import ENTITIES
 from ...ml.model_store import ModelStore
-from ...ml.ranker import Ranker, evaluate
+from ...ml.ranker import Ranker
 from ...ml.registry import code_version
 from ..partitions import arrival_hours, event_days
 from ..resources import ModelRegistry, Warehouse
@@ -53,12 +53,7 @@ class ScoreWeights(dg.Config):
 
 def _examples(warehouse: Warehouse, start, end) -> pl.DataFrame:
     with warehouse.get_connection() as conn:
-        return pl.from_arrow(
-            conn.sql(
-                f"SELECT * FROM {SCHEMA}.training_examples WHERE impression_ts >= $start AND impression_ts < $end",
-                params={"start": start, "end": end},
-            ).to_arrow_table()
-        )
+        return load_examples(conn, start, end)
 
 
 @dg.asset(
@@ -86,8 +81,7 @@ def ranker_model(
         ranker = Ranker()  # the chain starts here, from the priors
     ranker.w_click, ranker.w_engage = config.w_click, config.w_engage
     examples = _examples(warehouse, hour, hour + timedelta(hours=1))
-    scores = evaluate(ranker, examples)
-    ranker.learn_many(examples)
+    scores = ranker.score_then_learn(examples)
     path = store.save(hour, ranker)
     measured = {name: v for name, v in scores.items() if isinstance(v, float)}
     version = model_registry.get().register(ranker, _lineage(context), measured)
