@@ -160,7 +160,7 @@ def learn_one_baseline(warehouse: str, limit: int = 100_000) -> dict:
     from dataflywheel.ml.ranker import Ranker, model_inputs
 
     with connect(warehouse, read_only=True) as con:
-        examples = load_examples(con, datetime(1970, 1, 1), datetime(2100, 1, 1)).head(limit)
+        examples = load_examples(con, datetime(1970, 1, 1), datetime(2100, 1, 1), limit=limit)
     ranker = Ranker()
     started = time.perf_counter()
     rows = model_inputs(examples).to_dict("records")

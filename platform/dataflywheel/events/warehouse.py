@@ -19,6 +19,7 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
     # Row order inside a table carries no meaning here; letting inserts run in parallel
     # roughly halves the cost of loading an hour.
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")  # runs are not interactive: keep logs clean
     if not read_only:
         # Commit to the write-ahead log and compress into the file in larger checkpoints
         # (and on close) instead of after every hour: commits stay durable and get cheaper.

@@ -94,9 +94,12 @@ def build_examples(con: duckdb.DuckDBPyConnection, hour: datetime, marts: str = 
     )
 
 
-def load_examples(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pl.DataFrame:
+def load_examples(
+    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, limit: int | None = None
+) -> pl.DataFrame:
     """Training examples of [start, end) in stream order (impression time, then id): the order
-    the ranker learns them in, so every reader replays the same stream."""
+    the ranker learns them in, so every reader replays the same stream. ``limit``: the first n."""
     query = f"""SELECT * FROM {SCHEMA}.training_examples
-        WHERE impression_ts >= $start AND impression_ts < $end ORDER BY impression_ts, impression_id"""
+        WHERE impression_ts >= $start AND impression_ts < $end ORDER BY impression_ts, impression_id
+        {f"LIMIT {int(limit)}" if limit else ""}"""
     return pl.from_arrow(con.sql(query, params={"start": start, "end": end}).to_arrow_table())

@@ -37,6 +37,15 @@ class SimulationReport:
     def events_per_second(self) -> float:
         return self.delivered / self.seconds if self.seconds else 0.0
 
+    def add(self, day: DayResult, on_day=None) -> None:
+        self.delivered += day.delivered
+        self.duplicates += day.duplicates
+        self.events += day.delivered - day.duplicates
+        self.malformed.update(day.malformed)
+        self.files += day.files
+        if on_day:
+            on_day(day.day)
+
 
 def batch_name(config: SimulationConfig, day: int) -> str:
     """Deterministic per configuration and day.
@@ -103,6 +112,7 @@ def land_directory(world: World, config: SimulationConfig, day: int, landing_roo
 
 @dataclass
 class DayResult:
+    day: int
     delivered: int
     duplicates: int
     malformed: Counter
@@ -114,32 +124,31 @@ def _world(config: SimulationConfig) -> World:
     return build_world(config)
 
 
-def simulate_and_land_day(config: SimulationConfig, day: int, landing_root: str) -> DayResult:
-    """Everything for one day; every day draws from its own seeded streams."""
-    world = _world(config)
-    rows, duplicates = deliver_day(world, config, day)
+def land_day(config: SimulationConfig, day: int, landing_root: str, rows: pl.DataFrame, duplicates: int) -> DayResult:
+    """One day's rows into the landing zone by arrival hour, and the day's directory export."""
     files = land_by_arrival_hour(landing_root, batch_name(config, day), rows)
-    land_directory(world, config, day, landing_root)
+    land_directory(_world(config), config, day, landing_root)
     malformed = Counter(rows.get_column(FAULT_COLUMN).drop_nulls().to_list())
-    return DayResult(rows.height, duplicates, malformed, files)
+    return DayResult(day, rows.height, duplicates, malformed, files)
 
 
 def simulate(config: SimulationConfig, landing_root: str, on_day=None) -> SimulationReport:
     """Simulate ``config.days`` days into the landing zone; ``on_day(day)`` reports progress.
 
-    Days run one after another: each day's work is already spread over the cores (polars,
-    Arrow and Parquet encoding are multi-threaded), so running days in parallel gains nothing.
+    Day d is landed (Parquet encoding, in C, outside the GIL) while day d + 1 is drawn, so
+    at most two days are in memory. Days are not run in parallel processes: each day's work
+    already uses both cores (polars, Arrow and Parquet are multi-threaded).
     """
     report = SimulationReport()
     started = time.perf_counter()
-    for day in range(config.days):
-        result = simulate_and_land_day(config, day, landing_root)
-        report.delivered += result.delivered
-        report.duplicates += result.duplicates
-        report.events += result.delivered - result.duplicates
-        report.malformed.update(result.malformed)
-        report.files += result.files
-        if on_day:
-            on_day(day)
+    with ThreadPoolExecutor(max_workers=1) as lander:
+        landing = None
+        for day in range(config.days):
+            rows, duplicates = deliver_day(_world(config), config, day)
+            if landing:
+                report.add(landing.result(), on_day)
+            landing = lander.submit(land_day, config, day, landing_root, rows, duplicates)
+        if landing:
+            report.add(landing.result(), on_day)
     report.seconds = time.perf_counter() - started
     return report
