@@ -149,3 +149,18 @@ def test_online_snapshot_equals_the_offline_join_at_the_same_time(con, tmp_path)
         assert served_item["item_views_7d"] == offline["item_views_7d"]
         pair = online.lookup(tmp_path / "online", "user_item_features", user_id=user, item_id=item)
         assert (pair or {}).get("pair_interactions_28d") == offline["pair_interactions_28d"]
+
+
+def test_online_directory_equals_the_examples_directory_attributes(con, tmp_path):
+    as_of = H + timedelta(minutes=30)
+    impression(con, "imp", as_of, user="u1", item="i2")
+    row = example(con, "imp")
+    online.publish(con, tmp_path / "online", as_of)
+
+    user = online.lookup(tmp_path / "online", "user_directory", user_id="u1")
+    item = online.lookup(tmp_path / "online", "item_directory", item_id="i2")
+    assert (user["team_size"], user["role"], user["joined_at"]) == (row["team_size"], row["role"], row["joined_at"])
+    assert (item["container_items"], item["author_team_id"]) == (row["container_items"], row["author_team_id"])
+    # u2 joins at 12:00, after as_of: not in the directory yet, and not counted in u1's team.
+    assert online.lookup(tmp_path / "online", "user_directory", user_id="u2") is None
+    assert user["team_size"] == 1

@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 
 from ..events.warehouse import scalar
-from .features import FeatureTiming, point_in_time_sql, sql_timestamp
+from .features import FeatureTiming, directory_sql, ensure_feature_tables, point_in_time_sql, sql_timestamp
 
 SCHEMA = "training"
 NEW_USER_DAYS = 7
@@ -23,29 +23,11 @@ TENANT_SIZE_BUCKETS = ((50, "small"), (500, "medium"))  # users; larger is "larg
 
 def _requests(start: datetime, end: datetime, marts: str) -> str:
     """Impressions of [start, end) with the directory attributes known at impression time."""
-    return f"""
-    WITH team_growth AS (
-        SELECT team_id, joined_at, row_number() OVER (PARTITION BY team_id ORDER BY joined_at, user_id) AS team_size
-        FROM {marts}.dim_users),
-    container_growth AS (
-        SELECT container_id, created_at,
-               row_number() OVER (PARTITION BY container_id ORDER BY created_at, item_id) AS container_items
-        FROM {marts}.dim_items),
-    tenant_sizes AS (SELECT tenant_id, count(*) AS tenant_users FROM {marts}.dim_users GROUP BY tenant_id),
-    impressions AS (
-        SELECT i.impression_id, i.rec_request_id, i.position, i.tenant_id, i.user_id, i.item_id, i.item_type,
-               i.impression_ts, i.propensity, i.model_version, i.clicked, i.engaged,
-               u.team_id, u.role, u.joined_at, d.container_id, d.author_team_id, d.created_at AS item_created_at,
-               s.tenant_users
-        FROM {marts}.fct_rec_impressions i
-        LEFT JOIN {marts}.dim_users u ON u.user_id = i.user_id
-        LEFT JOIN {marts}.dim_items d ON d.item_id = i.item_id
-        LEFT JOIN tenant_sizes s ON s.tenant_id = i.tenant_id
-        WHERE i.impression_ts >= {sql_timestamp(start)} AND i.impression_ts < {sql_timestamp(end)})
-    SELECT i.*, coalesce(t.team_size, 0) AS team_size, coalesce(c.container_items, 0) AS container_items
-    FROM impressions i
-    ASOF LEFT JOIN team_growth t ON t.team_id = i.team_id AND i.impression_ts >= t.joined_at
-    ASOF LEFT JOIN container_growth c ON c.container_id = i.container_id AND i.impression_ts >= c.created_at"""
+    impressions = f"""SELECT impression_id, rec_request_id, position, tenant_id, user_id, item_id, item_type,
+            impression_ts, propensity, model_version, clicked, engaged
+        FROM {marts}.fct_rec_impressions
+        WHERE impression_ts >= {sql_timestamp(start)} AND impression_ts < {sql_timestamp(end)}"""
+    return directory_sql(impressions, "impression_ts", marts)
 
 
 def _tenant_bucket() -> str:
@@ -74,6 +56,7 @@ def examples_sql(start: datetime, end: datetime, marts: str = "main", timing: Fe
 def build_examples(con: duckdb.DuckDBPyConnection, hour: datetime, marts: str = "main") -> int:
     """Replace the training examples of impression hour ``hour``, in one transaction."""
     select = examples_sql(hour, hour + timedelta(hours=1), marts)
+    ensure_feature_tables(con)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.training_examples AS {select} WITH NO DATA")
     con.execute("BEGIN TRANSACTION")

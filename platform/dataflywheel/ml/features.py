@@ -83,6 +83,11 @@ TILE_TABLES = ("user_tiles", "item_tiles", "item_engager_tiles", "user_item_tile
 ROW_TABLES = ("user_features", "item_features", "user_item_features", "user_container_features")
 
 
+def ensure_feature_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the feature-row tables if missing: readers get no rows rather than an error."""
+    con.execute(ROW_DDL)
+
+
 def sql_timestamp(value: datetime) -> str:
     return f"TIMESTAMP '{value:%Y-%m-%d %H:%M:%S}'"
 
@@ -186,7 +191,7 @@ def build_feature_rows(con: duckdb.DuckDBPyConnection, hour: datetime, timing: F
             WHERE {horizon} AND a.container_id IS NOT NULL
             GROUP BY a.tenant_id, a.user_id, a.container_id""",
     }
-    con.execute(ROW_DDL)
+    ensure_feature_tables(con)
     con.execute("BEGIN TRANSACTION")
     try:
         rows = {table: _replace_hour(con, table, "feature_ts", feature_ts, select) for table, select in selects.items()}
@@ -266,3 +271,30 @@ def point_in_time_sql(requests: str, ts: str, timing: FeatureTiming = FeatureTim
         columns.append(f"CASE WHEN {fresh} THEN {alias}.feature_ts END AS {entity.table}_ts")
     return f"""WITH requests AS MATERIALIZED ({requests})
     SELECT r.*, {", ".join(columns)} FROM requests r {" ".join(joins)}"""
+
+
+def directory_sql(requests: str, ts: str, marts: str = "main") -> str:
+    """Each row of ``requests`` (``user_id``, ``item_id``, ``tenant_id``, ``ts``) with the directory
+    attributes as of ``ts``: team, role, join date, the item's container, author team and
+    creation time, and team size and container size counting only members and items that
+    existed then. Training examples and the online snapshot both use it."""
+    return f"""
+    WITH team_growth AS (
+        SELECT team_id, joined_at, row_number() OVER (PARTITION BY team_id ORDER BY joined_at, user_id) AS team_size
+        FROM {marts}.dim_users),
+    container_growth AS (
+        SELECT container_id, created_at,
+               row_number() OVER (PARTITION BY container_id ORDER BY created_at, item_id) AS container_items
+        FROM {marts}.dim_items),
+    tenant_sizes AS (SELECT tenant_id, count(*) AS tenant_users FROM {marts}.dim_users GROUP BY tenant_id),
+    described AS (
+        SELECT r.*, u.team_id, u.role, u.joined_at, d.container_id, d.author_team_id,
+               d.created_at AS item_created_at, s.tenant_users
+        FROM ({requests}) r
+        LEFT JOIN {marts}.dim_users u ON u.user_id = r.user_id
+        LEFT JOIN {marts}.dim_items d ON d.item_id = r.item_id
+        LEFT JOIN tenant_sizes s ON s.tenant_id = r.tenant_id)
+    SELECT r.*, coalesce(t.team_size, 0) AS team_size, coalesce(c.container_items, 0) AS container_items
+    FROM described r
+    ASOF LEFT JOIN team_growth t ON t.team_id = r.team_id AND r.{ts} >= t.joined_at
+    ASOF LEFT JOIN container_growth c ON c.container_id = r.container_id AND r.{ts} >= c.created_at"""
