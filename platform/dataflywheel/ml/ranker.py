@@ -70,7 +70,7 @@ def _objective(prior: float, learning_rate: float) -> linear_model.LogisticRegre
 
 @dataclass
 class Ranker:
-    """Two River pipelines and the weights that make one ranking score of them."""
+    """Two River models (one per objective) and the weights that make one ranking score of them."""
 
     click_prior: float = 0.04
     engage_prior: float = 0.5
