@@ -123,3 +123,12 @@ def test_each_day_is_evaluated_against_both_baselines(demo):
         assert metrics["ndcg_margin_over_most_popular"] == pytest.approx(
             metrics["ndcg_at_10/ranker"] - metrics["ndcg_at_10/most_popular"]
         )
+
+
+def test_the_dbt_docs_site_is_built_and_linked_from_its_asset(demo):
+    _, _, _, instance = demo
+    event = instance.get_latest_materialization_event(dg.AssetKey("dbt_docs"))
+    site = event.asset_materialization.metadata["site"].value
+    page = settings.home() / "dbt_docs" / "static_index.html"
+    assert site == page.as_uri()
+    assert "fct_rec_impressions" in page.read_text()

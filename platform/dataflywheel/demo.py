@@ -90,6 +90,7 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
     runs += [("features + ranker", "hourly_learning", partition_key_of(h)) for h in list_event_files(landing)]
     runs += [("features + ranker", "publish_online_features", None)]
     runs += [("features + ranker", "evaluate_model", d) for d in days]
+    runs += [("dbt models", "build_dbt_docs", None)]
     seconds: dict[str, float] = {}
     with open(settings.home() / "demo.log", "w") as log:
         for stage, job, key in tqdm(runs, desc="materialize partitions", unit="run", disable=not show_progress):
