@@ -3,7 +3,7 @@
 import dagster as dg
 
 from . import settings
-from .defs import features, ingestion, training, transform
+from .defs import features, ingestion, monitoring, training, transform
 from .defs.resources import model_registry, warehouse
 
 settings.configure_environment()
@@ -13,5 +13,6 @@ defs = dg.Definitions.merge(
     transform.defs(),
     features.defs(),
     training.defs(),
+    monitoring.defs(),
     dg.Definitions(resources={"warehouse": warehouse(), "model_registry": model_registry()}),
 )

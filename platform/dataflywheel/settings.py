@@ -78,6 +78,13 @@ concurrency:
     default_limit: 1
 telemetry:
   enabled: false
+# One event log for all runs (not one SQLite file per run): the alerts sensor reads events of
+# every run after a cursor, which a run-sharded log cannot serve. Postgres does the same in production.
+event_log_storage:
+  module: dagster.core.storage.event_log
+  class: ConsolidatedSqliteEventLogStorage
+  config:
+    base_dir: {events_dir}
 """
 
 
@@ -85,8 +92,9 @@ def ensure_dagster_home() -> Path:
     path = dagster_home()
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
-    if not config.exists() or config.read_text() != DAGSTER_YAML:
-        config.write_text(DAGSTER_YAML)
+    text = DAGSTER_YAML.format(events_dir=path / "history" / "events")
+    if not config.exists() or config.read_text() != text:
+        config.write_text(text)
     return path
 
 
@@ -105,3 +113,8 @@ def mlflow_tracking_uri() -> str:
 
 def mlflow_artifact_root() -> Path:
     return home() / "mlflow" / "artifacts"
+
+
+def alerts_path() -> Path:
+    """The SQLite file holding the alerts table (written by the alerts sensor)."""
+    return home() / "alerts.db"

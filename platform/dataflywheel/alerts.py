@@ -1,0 +1,79 @@
+"""Alerts and where they go: a SQLite table and the log by default, a webhook by configuration.
+
+The table is SQLite, not the DuckDB warehouse: alerts are written by a sensor, outside any
+run, and the warehouse has one writer (a run). The webhook speaks Slack's incoming-webhook
+JSON (``{"text": ...}``), which most chat tools accept.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str  # freshness_failed | freshness_warning | freshness_recovered | run_failed | blocking_check_failed
+    subject: str  # the asset, check or run it is about
+    detail: str
+    severity: str  # error | warning | info
+    at: float  # when it happened (epoch seconds)
+    source_id: int  # the Dagster event log storage id: one alert per event, ever
+
+    def text(self) -> str:
+        return f"[{self.severity}] {self.kind}: {self.subject} - {self.detail}"
+
+
+class AlertSink(Protocol):
+    def send(self, alerts: list[Alert]) -> None: ...
+
+
+class SqliteAlertSink:
+    """The ``alerts`` table; ``source_id`` is unique, so a replayed alert is stored once."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path)
+        con.execute(
+            """CREATE TABLE IF NOT EXISTS alerts (source_id INTEGER PRIMARY KEY, kind TEXT, subject TEXT,
+               detail TEXT, severity TEXT, at REAL)"""
+        )
+        return con
+
+    def send(self, alerts: list[Alert]) -> None:
+        with self._connect() as con:
+            con.executemany(
+                "INSERT OR IGNORE INTO alerts VALUES (:source_id, :kind, :subject, :detail, :severity, :at)",
+                [asdict(a) for a in alerts],
+            )
+        for alert in alerts:
+            log.warning(alert.text())
+
+    def read(self) -> list[Alert]:
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT kind, subject, detail, severity, at, source_id FROM alerts ORDER BY source_id"
+            ).fetchall()
+        return [Alert(*row) for row in rows]
+
+
+class WebhookAlertSink:
+    def __init__(self, url: str, timeout_s: float = 5.0):
+        self.url, self.timeout_s = url, timeout_s
+
+    def send(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            body = json.dumps({"text": alert.text()}).encode()
+            request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                response.read()
