@@ -7,7 +7,7 @@ from datetime import date
 import duckdb
 
 from .landing import directory_url, register_with
-from .warehouse import RAW_SCHEMA, ensure_raw_tables, scalar
+from .warehouse import RAW_SCHEMA, ensure_raw_tables, scalar, transaction
 
 SNAPSHOT_TABLES = {"users": "directory_users", "items": "directory_items"}
 
@@ -17,8 +17,7 @@ def load_directory_snapshot(con: duckdb.DuckDBPyConnection, landing_root: str, s
     ensure_raw_tables(con)
     register_with(con, landing_root)
     rows = {}
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for name, table in SNAPSHOT_TABLES.items():
             con.execute(f"DELETE FROM {RAW_SCHEMA}.{table} WHERE snapshot_date = ?", [snapshot_date])
             con.execute(
@@ -32,8 +31,4 @@ def load_directory_snapshot(con: duckdb.DuckDBPyConnection, landing_root: str, s
             rows[table] = scalar(
                 con, f"SELECT count(*) FROM {RAW_SCHEMA}.{table} WHERE snapshot_date = ?", [snapshot_date]
             )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return rows

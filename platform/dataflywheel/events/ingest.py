@@ -19,7 +19,7 @@ import duckdb
 
 from .landing import event_files, register_with, row_count
 from .validation import PARSED_TS, Bounds, parsed_event_ts, reason_sql, typed_select_sql
-from .warehouse import RAW_SCHEMA, WIRE_COLUMNS, ensure_raw_tables
+from .warehouse import RAW_SCHEMA, WIRE_COLUMNS, ensure_raw_tables, transaction
 
 RAW_TABLES = ("raw_events", "quarantined_events", "duplicate_events")
 
@@ -64,8 +64,7 @@ def ingest_hour(
     register_with(con, landing_root)
     hour_sql = f"TIMESTAMP '{hour:%Y-%m-%d %H:00:00}'"
     wire_cols = ", ".join(name for name, _ in WIRE_COLUMNS)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table in RAW_TABLES:
             con.execute(f"DELETE FROM {RAW_SCHEMA}.{table} WHERE arrival_hour = {hour_sql}")
         if files:
@@ -79,10 +78,6 @@ def ingest_hour(
                 [files],
             )
             _load(con, hour_sql, wire_cols, horizon)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return _counts(con, hour_sql, files, allowed_lateness)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -74,3 +75,15 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
     """The single value of a one-row query, with the result consumed (DuckDB 2 refuses new
     relational queries on a connection while an earlier result is still open)."""
     return con.execute(sql, params or []).fetchall()[0][0]
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection):
+    """All statements in the block commit together, or none do (the error propagates)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

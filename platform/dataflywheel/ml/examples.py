@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import duckdb
 import polars as pl
 
-from ..events.warehouse import scalar
+from ..events.warehouse import scalar, transaction
 from .features import FeatureTiming, directory_sql, ensure_feature_tables, point_in_time_sql, sql_timestamp
 
 SCHEMA = "training"
@@ -59,17 +59,12 @@ def build_examples(con: duckdb.DuckDBPyConnection, hour: datetime, marts: str = 
     ensure_feature_tables(con)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.training_examples AS {select} WITH NO DATA")
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(
             f"DELETE FROM {SCHEMA}.training_examples WHERE impression_ts >= ? AND impression_ts < ?",
             [hour, hour + timedelta(hours=1)],
         )
         con.execute(f"INSERT INTO {SCHEMA}.training_examples BY NAME {select}")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return scalar(
         con,
         f"SELECT count(*) FROM {SCHEMA}.training_examples WHERE impression_ts >= ? AND impression_ts < ?",

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from ..events.schema import CONFLUENCE_EVENTS, ENGAGEMENT_EVENTS, JIRA_EVENTS, EventType
-from ..events.warehouse import scalar
+from ..events.warehouse import scalar, transaction
 
 SCHEMA = "features"
 WINDOWS_HOURS = {"1h": 1, "1d": 24, "7d": 168, "28d": 672}
@@ -125,14 +125,8 @@ def build_tiles(con: duckdb.DuckDBPyConnection, hour: datetime, items_table: str
             GROUP BY e.tenant_id, e.user_id, e.item_id""",
     }
     con.execute(TILE_DDL)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        rows = {table: _replace_hour(con, table, "hour", hour, select) for table, select in selects.items()}
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return rows
+    with transaction(con):
+        return {table: _replace_hour(con, table, "hour", hour, select) for table, select in selects.items()}
 
 
 def _window(column: str, hours: int, h: str) -> str:
@@ -192,14 +186,8 @@ def build_feature_rows(con: duckdb.DuckDBPyConnection, hour: datetime, timing: F
             GROUP BY a.tenant_id, a.user_id, a.container_id""",
     }
     ensure_feature_tables(con)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        rows = {table: _replace_hour(con, table, "feature_ts", feature_ts, select) for table, select in selects.items()}
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return rows
+    with transaction(con):
+        return {table: _replace_hour(con, table, "feature_ts", feature_ts, select) for table, select in selects.items()}
 
 
 @dataclass(frozen=True)
