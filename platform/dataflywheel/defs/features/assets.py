@@ -5,28 +5,29 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from ... import settings
+from ...events.warehouse import scalar
 from ...ml import online
 from ...ml.features import ENTITIES, build_feature_rows, build_tiles
 from ..partitions import arrival_hours
 from ..resources import Warehouse
 
-OWNERS = ["team:ml-platform"]
-HOURLY = dict(
-    partitions_def=arrival_hours(),
+# What every features asset shares, and how the hourly steps run.
+SPEC = dict(
     group_name="features",
-    owners=OWNERS,
-    kinds={"duckdb"},
-    pool="duckdb",
+    owners=["team:ml-platform"],
     automation_condition=dg.AutomationCondition.eager(),
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3)),
 )
+HOURLY_STEP = dict(partitions_def=arrival_hours(), pool="duckdb")
 
 
 @dg.asset(
     deps=["raw_events", "dim_items"],
     description="Per-key counts of one arrival hour (users, items, engagers, user-item pairs): "
     "the building blocks every window sums.",
-    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3)),
-    **HOURLY,
+    kinds={"duckdb"},
+    **SPEC,
+    **HOURLY_STEP,
 )
 def feature_tiles(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     hour = context.partition_time_window.start.replace(tzinfo=None)
@@ -42,13 +43,12 @@ def feature_tiles(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
             deps=[feature_tiles],
             description=f"Feature rows keyed by {', '.join(entity.keys)}: one per key active in the hour, "
             "with window values as of feature_ts and available_at for point-in-time joins.",
-            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3)),
-            **{k: v for k, v in HOURLY.items() if k not in ("partitions_def", "pool")},
+            kinds={"duckdb"},
+            **SPEC,
         )
         for entity in ENTITIES
     ],
-    partitions_def=arrival_hours(),
-    pool="duckdb",
+    **HOURLY_STEP,
 )
 def feature_rows(context: dg.AssetExecutionContext, warehouse: Warehouse):
     hour = context.partition_time_window.start.replace(tzinfo=None)
@@ -60,18 +60,15 @@ def feature_rows(context: dg.AssetExecutionContext, warehouse: Warehouse):
 
 @dg.asset(
     deps=[entity.table for entity in ENTITIES],
-    group_name="features",
-    owners=OWNERS,
     kinds={"parquet"},
     pool="duckdb",
-    automation_condition=dg.AutomationCondition.eager(),
-    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3)),
+    **SPEC,
     description="The latest feature row per key as Parquet files the ranking service loads without the "
     "warehouse; each file is replaced atomically.",
 )
 def online_features(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     with warehouse.get_connection() as conn:
-        newest = conn.execute("SELECT max(available_at) FROM features.user_features").fetchone()[0]
+        newest = scalar(conn, "SELECT max(available_at) FROM features.user_features")
         as_of = newest or datetime(1970, 1, 1)
         rows = online.publish(conn, settings.online_features_dir(), as_of)
     return dg.MaterializeResult(

@@ -15,7 +15,13 @@ from ...ml.registry import code_version
 from ..partitions import arrival_hours, event_days
 from ..resources import ModelRegistry, Warehouse
 
-OWNERS = ["team:ml-platform"]
+# What every training asset shares.
+SPEC = dict(
+    group_name="training",
+    owners=["team:ml-platform"],
+    pool="duckdb",
+    automation_condition=dg.AutomationCondition.eager(),
+)
 PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
@@ -28,11 +34,8 @@ PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
         *[dg.AssetDep(entity.table, partition_mapping=PREVIOUS_HOUR) for entity in ENTITIES],
     ],
     partitions_def=arrival_hours(),
-    group_name="training",
-    owners=OWNERS,
     kinds={"duckdb"},
-    pool="duckdb",
-    automation_condition=dg.AutomationCondition.eager(),
+    **SPEC,
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=4)),
     description="Home-feed impressions of the hour with labels (clicked, engaged), propensity, position, "
     "model version, segments, and features joined point-in-time on available_at with a TTL.",
@@ -59,11 +62,8 @@ def _examples(warehouse: Warehouse, start, end) -> pl.DataFrame:
 @dg.asset(
     deps=[training_examples, dg.AssetDep("ranker_model", partition_mapping=PREVIOUS_HOUR)],
     partitions_def=arrival_hours(),
-    group_name="training",
-    owners=OWNERS,
     kinds={"river"},
-    pool="duckdb",
-    automation_condition=dg.AutomationCondition.eager(),
+    **SPEC,
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=4)),
     description="The ranker of hour h: hour h - 1's model, scored on hour h's examples before it learns "
     "them (progressive validation), then updated with them in mini-batches.",
@@ -112,11 +112,8 @@ def _lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
 @dg.asset(
     deps=[ranker_model, training_examples],
     partitions_def=event_days(),
-    group_name="training",
-    owners=OWNERS,
     kinds={"river"},
-    pool="duckdb",
-    automation_condition=dg.AutomationCondition.eager(),
+    **SPEC,
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30)),
     description="The day's impressions scored by the model of the hour before each (held out by time): "
     "NDCG@10 against most-popular-in-tenant and random, AUC, log loss, calibration per segment and "
