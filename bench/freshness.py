@@ -14,24 +14,17 @@ bench/freshness.json, bench/FRESHNESS.md and docs/img/freshness.png.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from dataflywheel import settings
-from dataflywheel.defs.transform.project import DBT_EXECUTABLE
-from dataflywheel.events.directory import load_directory_snapshot
-from dataflywheel.events.ingest import ingest_hour
-from dataflywheel.events.landing import list_event_files, parse_hour_key
+from bench.run import dbt_stage, directory_stage, examples_stage, feature_stage, ingest_stage
 from dataflywheel.events.warehouse import connect
 from dataflywheel.ml import metrics
-from dataflywheel.ml.examples import build_examples, load_examples
-from dataflywheel.ml.features import build_feature_rows, build_tiles
+from dataflywheel.ml.examples import load_examples
 from dataflywheel.ml.ranker import Ranker
 from dataflywheel.simulator.config import DriftSchedule, SimulationConfig
 from dataflywheel.simulator.run import simulate
@@ -43,30 +36,19 @@ DAYS, SHIFT_DAY, EVENTS_PER_DAY = 7, 3, 600_000  # the shift starts on Thursday
 
 
 def build_week(work: Path) -> pl.DataFrame:
-    """Simulate, land, ingest, model, and build features and examples for every hour; the examples."""
-    landing, warehouse = str(work / "landing"), work / "warehouse.duckdb"
+    """Simulate, land, ingest, model, and build features and examples for every hour (the
+    benchmark's own stages); the examples."""
+    landing, warehouse = str(work / "landing"), str(work / "warehouse.duckdb")
     config = SimulationConfig(
         days=DAYS, events_per_day=EVENTS_PER_DAY, seed=3, start=MONDAY, drift=DriftSchedule(start_day=SHIFT_DAY)
     )
     simulate(config, landing)
-    with connect(warehouse) as con:
-        hours = [parse_hour_key(h).replace(tzinfo=None) for h in list_event_files(landing)]
-        for hour in hours:
-            ingest_hour(con, landing, hour)
-        load_directory_snapshot(con, landing, MONDAY + timedelta(days=DAYS - 1))
-    env = {**os.environ, "DATAFLYWHEEL_WAREHOUSE": str(warehouse), "DBT_PROFILES_DIR": str(settings.DBT_PROJECT_DIR)}
-    subprocess.run(
-        [DBT_EXECUTABLE, "run", "--quiet", "--target-path", str(work / "dbt_target")],
-        cwd=settings.DBT_PROJECT_DIR,
-        env=env,
-        check=True,
-    )
-    with connect(warehouse) as con:
-        for hour in hours:
-            build_tiles(con, hour)
-            build_feature_rows(con, hour)
-        for hour in hours:
-            build_examples(con, hour)
+    ingest_stage(landing, warehouse)
+    directory_stage(landing, warehouse, MONDAY + timedelta(days=DAYS - 1))
+    dbt_stage(warehouse, str(work / "dbt_target"), MONDAY, DAYS)
+    feature_stage(warehouse)
+    examples_stage(warehouse)
+    with connect(warehouse, read_only=True) as con:
         return load_examples(con, datetime(1970, 1, 1), datetime(2100, 1, 1))
 
 

@@ -16,7 +16,7 @@ import resource
 import shutil
 import subprocess
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pandas  # noqa: F401
@@ -97,23 +97,22 @@ def ingest_stage(landing: str, warehouse: str) -> dict:
     return totals
 
 
-def directory_stage(landing: str, warehouse: str) -> None:
-    from datetime import timedelta
-
+def directory_stage(landing: str, warehouse: str, snapshot: date = MONDAY + timedelta(days=DAYS - 1)) -> None:
     from dataflywheel.events.directory import load_directory_snapshot
     from dataflywheel.events.warehouse import connect
 
-    con = connect(warehouse)
-    load_directory_snapshot(con, landing, MONDAY + timedelta(days=DAYS - 1))
-    con.close()
+    with connect(warehouse) as con:
+        load_directory_snapshot(con, landing, snapshot)
 
 
-def dbt_stage(warehouse: str, target: str) -> None:
+def dbt_stage(warehouse: str, target: str, first_day: date = MONDAY, days: int = DAYS) -> None:
+    """dbt build over the simulated days, a day either side for late and skewed events."""
     from dataflywheel import settings
     from dataflywheel.defs.transform.project import DBT_EXECUTABLE
 
     env = {**os.environ, "DATAFLYWHEEL_WAREHOUSE": warehouse, "DBT_PROFILES_DIR": str(settings.DBT_PROJECT_DIR)}
-    window = json.dumps({"min_ts": "2026-11-15 00:00:00", "max_ts": "2026-11-20 00:00:00"})
+    start, end = first_day - timedelta(days=1), first_day + timedelta(days=days + 1)
+    window = json.dumps({"min_ts": f"{start} 00:00:00", "max_ts": f"{end} 00:00:00"})
     subprocess.run(
         [DBT_EXECUTABLE, "build", "--quiet", "--vars", window, "--target-path", target],
         cwd=settings.DBT_PROJECT_DIR,
@@ -122,13 +121,17 @@ def dbt_stage(warehouse: str, target: str) -> None:
     )
 
 
+def _loaded_hours(con) -> list:
+    return [h for (h,) in con.execute("SELECT DISTINCT arrival_hour FROM raw.raw_events ORDER BY 1").fetchall()]
+
+
 def feature_stage(warehouse: str) -> int:
     """Tiles and feature rows for every arrival hour, as the hourly features assets build them."""
     from dataflywheel.events.warehouse import connect
     from dataflywheel.ml.features import build_feature_rows, build_tiles
 
     with connect(warehouse) as con:
-        hours = [h for (h,) in con.execute("SELECT DISTINCT arrival_hour FROM raw.raw_events ORDER BY 1").fetchall()]
+        hours = _loaded_hours(con)
         for hour in hours:
             build_tiles(con, hour)
             build_feature_rows(con, hour)
@@ -140,8 +143,7 @@ def examples_stage(warehouse: str) -> int:
     from dataflywheel.ml.examples import build_examples
 
     with connect(warehouse) as con:
-        hours = [h for (h,) in con.execute("SELECT DISTINCT arrival_hour FROM raw.raw_events ORDER BY 1").fetchall()]
-        return sum(build_examples(con, hour) for hour in hours)
+        return sum(build_examples(con, hour) for hour in _loaded_hours(con))
 
 
 def _hours_of_examples(con) -> list:
