@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..events.warehouse import scalar
+from ..events.warehouse import connect, scalar
 from .features import ENTITIES, SCHEMA, FeatureTiming, directory_sql, ensure_feature_tables, sql_timestamp
 
 RECENT_PAIR_DAYS = 7  # user-item and user-container rows older than this are not published
@@ -69,10 +69,9 @@ def _directory_requests(as_of: datetime, marts: str) -> dict[str, str]:
 def lookup(out_dir: Path, table: str, **keys: str) -> dict | None:
     """One key's published row (what serving sees), or None."""
     where = " AND ".join(f"{k} = ?" for k in keys)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    found = con.execute(
-        f"SELECT * FROM read_parquet(?) WHERE {where}", [str(out_dir / f"{table}.parquet"), *keys.values()]
-    )
-    row = found.fetchone()
-    return dict(zip([d[0] for d in found.description], row)) if row else None
+    with connect(":memory:") as con:  # UTC like the warehouse, without opening it
+        found = con.execute(
+            f"SELECT * FROM read_parquet(?) WHERE {where}", [str(out_dir / f"{table}.parquet"), *keys.values()]
+        )
+        row = found.fetchone()
+        return dict(zip([d[0] for d in found.description], row)) if row else None
