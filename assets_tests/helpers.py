@@ -55,6 +55,7 @@ def random_examples(n: int, seed: int) -> pl.DataFrame:
             "impression_id": [f"e{i}" for i in range(n)],
             "impression_ts": np.arange(n).astype("datetime64[ms]"),
             "user_jira_share_28d": rng.random(n),
+            "user_jira_share_1d": rng.random(n),
             "user_tenure_days": rng.exponential(100, n),
             "same_team": rng.random(n) < 0.3,
             "item_type": rng.choice(["jira_issue", "confluence_page"], n),

@@ -1,6 +1,8 @@
 """The demo path through a real Dagster instance: every partition materialized, checks evaluated,
-and a late arrival making the late-events sensor request the day it belongs to."""
+a late arrival making the late-events sensor request the day it belongs to, and a drift
+noticed, retrained on and alerted."""
 
+import pickle
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
@@ -15,13 +17,21 @@ from dataflywheel.ml.examples import load_examples
 from dataflywheel.ml.model_store import HOUR_FORMAT, ModelStore
 from dataflywheel.ml.ranker import Ranker
 from dataflywheel.ml.registry import CHALLENGER, CHAMPION, MODEL_NAME, code_version
-from dataflywheel.simulator.config import SimulationConfig
+from dataflywheel.simulator.config import DriftSchedule, SimulationConfig
 from helpers import land_rows
+
+DRIFT_DAY = 3  # Thursday: compared with Tuesday and Wednesday
 
 
 @pytest.fixture(scope="module")
 def demo():
-    config = SimulationConfig(days=2, events_per_day=30_000, seed=11, start=date(2026, 11, 17))
+    config = SimulationConfig(
+        days=4,
+        events_per_day=30_000,
+        seed=11,
+        start=date(2026, 11, 16),
+        drift=DriftSchedule.of_kind("feature", DRIFT_DAY),
+    )
     report = run_demo(config, show_progress=False)
     from dataflywheel.definitions import defs
 
@@ -78,7 +88,7 @@ def test_the_hourly_model_chain_equals_a_sequential_replay(demo):
         for hour in hours:
             replay.learn_many(load_examples(con, hour, hour + timedelta(hours=1)))
         examples = load_examples(con, hours[0], hours[-1] + timedelta(hours=1))
-    chained = store.load(hours[-1])
+    chained = pickle.loads(store.path(hours[-1]).read_bytes())  # the chain's own, not a promotion's rebase
     assert chained.examples_seen == replay.examples_seen == examples.height
     np.testing.assert_array_equal(chained.predict(examples)["score"], replay.predict(examples)["score"])
 
@@ -107,12 +117,10 @@ def test_a_gap_in_the_chain_fails_instead_of_starting_over(demo):
 def test_every_trained_hour_is_a_registry_version_with_its_lineage(demo):
     registry = model_registry().get()
     versions = registry.client.search_model_versions(f"name = '{MODEL_NAME}'")
+    hourly = [v for v in versions if v.tags["registered_as"] == CHAMPION]
     hours = _saved_hours(ModelStore(settings.models_dir() / "ranker"))
-    assert sorted(v.tags["dagster_partition"] for v in versions) == [f"{h:%Y-%m-%d-%H:00}" for h in hours]
-    assert all(v.tags["code_version"] == code_version() and v.tags["training_examples_run_id"] for v in versions)
-    newest = max(versions, key=lambda v: int(v.version))
-    assert registry.alias(CHALLENGER).version == newest.version
-    assert registry.alias(CHAMPION) is not None
+    assert sorted(v.tags["dagster_partition"] for v in hourly) == [f"{h:%Y-%m-%d-%H:00}" for h in hours]
+    assert all(v.tags["code_version"] == code_version() and v.tags["training_examples_run_id"] for v in hourly)
 
 
 def test_each_day_is_evaluated_against_both_baselines(demo):
@@ -132,3 +140,85 @@ def test_the_dbt_docs_site_is_built_and_linked_from_its_asset(demo):
     page = settings.home() / "dbt_docs" / "static_index.html"
     assert site == page.as_uri()
     assert "fct_rec_impressions" in page.read_text()
+
+
+def _day(config, d: int) -> str:
+    return (config.start + timedelta(days=d)).isoformat()
+
+
+def test_the_drift_report_flags_the_drift_day_and_not_the_day_before(demo):
+    config, report, _, instance = demo
+    assert "data_drift" in report.drift[_day(config, DRIFT_DAY)]
+    assert report.drift[_day(config, DRIFT_DAY - 1)] == "no drift"
+    assert report.drift[_day(config, 0)].startswith("no comparable reference")  # the first day
+    event = instance.get_latest_materialization_event(dg.AssetKey("drift_report"))
+    report_file = settings.drift_reports_dir() / f"{event.asset_materialization.partition}.html"
+    assert event.asset_materialization.metadata["report"].value == report_file.as_uri() and report_file.exists()
+
+
+def test_the_sensor_retrained_once_and_registered_a_challenger(demo):
+    config, report, _, instance = demo
+    [retrain] = report.retrains
+    assert retrain.startswith(f"retrain-{_day(config, DRIFT_DAY)}: challenger")
+    [run] = instance.get_runs(filters=dg.RunsFilter(job_name="retrain_ranker"))
+    assert run.tags["dagster/partition"] == _day(config, DRIFT_DAY)
+    challenger = model_registry().get().alias(CHALLENGER)
+    assert challenger.tags["dagster_partition"] == _day(config, DRIFT_DAY)
+    gate = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey("ranker_challenger"), "challenger_not_worse")]
+    )
+    assert gate
+
+
+def test_the_alerts_table_tells_what_happened(demo):
+    config, report, _, _ = demo
+    kinds = [line.split()[1] for line in report.alerts]
+    assert kinds.count("drift_confirmed") == 1
+    assert "retrain_requested" in kinds
+    assert any(f"retrain_ranker {_day(config, DRIFT_DAY)}" in line for line in report.alerts)
+
+
+def test_the_retrain_sensor_requests_nothing_twice_and_nothing_during_its_cooldown(demo):
+    _, _, defs, instance = demo
+    sensor = defs.resolve_sensor_def("retrain_sensor")
+
+    def tick(cursor):
+        return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
+
+    first = tick(None)
+    assert [r.run_key for r in first.run_requests] == [f"retrain-{_day(demo[0], DRIFT_DAY)}"]
+    assert tick(first.cursor).run_requests == []  # the same evidence, already handled
+    # New evidence right after a retrain was requested: held back by the cooldown.
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "drift_report", partition=_day(demo[0], DRIFT_DAY), metadata={"drifted": 1.0, "data_drift": 1.0}
+        )
+    )
+    held = tick(first.cursor)
+    assert held.run_requests == [] and "cooldown" in held.skip_message
+
+
+def test_the_quality_gate_keeps_a_degraded_challenger_from_promotion(demo):
+    config, _, defs, instance = demo
+    registry = model_registry().get()
+    champion_before = registry.alias(CHAMPION).version
+    degraded = {"ops": {"ranker_challenger": {"config": {"learning_rate": 50.0}}}}  # diverges
+    result = defs.resolve_job_def("retrain_ranker").execute_in_process(
+        instance=instance, partition_key=_day(config, DRIFT_DAY), run_config=degraded, raise_on_error=False
+    )
+    [gate] = result.get_asset_check_evaluations()
+    assert gate.check_name == "challenger_not_worse" and not gate.passed
+    assert [e.asset_key for e in result.get_asset_materialization_events()] == [dg.AssetKey("ranker_challenger")]
+    assert registry.alias(CHAMPION).version == champion_before  # not promoted
+    assert registry.alias(CHALLENGER).tags["dagster_run_id"] == result.run_id  # registered, to be looked at
+
+
+def test_served_features_match_the_offline_join(demo):
+    _, _, _, instance = demo
+    [check] = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey("model_debugging"), "online_matches_offline")]
+    ).values()
+    assert check.evaluation.passed
+    metadata = instance.get_latest_materialization_event(dg.AssetKey("model_debugging")).asset_materialization.metadata
+    assert metadata["keys_compared"].value["user_features"] > 0
+    assert "| user_segment | new |" in metadata["calibration_by_segment"].value

@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from dataflywheel.ml import metrics
-from dataflywheel.ml.ranker import Ranker
+from dataflywheel.ml.ranker import Ranker, progressive_metrics
 from helpers import random_examples
 
 
@@ -25,7 +25,7 @@ def test_learning_picks_up_a_feature_that_drives_clicks():
     examples = examples.with_columns(clicked=pl.Series(clicked))
     ranker = Ranker()
     train, test = examples.head(15_000), examples.tail(5_000)
-    before = ranker.score_then_learn(train)
+    before = progressive_metrics(train, ranker.score_then_learn(train))
     assert before["auc_click"] == pytest.approx(0.5)  # the cold model ranks nothing
     after = metrics.auc(test.get_column("clicked").to_numpy(), ranker.predict(test)["p_click"])
     assert after > 0.55  # a binary feature caps it at ~0.75; one gradient step per batch learns slowly

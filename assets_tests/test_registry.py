@@ -1,8 +1,11 @@
 """The model registry, on a real MLflow SQLite store: round trip, lineage tags, promote and roll back."""
 
+from datetime import datetime
+
 import numpy as np
 import pytest
 
+from dataflywheel.ml.model_store import ModelStore
 from dataflywheel.ml.ranker import Ranker
 from dataflywheel.ml.registry import CHALLENGER, CHAMPION, Registry
 from helpers import random_examples
@@ -33,16 +36,18 @@ def test_a_registered_model_loads_back_with_the_same_predictions_and_its_lineage
     assert registry.client.get_run(stored.run_id).data.metrics["auc_click"] == 0.61
 
 
-def test_the_first_version_is_champion_and_later_ones_are_challengers(registry):
-    first = registry.register(trained(1), {"dagster_partition": "h1"}, {})
+def test_hourly_updates_move_the_champion_and_a_retrained_model_is_the_challenger(registry):
+    registry.register(trained(1), {"dagster_partition": "h1"}, {})
     second = registry.register(trained(2), {"dagster_partition": "h2"}, {})
-    assert registry.alias(CHAMPION).version == first.version
-    assert registry.alias(CHALLENGER).version == second.version
+    retrained = registry.register(trained(3), {"dagster_partition": "d1"}, {}, alias=CHALLENGER)
+    assert registry.alias(CHAMPION).version == second.version
+    assert registry.alias(CHALLENGER).version == retrained.version
+    assert registry.client.get_model_version("ranker", retrained.version).tags["registered_as"] == CHALLENGER
 
 
 def test_promote_and_roll_back_are_one_call_each_and_recorded(registry):
     first = registry.register(trained(1), {"dagster_partition": "h1"}, {})
-    second = registry.register(trained(2), {"dagster_partition": "h2"}, {})
+    second = registry.register(trained(2), {"dagster_partition": "d1"}, {}, alias=CHALLENGER)
     registry.promote(second.version, reason="better NDCG")
     assert registry.alias(CHAMPION).version == second.version
 
@@ -54,22 +59,36 @@ def test_promote_and_roll_back_are_one_call_each_and_recorded(registry):
 
 
 def test_rollback_without_an_earlier_champion_is_refused(registry):
-    registry.register(trained(1), {"dagster_partition": "h1"}, {})
+    registry.register(trained(1), {"dagster_partition": "h1"}, {})  # hourly updates are not promotions
+    registry.register(trained(2), {"dagster_partition": "h2"}, {})
     with pytest.raises(ValueError):
         registry.rollback(reason="nothing to go back to")
 
 
-def test_the_cli_promotes_and_rolls_back(tmp_path, monkeypatch, capsys):
+def test_the_cli_promotes_and_rolls_back_and_the_hourly_chain_follows(tmp_path, monkeypatch, capsys):
+    from dataflywheel import settings
     from dataflywheel.cli import main
     from dataflywheel.defs.resources import model_registry
 
+    monkeypatch.setenv("DATAFLYWHEEL_HOME", str(tmp_path))
     monkeypatch.setenv("DATAFLYWHEEL_MLFLOW_URI", f"sqlite:///{tmp_path / 'cli.db'}")
-    registry = model_registry().get()
-    first = registry.register(trained(1), {"dagster_partition": "h1"}, {})
-    second = registry.register(trained(2), {"dagster_partition": "h2"}, {})
+    registry, store = model_registry().get(), ModelStore(settings.models_dir() / "ranker")
+    hourly = trained(1)
+    store.save(datetime(2026, 11, 17, 10), hourly)  # the chain's newest hour
+    first = registry.register(hourly, {"dagster_partition": "h1"}, {})
+    challenger = trained(2)
+    second = registry.register(challenger, {"dagster_partition": "d1"}, {}, alias=CHALLENGER)
+    probe = random_examples(300, 9)
 
     assert main(["promote", str(second.version), "--reason", "better"]) == 0
     assert registry.alias(CHAMPION).version == second.version
+    # The next hour starts from the promoted model, not from the chain's own last hour.
+    np.testing.assert_array_equal(
+        store.load(datetime(2026, 11, 17, 10)).predict(probe)["score"], challenger.predict(probe)["score"]
+    )
     assert main(["rollback", "--reason", "worse online"]) == 0
     assert registry.alias(CHAMPION).version == first.version
+    np.testing.assert_array_equal(
+        store.load(datetime(2026, 11, 17, 10)).predict(probe)["score"], hourly.predict(probe)["score"]
+    )
     assert f"champion is now version {first.version}" in capsys.readouterr().out

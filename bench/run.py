@@ -158,14 +158,14 @@ def ranker_stage(warehouse: str) -> dict:
 
     from dataflywheel.events.warehouse import connect
     from dataflywheel.ml.examples import load_examples
-    from dataflywheel.ml.ranker import Ranker
+    from dataflywheel.ml.ranker import Ranker, progressive_metrics
 
     ranker, seconds, examples, aucs = Ranker(), 0.0, 0, []
     with connect(warehouse, read_only=True) as con:
         for hour in _hours_of_examples(con):
             part = load_examples(con, hour, hour + timedelta(hours=1))
             started = time.perf_counter()
-            aucs.append(ranker.score_then_learn(part)["auc_click"])
+            aucs.append(progressive_metrics(part, ranker.score_then_learn(part))["auc_click"])
             seconds += time.perf_counter() - started
             examples += part.height
     last_day = [a for a in aucs[-24:] if a is not None]

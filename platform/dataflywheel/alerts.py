@@ -20,12 +20,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # freshness_failed | freshness_warning | freshness_recovered | run_failed | blocking_check_failed
+    kind: str  # freshness_failed | _warning | _recovered | run_failed | blocking_check_failed | drift_confirmed | ...
     subject: str  # the asset, check or run it is about
     detail: str
     severity: str  # error | warning | info
     at: float  # when it happened (epoch seconds)
-    source_id: int  # the Dagster event log storage id: one alert per event, ever
+    key: str  # what makes it unique (e.g. the Dagster event's storage id): one alert per key, ever
 
     def text(self) -> str:
         return f"[{self.severity}] {self.kind}: {self.subject} - {self.detail}"
@@ -36,7 +36,7 @@ class AlertSink(Protocol):
 
 
 class SqliteAlertSink:
-    """The ``alerts`` table; ``source_id`` is unique, so a replayed alert is stored once."""
+    """The ``alerts`` table; ``key`` is unique, so a replayed alert is stored once."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -45,7 +45,7 @@ class SqliteAlertSink:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(self.path)
         con.execute(
-            """CREATE TABLE IF NOT EXISTS alerts (source_id INTEGER PRIMARY KEY, kind TEXT, subject TEXT,
+            """CREATE TABLE IF NOT EXISTS alerts (key TEXT PRIMARY KEY, kind TEXT, subject TEXT,
                detail TEXT, severity TEXT, at REAL)"""
         )
         return con
@@ -53,7 +53,7 @@ class SqliteAlertSink:
     def send(self, alerts: list[Alert]) -> None:
         with self._connect() as con:
             con.executemany(
-                "INSERT OR IGNORE INTO alerts VALUES (:source_id, :kind, :subject, :detail, :severity, :at)",
+                "INSERT OR IGNORE INTO alerts VALUES (:key, :kind, :subject, :detail, :severity, :at)",
                 [asdict(a) for a in alerts],
             )
         for alert in alerts:
@@ -62,7 +62,7 @@ class SqliteAlertSink:
     def read(self) -> list[Alert]:
         with self._connect() as con:
             rows = con.execute(
-                "SELECT kind, subject, detail, severity, at, source_id FROM alerts ORDER BY source_id"
+                "SELECT kind, subject, detail, severity, at, key FROM alerts ORDER BY at, rowid"
             ).fetchall()
         return [Alert(*row) for row in rows]
 

@@ -4,42 +4,62 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 from . import settings
 from .simulator.config import DriftSchedule, FaultRates, SimulationConfig
 
 
-def _simulation_args(parser: argparse.ArgumentParser, events_per_day: int) -> None:
-    parser.add_argument("--days", type=int, default=3)
+def _simulation_args(parser: argparse.ArgumentParser, days: int, events_per_day: int, drift_day: int | None) -> None:
+    parser.add_argument("--days", type=int, default=days)
     parser.add_argument("--events-per-day", type=int, default=events_per_day)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=date.fromisoformat, help="first day (default: DAYS days ago, UTC)")
-    parser.add_argument("--drift-day", type=int, help="day index from which tastes and product mix shift")
+    parser.add_argument(
+        "--drift-day",
+        type=int,
+        default=drift_day,
+        help="day index from which the world changes (a weekend "
+        "day moves to the next working day: the drift report compares like days)",
+    )
+    parser.add_argument("--drift-kind", choices=["all", *DriftSchedule.KINDS], default="all")
     parser.add_argument("--no-faults", action="store_true", help="deliver every event once, on time, well-formed")
 
 
 def _config(args: argparse.Namespace) -> SimulationConfig:
-    extra = {"start": args.start} if args.start else {}
-    if args.start is None:
-        from datetime import datetime, timedelta, timezone
-
-        extra["start"] = datetime.now(timezone.utc).date() - timedelta(days=args.days)
+    start = args.start or datetime.now(timezone.utc).date() - timedelta(days=args.days)
     return SimulationConfig(
         days=args.days,
         events_per_day=args.events_per_day,
         seed=args.seed,
-        drift=DriftSchedule(start_day=args.drift_day),
+        start=start,
+        drift=_drift(args.drift_kind, _working_day(start, args.drift_day)),
         faults=FaultRates.none() if args.no_faults else FaultRates(),
-        **extra,
     )
+
+
+def _working_day(start: date, day: int | None) -> int | None:
+    while day is not None and (start + timedelta(days=day)).weekday() >= 5:
+        day += 1
+    return day
+
+
+def _drift(kind: str, day: int | None) -> DriftSchedule:
+    if kind == "all" or day is None:
+        return DriftSchedule(start_day=day, onboarding_share=0.3)
+    return DriftSchedule.of_kind(kind, day)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dataflywheel")
     commands = parser.add_subparsers(dest="command", required=True)
-    _simulation_args(commands.add_parser("simulate", help="land simulated events"), 5_000_000)
-    _simulation_args(commands.add_parser("demo", help="simulate, then materialize every asset"), 1_000_000)
+    _simulation_args(commands.add_parser("simulate", help="land simulated events"), 3, 5_000_000, None)
+    _simulation_args(
+        commands.add_parser("demo", help="a week with a drift: simulate, materialize every asset, react"),
+        7,
+        500_000,
+        4,
+    )
     promote = commands.add_parser("promote", help="make a registered ranker version the champion")
     promote.add_argument("version")
     promote.add_argument("--reason", required=True)
@@ -74,14 +94,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _registry_command(args: argparse.Namespace) -> int:
     from .defs.resources import model_registry
-    from .ml.registry import CHAMPION
+    from .ml import promotion
+    from .ml.model_store import ModelStore
 
-    registry = model_registry().get()
+    registry, store = model_registry().get(), ModelStore(settings.models_dir() / "ranker")
     if args.command == "promote":
-        registry.promote(args.version, reason=args.reason)
+        champion = promotion.promote(registry, store, args.version, reason=args.reason)
     else:
-        registry.rollback(reason=args.reason)
-    print(f"champion is now version {registry.alias(CHAMPION).version}")
+        champion = promotion.rollback(registry, store, reason=args.reason)
+    rebased = store.latest_hour()
+    after = f"; the hourly chain continues from it after {rebased:%Y-%m-%d %H:00}" if rebased else ""
+    print(f"champion is now version {champion.version}{after}")
     return 0
 
 

@@ -15,11 +15,13 @@ import dagster as dg
 from tqdm import tqdm
 
 from . import settings
+from .alerts import SqliteAlertSink
+from .defs.monitoring.drift import FLAGS
 from .defs.partitions import partition_key_of
 from .defs.resources import model_registry
 from .events.landing import list_event_files
 from .events.warehouse import connect
-from .ml.registry import CHAMPION, MODEL_NAME
+from .ml.registry import CHALLENGER, CHAMPION, MODEL_NAME
 from .simulator.config import SimulationConfig
 from .simulator.run import SimulationReport, simulate
 
@@ -54,16 +56,21 @@ class DemoReport:
     failed_runs: list[str] = field(default_factory=list)
     evaluation: dict[str, dict[str, float]] = field(default_factory=dict)  # day -> model_evaluation metadata
     registry: dict[str, str | int] = field(default_factory=dict)
+    drift: dict[str, str] = field(default_factory=dict)  # day -> the drift report's verdict
+    retrains: list[str] = field(default_factory=list)  # what the retrain sensor requested, and how it went
+    alerts: list[str] = field(default_factory=list)
 
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _run(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, partition_key: str | None, log) -> bool:
+def _run(
+    defs: dg.Definitions, job: str, instance: dg.DagsterInstance, partition_key: str | None, log, tags=None
+) -> bool:
     """One run through the instance; its console and dbt output go to the demo log, not the terminal."""
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         result = defs.resolve_job_def(job).execute_in_process(
-            instance=instance, partition_key=partition_key, raise_on_error=False, run_config=QUIET
+            instance=instance, partition_key=partition_key, raise_on_error=False, run_config=QUIET, tags=tags
         )
     return result.success
 
@@ -90,6 +97,8 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
     runs += [("features + ranker", "hourly_learning", partition_key_of(h)) for h in list_event_files(landing)]
     runs += [("features + ranker", "publish_online_features", None)]
     runs += [("features + ranker", "evaluate_model", d) for d in days]
+    runs += [("monitoring", "report_drift", d) for d in days]
+    runs += [("monitoring", "debug_model", None)]
     runs += [("dbt models", "build_dbt_docs", None)]
     seconds: dict[str, float] = {}
     with open(settings.home() / "demo.log", "w") as log:
@@ -100,6 +109,9 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
             if not _run(defs, job, instance, key, log):
                 report.failed_runs.append(f"{job}[{key}]" if key else job)
             seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - started
+        started = time.perf_counter()
+        _react_to_drift(defs, instance, report, log)
+        seconds["monitoring"] += time.perf_counter() - started
 
     _summarize(report)
     _summarize_models(report, instance, days)
@@ -107,7 +119,36 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
     report.stages.append(Stage("directory", seconds["directory"], 0))
     report.stages.append(Stage("dbt models", seconds["dbt models"], report.totals["loaded"]))
     report.stages.append(Stage("features + ranker", seconds["features + ranker"], report.totals["loaded"]))
+    report.stages.append(Stage("monitoring", seconds["monitoring"], 0))
     return report
+
+
+def _react_to_drift(defs: dg.Definitions, instance: dg.DagsterInstance, report: DemoReport, log) -> None:
+    """A tick of the retrain sensor (what the daemon would run) and its runs, then a tick of the
+    alerts sensor: the alerts table then tells the week's story. Run keys are honoured as the
+    daemon does: a key that already ran is not run again."""
+    retrain = defs.resolve_sensor_def("retrain_sensor").evaluate_tick(
+        dg.build_sensor_context(instance=instance, definitions=defs)
+    )
+    for request in retrain.run_requests:
+        ran_before = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": request.run_key}), limit=1)
+        if ran_before:
+            report.retrains.append(f"{request.run_key}: already ran")
+            continue
+        _run(defs, "retrain_ranker", instance, request.partition_key, log, {"dagster/run_key": request.run_key})
+        report.retrains.append(f"{request.run_key}: {_retrain_outcome(instance, request.partition_key)}")
+    defs.resolve_sensor_def("alerts_sensor").evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+    report.alerts = [
+        f"{a.severity:<7} {a.kind:<21} {a.subject}: {a.detail}" for a in SqliteAlertSink(settings.alerts_path()).read()
+    ]
+
+
+def _retrain_outcome(instance: dg.DagsterInstance, day: str) -> str:
+    if not _latest_metadata(instance, "ranker_challenger", day):
+        return "FAILED before a challenger was registered"
+    if _latest_metadata(instance, "ranker_promotion", day):
+        return "challenger passed its quality gate and was promoted"
+    return "challenger registered; its quality gate kept it from promotion"
 
 
 def _summarize(report: DemoReport) -> None:
@@ -130,16 +171,26 @@ def _summarize(report: DemoReport) -> None:
 
 def _summarize_models(report: DemoReport, instance: dg.DagsterInstance, days: list[str]) -> None:
     for day in days:
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("model_evaluation"), asset_partitions=[day]), limit=1
-        ).records
-        if records:
-            metadata = records[0].asset_materialization.metadata
-            report.evaluation[day] = {k: v.value for k, v in metadata.items() if k.startswith("ndcg")}
+        evaluation = _latest_metadata(instance, "model_evaluation", day)
+        if evaluation:
+            report.evaluation[day] = {k: v for k, v in evaluation.items() if k.startswith("ndcg")}
+        drift = _latest_metadata(instance, "drift_report", day)
+        if drift:
+            reasons = [flag for flag in FLAGS if drift.get(flag) == 1.0]
+            report.drift[day] = ", ".join(reasons) if reasons else drift.get("verdict", "no drift")
     registry = model_registry().get()
-    champion = registry.alias(CHAMPION)
     versions = registry.client.search_model_versions(f"name = '{MODEL_NAME}'")
-    report.registry = {"versions": len(versions), "champion": champion.version if champion else "none"}
+    report.registry = {"versions": len(versions)}
+    for alias in (CHAMPION, CHALLENGER):
+        version = registry.alias(alias)
+        report.registry[alias] = version.version if version else "none"
+
+
+def _latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str) -> dict:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+    ).records
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()} if records else {}
 
 
 def format_report(report: DemoReport) -> str:
@@ -168,10 +219,16 @@ def format_report(report: DemoReport) -> str:
         ndcg = [m.get(f"ndcg_at_10/{policy}", 0.0) for policy in ("ranker", "most_popular", "random")]
         margin = m.get("ndcg_margin_over_most_popular", 0.0)
         lines.append(f"  {day}  {' / '.join(f'{v:.3f}' for v in ndcg)}  (margin over most popular {margin:+.3f})")
+    lines.append("drift report by day (what the verdict flagged):")
+    lines += [f"  {day}  {verdict}" for day, verdict in report.drift.items()]
+    lines.append(f"retrain sensor: {', '.join(report.retrains) or 'nothing requested'}")
     lines.append(
         f"model registry ({settings.mlflow_tracking_uri()}): {report.registry.get('versions')} versions, "
-        f"champion = version {report.registry.get('champion')}"
+        f"champion = version {report.registry.get('champion')}, "
+        f"challenger = version {report.registry.get('challenger')}"
     )
+    lines.append(f"alerts ({settings.alerts_path()}, table alerts):")
+    lines += [f"  {alert}" for alert in report.alerts] or ["  none"]
     if report.failed_runs:
         lines.append(f"FAILED RUNS (details in {settings.home() / 'demo.log'}): {', '.join(report.failed_runs)}")
     lines += [

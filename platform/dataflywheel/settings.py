@@ -118,3 +118,13 @@ def mlflow_artifact_root() -> Path:
 def alerts_path() -> Path:
     """The SQLite file holding the alerts table (written by the alerts sensor)."""
     return home() / "alerts.db"
+
+
+def drift_reports_dir() -> Path:
+    """Daily drift reports, one HTML and one JSON file per day."""
+    return home() / "drift"
+
+
+def retrain_cooldown_hours() -> float:
+    """No second drift-triggered retrain within this many hours of the last one."""
+    return float(os.environ.get("DATAFLYWHEEL_RETRAIN_COOLDOWN_HOURS", 12))

@@ -59,6 +59,7 @@ def build_examples(con: duckdb.DuckDBPyConnection, hour: datetime, marts: str = 
     ensure_feature_tables(con)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.training_examples AS {select} WITH NO DATA")
+    _add_new_columns(con, f"{SCHEMA}.training_examples", select)
     with transaction(con):
         con.execute(
             f"DELETE FROM {SCHEMA}.training_examples WHERE impression_ts >= ? AND impression_ts < ?",
@@ -80,4 +81,24 @@ def load_examples(
     query = f"""SELECT * FROM {SCHEMA}.training_examples
         WHERE impression_ts >= $start AND impression_ts < $end ORDER BY impression_ts, impression_id
         {f"LIMIT {int(limit)}" if limit else ""}"""
+    return pl.from_arrow(con.sql(query, params={"start": start, "end": end}).to_arrow_table())
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, table: str, select: str) -> None:
+    """Columns a newer version added, on a table an older one created (examples stay appendable)."""
+    have = {row[0] for row in con.sql(f"DESCRIBE {table}").fetchall()}
+    for name, kind, *_ in con.sql(f"DESCRIBE {select}").fetchall():
+        if name not in have:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
+
+
+def sample_examples(
+    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, rows: int, seed: int
+) -> pl.DataFrame:
+    """A uniform sample of at most ``rows`` examples of [start, end), drawn in the warehouse
+    (reservoir: bounded memory whatever the volume), in stream order. Same seed, same sample."""
+    query = f"""SELECT * FROM (
+            SELECT * FROM {SCHEMA}.training_examples WHERE impression_ts >= $start AND impression_ts < $end
+        ) USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE ({int(seed)})
+        ORDER BY impression_ts, impression_id"""
     return pl.from_arrow(con.sql(query, params={"start": start, "end": end}).to_arrow_table())

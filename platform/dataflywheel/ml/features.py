@@ -66,7 +66,10 @@ CREATE SCHEMA IF NOT EXISTS {SCHEMA};
 CREATE TABLE IF NOT EXISTS {SCHEMA}.user_features (
     tenant_id VARCHAR, user_id VARCHAR, feature_ts TIMESTAMP, available_at TIMESTAMP,
     {", ".join(f"user_events_{w} BIGINT" for w in WINDOWS_HOURS)},
-    user_jira_share_28d DOUBLE, user_engagements_7d BIGINT, user_clicks_7d BIGINT, user_impressions_7d BIGINT);
+    user_jira_share_28d DOUBLE, user_engagements_7d BIGINT, user_clicks_7d BIGINT, user_impressions_7d BIGINT,
+    user_jira_share_1d DOUBLE);
+-- Homes created before the column existed.
+ALTER TABLE {SCHEMA}.user_features ADD COLUMN IF NOT EXISTS user_jira_share_1d DOUBLE;
 CREATE TABLE IF NOT EXISTS {SCHEMA}.item_features (
     tenant_id VARCHAR, item_id VARCHAR, feature_ts TIMESTAMP, available_at TIMESTAMP,
     item_views_1d BIGINT, item_views_7d BIGINT, item_views_28d BIGINT, item_engagements_7d BIGINT,
@@ -154,7 +157,8 @@ def build_feature_rows(con: duckdb.DuckDBPyConnection, hour: datetime, timing: F
         "user_features": f"""SELECT a.tenant_id, a.user_id, {stamps},
             {", ".join(_window("t.events", n, h) for n in WINDOWS_HOURS.values())},
             {_window("t.jira_events", 672, h)} / greatest({_window("t.events", 672, h)}, 1),
-            {_window("t.engagements", 168, h)}, {_window("t.clicks", 168, h)}, {_window("t.impressions", 168, h)}
+            {_window("t.engagements", 168, h)}, {_window("t.clicks", 168, h)}, {_window("t.impressions", 168, h)},
+            {_window("t.jira_events", 24, h)} / greatest({_window("t.events", 24, h)}, 1)
             FROM {active("user_tiles", "tenant_id, user_id")} a
             JOIN {SCHEMA}.user_tiles t USING (tenant_id, user_id) WHERE {horizon}
             GROUP BY a.tenant_id, a.user_id""",
@@ -209,6 +213,7 @@ ENTITIES = (
             "user_engagements_7d",
             "user_clicks_7d",
             "user_impressions_7d",
+            "user_jira_share_1d",
         ),
     ),
     Entity(

@@ -40,6 +40,7 @@ def model_inputs(examples: pl.DataFrame) -> pd.DataFrame:
         _smoothed_rate("item_clicks_7d", "item_impressions_7d").alias("item_ctr_7d"),
         _smoothed_rate("user_clicks_7d", "user_impressions_7d").alias("user_ctr_7d"),
         pl.col("user_jira_share_28d").fill_null(0.5).fill_nan(0.5),
+        pl.col("user_jira_share_1d").fill_null(0.5).fill_nan(0.5),
         (pl.col("user_tenure_days").fill_null(0).clip(0) + 1).log().alias("log_user_tenure_days"),
         pl.col("same_team").cast(pl.Float64),
         (pl.col("item_type") == "jira_issue").cast(pl.Float64).alias("is_jira"),
@@ -101,15 +102,16 @@ class Ranker:
             examples = examples.with_columns(position=pl.lit(position))
         return self._predict(model_inputs(examples))
 
-    def score_then_learn(self, examples: pl.DataFrame) -> dict[str, float | None]:
-        """Progressive validation: score examples not learned yet, then learn them.
+    def score_then_learn(self, examples: pl.DataFrame) -> dict[str, np.ndarray]:
+        """Progressive validation: score examples not learned yet, then learn them; the scores.
 
-        The metrics are what this model would have achieved on them; the inputs are built once.
+        They are what this model would have served on them (``progressive_metrics`` measures
+        them); the inputs are built once.
         """
         X = model_inputs(examples)
-        measured = progressive_metrics(examples, self._predict(X))
+        predicted = self._predict(X)
         self._learn(X, examples)
-        return measured
+        return predicted
 
     def _predict(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         if len(X) == 0:

@@ -1,9 +1,10 @@
-"""The model registry: every hourly ranker as a version in MLflow's registry, with aliases.
+"""The model registry: every ranker as a version in MLflow's registry, with aliases.
 
 Each version carries its lineage as tags (Dagster partition and run, code version, the
-data it learned from) and its progressive-validation metrics on the run. ``champion`` is
-what serving uses, ``challenger`` the newest candidate. Promotion and rollback are one
-call each and leave a trail: tags on the versions and on the registered model.
+data it learned from) and its metrics. ``champion`` is the line that serves and keeps
+learning: each hourly update of it becomes the champion. ``challenger`` is a model
+retrained from a recent window, waiting for the quality gate. Promotion and rollback are
+one call each and leave a trail: tags on the versions and on the registered model.
 """
 
 from __future__ import annotations
@@ -48,8 +49,11 @@ class Registry:
         # An explicit artifact location: MLflow's default (./mlruns) would write outside the home folder.
         return self.client.create_experiment(EXPERIMENT, artifact_location=self.artifact_root.as_uri())
 
-    def register(self, ranker: Ranker, tags: dict[str, str], metrics: dict[str, float]) -> ModelVersion:
-        """Log the model in a run of its own and register it as the newest version (the challenger)."""
+    def register(
+        self, ranker: Ranker, tags: dict[str, str], metrics: dict[str, float], alias: str = CHAMPION
+    ) -> ModelVersion:
+        """Log the model in a run of its own and register it as a new version under ``alias``:
+        an hourly update of the champion line, or a challenger."""
         run = self.client.create_run(self._experiment_id(), tags=tags, run_name=tags.get("dagster_partition"))
         for name, value in metrics.items():
             self.client.log_metric(run.info.run_id, name, value)
@@ -65,9 +69,8 @@ class Registry:
         version = self.client.create_model_version(
             MODEL_NAME, f"{run.info.artifact_uri}/{ARTIFACT}", run_id=run.info.run_id, tags=tags
         )
-        self.client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version.version)
-        if self.alias(CHAMPION) is None:  # the very first model serves until a better one is promoted
-            self.promote(version.version, reason="first version")
+        self.client.set_registered_model_alias(MODEL_NAME, alias, version.version)
+        self.client.set_model_version_tag(MODEL_NAME, version.version, "registered_as", alias)
         return version
 
     def alias(self, alias: str) -> ModelVersion | None:
@@ -85,7 +88,8 @@ class Registry:
             return pickle.loads(Path(local).read_bytes())
 
     def promote(self, version: str | int, reason: str) -> None:
-        """Make ``version`` the champion, remembering the one it replaces (for rollback)."""
+        """Make ``version`` the champion, remembering the one it replaces (for rollback). The
+        hourly chain continues from it: see ``ml.promotion``."""
         current = self.alias(CHAMPION)
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))

@@ -10,13 +10,32 @@ from datetime import date, datetime, timedelta, timezone
 class DriftSchedule:
     """From ``start_day`` (0-based) on, the world changes in a way the models must notice.
 
-    ``confluence_shift`` moves that share of activity from Jira to Confluence;
-    ``preference_shift`` (0..1) rotates every user's hidden taste towards a new direction.
+    Three kinds, each a knob (0 = off):
+
+    - ``confluence_shift`` (product mix) moves that share of browsing from Jira to Confluence;
+    - ``preference_shift`` (0..1, concept drift) rotates every user's hidden taste towards a
+      common direction and moves attention from the team's own items to new ones: the same
+      features now predict clicks differently;
+    - ``onboarding_share`` (feature shift) is the share of existing users who only join on
+      ``start_day``, like a large customer rolling out new seats: the population changes.
     """
 
     start_day: int | None = None
     confluence_shift: float = 0.2
     preference_shift: float = 0.6
+    onboarding_share: float = 0.0
+
+    KINDS = ("feature", "preference", "product_mix")
+
+    @classmethod
+    def of_kind(cls, kind: str, start_day: int) -> "DriftSchedule":
+        """One kind of drift alone, at the magnitude the detection experiment uses."""
+        knobs = {
+            "feature": dict(onboarding_share=0.3),
+            "preference": dict(preference_shift=0.6),
+            "product_mix": dict(confluence_shift=0.2),
+        }[kind]
+        return cls(start_day, **({"confluence_shift": 0.0, "preference_shift": 0.0} | knobs))
 
     def active(self, day: int) -> bool:
         return self.start_day is not None and day >= self.start_day

@@ -53,6 +53,7 @@ class World:
     item_popularity: np.ndarray
     item_traits: np.ndarray  # hidden item vectors, (n_items, LATENT_DIM)
     item_quality: np.ndarray  # hidden item appeal independent of the user
+    preference_shift: float  # how far tastes move when the drift starts (0 = none)
 
     # Items are sorted by (tenant, type, team): each of these groups is one contiguous run,
     # so "items of my tenant" or "my team's Jira issues" is a [start, end) range.
@@ -80,7 +81,11 @@ class World:
         age_days = np.maximum(now_s - self.item_created_s[items], 0) / 86_400
         freshness = np.exp(-age_days / 14.0)
         position_bias = -0.35 * np.log1p(positions)
-        return -3.1 + 1.4 * affinity + 0.9 * same_team + 0.8 * freshness + self.item_quality[items] + position_bias
+        # After the drift, attention moves from the team's own items to whatever is new.
+        s = self.preference_shift if shifted else 0.0
+        team_weight, fresh_weight = 0.9 * (1 - 1.5 * s), 0.8 + 2.0 * s
+        quality = self.item_quality[items]
+        return -3.1 + 1.4 * affinity + team_weight * same_team + fresh_weight * freshness + quality + position_bias
 
     def oracle_ctr(
         self, users: np.ndarray, items: np.ndarray, positions: np.ndarray, now_s: np.ndarray, shifted: bool = False
@@ -175,6 +180,13 @@ def build_world(config: SimulationConfig) -> World:
 
     order = np.lexsort((item_team, container_item_type[item_container], container_tenant[item_container]))
     item_container = item_container[order]
+    item_traits, item_quality = _unit_rows(rng, n_items), rng.normal(0, 0.5, n_items)
+
+    # Drift draws come from their own stream, so a drift knob never changes the world before it.
+    drift_rng = np.random.default_rng([config.seed, 1])
+    if config.drift.start_day is not None:
+        onboarded = (user_join_day < 0) & (drift_rng.random(n_users) < config.drift.onboarding_share)
+        user_join_day = np.where(onboarded, config.drift.start_day, user_join_day)
     return World(
         n_tenants=n_tenants,
         user_tenant=user_tenant,
@@ -196,6 +208,7 @@ def build_world(config: SimulationConfig) -> World:
         item_author=item_author[order],
         item_created_s=item_created_s[order],
         item_popularity=item_popularity[order],
-        item_traits=_unit_rows(rng, n_items),
-        item_quality=rng.normal(0, 0.5, n_items),
+        item_traits=item_traits,
+        item_quality=item_quality,
+        preference_shift=config.drift.preference_shift,
     )

@@ -46,15 +46,17 @@ def _freshness_alert(record: dg.EventLogRecord) -> Alert | None:
     else:
         return None
     detail = f"{change.previous_state.value} -> {change.new_state.value}"
-    return Alert(kind, subject, detail, severity, change.state_change_timestamp, record.storage_id)
+    return Alert(kind, subject, detail, severity, change.state_change_timestamp, _key(record))
+
+
+def _key(record: dg.EventLogRecord) -> str:
+    return f"event-{record.storage_id}"
 
 
 def _run_failure_alert(record: dg.EventLogRecord) -> Alert:
     event = record.event_log_entry.dagster_event
     detail = event.message or "run failed"
-    return Alert(
-        "run_failed", f"{event.job_name} ({record.run_id})", detail, "error", record.timestamp, record.storage_id
-    )
+    return Alert("run_failed", f"{event.job_name} ({record.run_id})", detail, "error", record.timestamp, _key(record))
 
 
 def _check_alert(record: dg.EventLogRecord, blocking: set[dg.AssetCheckKey]) -> Alert | None:
@@ -64,7 +66,7 @@ def _check_alert(record: dg.EventLogRecord, blocking: set[dg.AssetCheckKey]) -> 
     subject = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
     partition = f" partition {evaluation.partition}" if evaluation.partition else ""
     detail = f"blocking check failed{partition}; downstream is held back"
-    return Alert("blocking_check_failed", subject, detail, "error", record.timestamp, record.storage_id)
+    return Alert("blocking_check_failed", subject, detail, "error", record.timestamp, _key(record))
 
 
 def _blocking_checks(context: dg.SensorEvaluationContext) -> set[dg.AssetCheckKey]:

@@ -9,8 +9,9 @@ from ... import settings
 from ...ml.evaluation import evaluate_day, held_out_scores
 from ...ml.examples import build_examples, load_examples
 from ...ml.features import ENTITIES
+from ...ml.loss_monitor import LossStreamMonitor
 from ...ml.model_store import ModelStore
-from ...ml.ranker import Ranker
+from ...ml.ranker import Ranker, progressive_metrics
 from ...ml.registry import code_version
 from ..partitions import arrival_hours, event_days
 from ..resources import ModelRegistry, Warehouse
@@ -65,6 +66,14 @@ def _examples(warehouse: Warehouse, start, end) -> pl.DataFrame:
     kinds={"river"},
     **SPEC,
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=4)),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "loss_stream_stable",
+            asset="ranker_model",
+            description="Page-Hinkley on the held-out log loss (blocks of examples, carried hour to hour) raised "
+            "no alarm this hour: an early warning, before the day's drift report.",
+        )
+    ],
     description="The ranker of hour h: hour h - 1's model, scored on hour h's examples before it learns "
     "them (progressive validation), then updated with them in mini-batches.",
 )
@@ -80,33 +89,50 @@ def ranker_model(
             raise dg.Failure(f"No ranker for {hour - timedelta(hours=1)}: materialize the chain in order.")
         ranker = Ranker()  # the chain starts here, from the priors
     ranker.w_click, ranker.w_engage = config.w_click, config.w_engage
+    monitors = ModelStore(settings.models_dir() / "loss_monitor")
+    monitor = monitors.load(hour - timedelta(hours=1)) or LossStreamMonitor()
     examples = _examples(warehouse, hour, hour + timedelta(hours=1))
-    scores = ranker.score_then_learn(examples)
+    predicted = ranker.score_then_learn(examples)
+    alarms = monitor.update(examples.get_column("clicked").to_numpy(), predicted["p_click"])
     path = store.save(hour, ranker)
-    measured = {name: v for name, v in scores.items() if isinstance(v, float)}
+    monitors.save(hour, monitor)
+    measured = {k: v for k, v in progressive_metrics(examples, predicted).items() if isinstance(v, float)}
     version = model_registry.get().register(ranker, _lineage(context), measured)
     return dg.MaterializeResult(
         metadata={
             **{name: dg.FloatMetadataValue(v) for name, v in measured.items()},
+            "loss_stream_alarms": dg.FloatMetadataValue(float(alarms)),
             "examples": examples.height,
             "examples_seen": ranker.examples_seen,
             "path": str(path),
             "registry_version": int(version.version),
-        }
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="loss_stream_stable",
+                passed=alarms == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"alarms": alarms, "alarms_in_chain": monitor.alarms},
+            )
+        ],
     )
 
 
-def _lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
-    """Where a model version came from: this run, this code, and the examples it learned."""
-    examples = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=training_examples.key, asset_partitions=[context.partition_key]), limit=1
-    ).records
+def run_lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """Where a model version came from: this run and this code."""
     return {
         "dagster_partition": context.partition_key,
         "dagster_run_id": context.run.run_id,
         "code_version": code_version(),
-        "training_examples_run_id": examples[0].run_id if examples else "",
     }
+
+
+def _lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """An hourly version's lineage: the run, the code, and the examples it learned."""
+    examples = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=training_examples.key, asset_partitions=[context.partition_key]), limit=1
+    ).records
+    return run_lineage(context) | {"training_examples_run_id": examples[0].run_id if examples else ""}
 
 
 @dg.asset(

@@ -1,0 +1,89 @@
+"""The model debugging report: thin wiring around ``ml.debugging``."""
+
+from datetime import timedelta
+
+import dagster as dg
+
+from ... import settings
+from ...ml import debugging
+from ...ml.evaluation import held_out_scores
+from ...ml.examples import load_examples
+from ...ml.model_store import ModelStore
+from ..resources import Warehouse
+
+KEYS_PER_TABLE = 5_000
+
+
+@dg.asset(
+    deps=["online_features", "ranker_model"],
+    group_name="monitoring",
+    owners=["team:ml-platform"],
+    pool="duckdb",
+    kinds={"duckdb"},
+    automation_condition=dg.AutomationCondition.eager(),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "online_matches_offline",
+            asset="model_debugging",
+            blocking=True,
+            description="Every sampled key's served features equal the offline point-in-time join at the same time.",
+        ),
+        dg.AssetCheckSpec(
+            "calibrated_by_segment",
+            asset="model_debugging",
+            description="In every segment with 50+ clicks, predicted P(click) is within 25% of the observed rate.",
+        ),
+    ],
+    description="Works offline, poorly online? Served (online snapshot) vs offline features for the same keys "
+    "and time, and predicted vs observed click rate per segment over the snapshot's last 24 hours.",
+)
+def model_debugging(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    online_dir = settings.online_features_dir()
+    with warehouse.get_connection() as conn:
+        skew = debugging.feature_skew(conn, online_dir, KEYS_PER_TABLE, seed=0)
+        as_of = debugging.snapshot_time(conn, online_dir)
+        examples = load_examples(conn, as_of - timedelta(hours=24), as_of) if as_of else None
+    calibration = None
+    if examples is not None and examples.height:
+        scored = held_out_scores(examples, ModelStore(settings.models_dir() / "ranker"))
+        calibration = debugging.calibration_by_segment(scored)
+    off = debugging.miscalibrated(calibration) if calibration is not None else None
+    mismatched = {c: share for c, share in skew.mismatched.items() if share > 0}
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": str(as_of),
+            "keys_compared": dg.MetadataValue.json(skew.keys_compared),
+            "worst_mismatch_share": dg.FloatMetadataValue(skew.worst),
+            "mismatched_columns": dg.MetadataValue.json(mismatched),
+            **(
+                {"calibration_by_segment": dg.MetadataValue.md(_markdown(calibration))}
+                if calibration is not None
+                else {}
+            ),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="online_matches_offline",
+                passed=not mismatched,
+                metadata={"mismatched_columns": dg.MetadataValue.json(mismatched)},
+            ),
+            dg.AssetCheckResult(
+                check_name="calibrated_by_segment",
+                passed=off is None or off.height == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "segments_off": ", ".join(f"{s}={v}" for s, v in off.select("segment", "value").iter_rows())
+                    if off is not None
+                    else "no examples"
+                },
+            ),
+        ],
+    )
+
+
+def _markdown(table) -> str:
+    lines = ["| segment | value | examples | predicted | observed | ratio |", "|---|---|---:|---:|---:|---:|"]
+    for r in table.iter_rows(named=True):
+        numbers = f"{r['examples']:,} | {r['predicted']:.4f} | {r['observed']:.4f} | {r['ratio']:.2f}"
+        lines.append(f"| {r['segment']} | {r['value']} | {numbers} |")
+    return "\n".join(lines)

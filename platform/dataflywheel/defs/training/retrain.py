@@ -1,0 +1,112 @@
+"""Retraining when the world changed: a challenger, its quality gate, and its promotion.
+
+Launched by the retrain sensor (defs/monitoring) for the day whose drift was confirmed.
+The gate is a blocking check: a challenger that fails it is registered (to be looked at)
+but never promoted, because the promotion step does not run.
+"""
+
+from datetime import datetime, timedelta
+
+import dagster as dg
+
+from ... import settings
+from ...ml import promotion
+from ...ml.model_store import ModelStore
+from ...ml.registry import CHALLENGER, MODEL_NAME
+from ...ml.retrain import RetrainWindow, fit_challenger, judge
+from ..partitions import event_days
+from ..resources import ModelRegistry, Warehouse
+from .assets import SPEC, _examples, ranker_model, run_lineage, training_examples
+
+GATE = "challenger_not_worse"
+SPEC = {**SPEC, "automation_condition": None}  # only the retrain sensor starts these
+
+
+class ChallengerConfig(dg.Config):
+    """The recent window a challenger learns from and the held-out hours that judge it."""
+
+    train_hours: int = 42
+    holdout_hours: int = 6
+    learning_rate: float = 0.1
+
+
+@dg.asset(
+    deps=[training_examples, ranker_model],
+    partitions_def=event_days(),
+    kinds={"river", "mlflow"},
+    **SPEC,
+    check_specs=[
+        dg.AssetCheckSpec(
+            GATE,
+            asset="ranker_challenger",
+            blocking=True,
+            description="On the same held-out hours the challenger's AUC is not lower and its log loss at most "
+            "1% higher than the champion's; otherwise it goes no further.",
+        )
+    ],
+    description="A ranker fitted from scratch on the hours before the day's last ones, judged against the "
+    "champion on those last hours, registered as `challenger`.",
+)
+def ranker_challenger(
+    context: dg.AssetExecutionContext, config: ChallengerConfig, warehouse: Warehouse, model_registry: ModelRegistry
+) -> dg.MaterializeResult:
+    window = RetrainWindow.ending_with(
+        context.partition_time_window.start.date(), config.train_hours, config.holdout_hours
+    )
+    challenger = fit_challenger(_examples(warehouse, window.train_start, window.holdout_start), config.learning_rate)
+    holdout = _examples(warehouse, window.holdout_start, window.holdout_end)
+    comparison = judge(challenger, holdout, ModelStore(settings.models_dir() / "ranker"))  # learns the holdout too
+    tags = run_lineage(context) | {"trained_from": str(window.train_start), "trained_until": str(window.holdout_end)}
+    version = model_registry.get().register(challenger, tags, comparison.metrics(), alias=CHALLENGER)
+    numbers = {k: dg.FloatMetadataValue(v) for k, v in comparison.metrics().items()}
+    return dg.MaterializeResult(
+        metadata={"registry_version": int(version.version), "holdout_examples": comparison.examples, **numbers},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=GATE,
+                passed=comparison.passed(),
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"registry_version": int(version.version), **numbers},
+            )
+        ],
+    )
+
+
+@dg.asset(
+    deps=[ranker_challenger],
+    partitions_def=event_days(),
+    kinds={"mlflow"},
+    **SPEC,
+    description="The challenger that passed its gate becomes the champion: it learns the hours since its "
+    "holdout, and the hourly chain continues from it.",
+)
+def ranker_promotion(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, model_registry: ModelRegistry
+) -> dg.MaterializeResult:
+    registry = model_registry.get()
+    challenger = _challenger_version(context)
+    store = ModelStore(settings.models_dir() / "ranker")
+    latest = store.latest_hour()
+    caught_up = registry.load(challenger)
+    trained_until = datetime.fromisoformat(
+        registry.client.get_model_version(MODEL_NAME, challenger).tags["trained_until"]
+    )
+    if latest is not None:
+        caught_up.learn_many(_examples(warehouse, trained_until, latest + timedelta(hours=1)))
+    tags = run_lineage(context) | {"caught_up_from": str(challenger), "caught_up_through": str(latest)}
+    version = registry.register(caught_up, tags, {}, alias=CHALLENGER)
+    champion = promotion.promote(registry, store, version.version, reason=f"passed {GATE} (challenger {challenger})")
+    return dg.MaterializeResult(
+        metadata={
+            "champion_version": int(champion.version),
+            "challenger_version": int(challenger),
+            "rebased_after": str(latest),
+        }
+    )
+
+
+def _challenger_version(context: dg.AssetExecutionContext) -> str:
+    record = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=ranker_challenger.key, asset_partitions=[context.partition_key]), limit=1
+    ).records[0]
+    return str(record.asset_materialization.metadata["registry_version"].value)

@@ -1,0 +1,275 @@
+"""Has the world changed? One day against the days before it, four ways.
+
+- data drift: the model's inputs (as the model sees them), column by column;
+- prediction drift: the ranking score and P(click) of the model serving when the day starts;
+- target drift: click and engagement rates;
+- quality drop: held-out AUC of P(click) (each hour scored by the model of the hour before).
+
+Both sides are bounded samples drawn in the warehouse, so a report costs the same whatever
+the day's volume. The report shows every column; the verdict leaves out what changes for
+known reasons, measured on simulated weeks without drift (bench/drift_detection.py):
+
+- warm-up: a column whose window is longer than the data behind the reference (a 28-day
+  count grows for 28 days after the platform starts), and the predictions while any input
+  warms up;
+- the weekly cycle: counts over a day or less follow traffic volume, which differs between
+  working days and weekends (and is watched by the volume checks on raw_events). For the
+  same reason the reference is the previous days of the same kind, where a day's kind is
+  whether it and the day before it are working days (its windows reach into yesterday):
+  Tuesday to Friday are alike, a Monday is compared with Mondays, a Saturday with Saturdays.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import polars as pl
+
+os.environ.setdefault("DO_NOT_TRACK", "1")  # Evidently's telemetry; the network is closed anyway
+
+from evidently import DataDefinition, Dataset, Report  # noqa: E402
+from evidently.presets import DataDriftPreset  # noqa: E402
+
+from ..events.warehouse import scalar  # noqa: E402
+from . import metrics  # noqa: E402
+from .evaluation import held_out_scores  # noqa: E402
+from .examples import sample_examples  # noqa: E402
+from .model_store import ModelStore  # noqa: E402
+from .ranker import Ranker, model_inputs  # noqa: E402
+
+PREDICTIONS = ("score", "p_click")  # from one model, the one serving when the day starts
+TARGETS = ("clicked", "engaged")
+INDICATORS = ("same_team", "is_jira", "no_user_features", "no_item_features")
+TRAFFIC_VOLUME = ("user_events_1h", "user_events_1d", "item_views_1d")
+# How many days of data a column needs behind it before its distribution is steady.
+WINDOW_DAYS = {"_1h": 1, "_1d": 1, "_7d": 7, "_28d": 28, "hours_since_": 28}
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """When a difference counts as drift. Calibrated on simulated weeks (bench/drift_detection.py)."""
+
+    column: float = 0.1  # normed Wasserstein (numeric) / Jensen-Shannon distance: one such column is data drift
+    target_p_value: float = 0.001  # two-proportion z-test on click / engagement rate ...
+    target_change: float = 0.15  # ... and a relative change of the rate at least this large
+    auc_drop: float = 0.02  # quality drop: held-out AUC down by this much and by 3 standard errors
+
+
+@dataclass
+class DriftVerdict:
+    current_rows: int
+    reference_rows: int
+    column_scores: dict[str, float]  # distance per column; p-value for the targets
+    drifted_columns: list[str]  # over the threshold, judged or not
+    judged_features: list[str]  # the feature columns the data-drift verdict counts
+    data_drift: bool
+    prediction_drift: bool
+    target_drift: bool
+    quality: dict[str, float | None] = field(default_factory=dict)
+    quality_drop: bool = False
+
+    @property
+    def drifted_share(self) -> float:
+        """Of the judged feature columns."""
+        return sum(c in self.drifted_columns for c in self.judged_features) / max(len(self.judged_features), 1)
+
+    @property
+    def not_judged(self) -> list[str]:
+        return [c for c in self.column_scores if c not in self.judged_features + list(PREDICTIONS + TARGETS)]
+
+    @property
+    def drifted(self) -> bool:
+        return self.data_drift or self.prediction_drift or self.target_drift or self.quality_drop
+
+    @property
+    def reasons(self) -> list[str]:
+        flags = ("data_drift", "prediction_drift", "target_drift", "quality_drop")
+        return [flag for flag in flags if getattr(self, flag)]
+
+
+def window_days(column: str) -> int:
+    return max((days for marker, days in WINDOW_DAYS.items() if marker in column), default=0)
+
+
+def judged(features: list[str], history_days: int) -> tuple[list[str], bool]:
+    """The feature columns the verdict counts after ``history_days`` of data, and whether
+    predictions count (only once every input is steady)."""
+    steady = [c for c in features if window_days(c) <= history_days]
+    return [c for c in steady if c not in TRAFFIC_VOLUME], len(steady) == len(features)
+
+
+def monitored_frame(scored: pl.DataFrame) -> pl.DataFrame:
+    """What the report compares: model inputs, held-out predictions and labels, one row per example."""
+    inputs = pl.from_pandas(model_inputs(scored))
+    return inputs.with_columns(
+        *[scored.get_column(c).alias(c) for c in PREDICTIONS],
+        *[scored.get_column(c).cast(pl.Int8).alias(c) for c in TARGETS],
+    )
+
+
+def compare(
+    reference: pl.DataFrame, current: pl.DataFrame, history_days: int, thresholds: DriftThresholds = DriftThresholds()
+):
+    """The Evidently snapshot and the verdict for two scored samples (see ``monitored_frame``)."""
+    ref, cur = monitored_frame(reference), monitored_frame(current)
+    features = [c for c in ref.columns if c not in PREDICTIONS + TARGETS]
+    judged_features, predictions_judged = judged(features, history_days)
+    indicators = [c for c in features if c in INDICATORS or c.startswith("role_")]
+    numeric = [c for c in features if c not in indicators] + list(PREDICTIONS)
+    columns = numeric + indicators + list(TARGETS)
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=indicators + list(TARGETS))
+    preset = DataDriftPreset(
+        columns=columns,
+        num_method="wasserstein",
+        cat_method="jensenshannon",
+        threshold=thresholds.column,
+        per_column_method={t: "z" for t in TARGETS},
+        per_column_threshold={t: thresholds.target_p_value for t in TARGETS},
+        drift_share=1 / max(len(judged_features), 1),  # Evidently's own dataset verdict: any column
+    )
+    snapshot = Report([preset]).run(
+        current_data=Dataset.from_pandas(cur.select(columns).to_pandas(), data_definition=definition),
+        reference_data=Dataset.from_pandas(ref.select(columns).to_pandas(), data_definition=definition),
+    )
+    scores, drifted = _column_results(snapshot, thresholds)
+    drifted = [c for c in drifted if c not in TARGETS or _rate_changed(ref, cur, c, thresholds)]
+    drifted_features = [c for c in drifted if c in judged_features]
+    quality = _quality(reference, current)
+    verdict = DriftVerdict(
+        current_rows=current.height,
+        reference_rows=reference.height,
+        column_scores=scores,
+        drifted_columns=drifted,
+        judged_features=judged_features,
+        data_drift=bool(drifted_features),
+        prediction_drift=predictions_judged and any(c in drifted for c in PREDICTIONS),
+        target_drift=any(c in drifted for c in TARGETS),
+        quality=quality,
+        quality_drop=_quality_dropped(quality, thresholds),
+    )
+    return snapshot, verdict
+
+
+def _column_results(snapshot, thresholds: DriftThresholds) -> tuple[dict[str, float], list[str]]:
+    """Per-column drift score and which columns drifted, from the snapshot's ValueDrift metrics.
+
+    For the targets the score is the z-test's p-value (drift = small); otherwise a distance.
+    """
+    scores, drifted = {}, []
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if not config["type"].endswith("ValueDrift"):
+            continue
+        column, value = config["column"], float(metric["value"])
+        scores[column] = value
+        is_target = column in TARGETS
+        if (value < thresholds.target_p_value) if is_target else (value >= thresholds.column):
+            drifted.append(column)
+    return scores, drifted
+
+
+def _rate_changed(ref: pl.DataFrame, cur: pl.DataFrame, target: str, thresholds: DriftThresholds) -> bool:
+    """A significant change in a rate is drift only if it is also large (big samples make tiny changes significant)."""
+    before, now = ref.get_column(target).mean(), cur.get_column(target).mean()
+    return bool(before) and abs(now / before - 1) >= thresholds.target_change
+
+
+def _quality(reference: pl.DataFrame, current: pl.DataFrame) -> dict[str, float | None]:
+    """Held-out AUC and log loss of P(click) on both sides, each example scored by the model of the hour before it."""
+
+    def measured(df: pl.DataFrame, side: str) -> dict[str, float | None]:
+        clicked, p = df.get_column("clicked").to_numpy(), df.get_column("p_click_held_out").to_numpy()
+        auc = metrics.auc(clicked, p)
+        return {
+            f"auc_{side}": auc,
+            f"auc_se_{side}": _auc_standard_error(auc, int(clicked.sum()), int(len(clicked) - clicked.sum())),
+            f"log_loss_{side}": metrics.log_loss(clicked, p),
+        }
+
+    return measured(reference, "reference") | measured(current, "current")
+
+
+def _auc_standard_error(auc: float | None, positives: int, negatives: int) -> float | None:
+    """Hanley and McNeil (1982)."""
+    if auc is None:
+        return None
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
+    return math.sqrt(max(variance, 0.0) / (positives * negatives))
+
+
+def _quality_dropped(q: dict[str, float | None], thresholds: DriftThresholds) -> bool:
+    if None in (q["auc_reference"], q["auc_current"]):
+        return False
+    drop = q["auc_reference"] - q["auc_current"]
+    noise = 3 * math.hypot(q["auc_se_reference"], q["auc_se_current"])
+    return drop >= max(thresholds.auc_drop, noise)
+
+
+def day_kind(day: date) -> tuple[bool, bool]:
+    """Whether the day, and the day before it, fall on a weekend."""
+    return day.weekday() >= 5, (day - timedelta(days=1)).weekday() >= 5
+
+
+def reference_days(day: date, first_day: date, days: int = 7) -> list[date]:
+    """The days among the ``days`` before ``day`` of the same kind (see the module's note), never
+    the platform's first day, when every window is still filling. Empty: nothing comparable yet."""
+    candidates = (day - timedelta(days=k) for k in range(days, 0, -1))
+    return [d for d in candidates if d > first_day and day_kind(d) == day_kind(day)]
+
+
+def scored_sample(con, days: list[date], rows: int, seed: int, store: ModelStore, serving: Ranker) -> pl.DataFrame:
+    """A bounded sample of the days' examples (an equal share per day), with the ``serving``
+    model's predictions and held-out P(click) (each hour by the model before it)."""
+    per_day = max(rows // max(len(days), 1), 1)
+    parts = [sample_examples(con, _midnight(d), _midnight(d + timedelta(days=1)), per_day, seed) for d in days]
+    sample = held_out_scores(pl.concat(parts), store).rename({"p_click": "p_click_held_out"}).drop("score")
+    predicted = serving.predict(sample, position=0)
+    return sample.with_columns(score=predicted["score"], p_click=predicted["p_click"])
+
+
+def judge_day(
+    con,
+    store: ModelStore,
+    day: date,
+    first_day: date,
+    rows: int = 20_000,
+    thresholds: DriftThresholds = DriftThresholds(),
+):
+    """The report and verdict for ``day``; (None, None) while there is no comparable reference."""
+    reference = reference_days(day, first_day)
+    if not reference:
+        return None, None
+    serving = store.load(_midnight(day) - timedelta(hours=1)) or Ranker()
+    seed = day.toordinal()
+    return compare(
+        scored_sample(con, reference, rows, seed, store, serving),
+        scored_sample(con, [day], rows, seed, store, serving),
+        history_days=(reference[0] - first_day).days,
+        thresholds=thresholds,
+    )
+
+
+def first_data_day(con) -> date | None:
+    """The platform's first day of examples: every window starts filling then."""
+    first = scalar(con, "SELECT min(impression_ts) FROM training.training_examples")
+    return first.date() if first else None
+
+
+def _midnight(d: date) -> datetime:
+    return datetime.combine(d, time.min)
+
+
+def save(snapshot, verdict: DriftVerdict, directory: Path, day: str) -> dict[str, Path]:
+    """HTML and JSON of the report, written whole then renamed into place."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {"html": directory / f"{day}.html", "json": directory / f"{day}.json"}
+    for kind, path in paths.items():
+        tmp = path.with_suffix(f".tmp-{os.getpid()}.{kind}")
+        (snapshot.save_html if kind == "html" else snapshot.save_json)(str(tmp))
+        os.replace(tmp, path)
+    return paths
