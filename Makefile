@@ -26,7 +26,7 @@ demo: setup
 	$(BIN)/dataflywheel demo $(ARGS)
 
 test: setup
-	$(BIN)/pytest -n 2 $(ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile $(ARGS)
 
 ui: setup
 	$(BIN)/dagster dev -w workspace.yaml

@@ -22,7 +22,7 @@ def test_one_lineage_graph_from_landing_to_marts():
 @pytest.mark.parametrize("key", ASSET_KEYS, ids=lambda k: k.to_user_string())
 def test_every_asset_has_group_owner_kinds_description_and_freshness(key):
     node = GRAPH.get(key)
-    assert node.group_name in {"ingestion", "transform", "features", "training"}
+    assert node.group_name in {"ingestion", "transform", "features", "training", "monitoring"}
     assert node.owners
     assert node.kinds
     assert node.description

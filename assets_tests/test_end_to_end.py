@@ -51,7 +51,8 @@ def test_every_run_succeeds_and_nothing_is_lost(demo):
 def test_every_asset_is_materialized_and_every_check_evaluated(demo):
     _, _, defs, instance = demo
     graph = defs.resolve_asset_graph()
-    for key in graph.get_all_asset_keys():
+    # ranker_promotion runs only for a challenger that passed its gate: see the promotion test.
+    for key in graph.get_all_asset_keys() - {dg.AssetKey("ranker_promotion")}:
         assert instance.get_latest_materialization_event(key) is not None, key
     conservation = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [dg.AssetCheckKey(dg.AssetKey("raw_events"), "conservation")]
@@ -222,3 +223,28 @@ def test_served_features_match_the_offline_join(demo):
     metadata = instance.get_latest_materialization_event(dg.AssetKey("model_debugging")).asset_materialization.metadata
     assert metadata["keys_compared"].value["user_features"] > 0
     assert "| user_segment | new |" in metadata["calibration_by_segment"].value
+
+
+def test_a_promotion_makes_the_next_hour_continue_from_the_promoted_model(demo):
+    config, _, defs, instance = demo
+    registry, store = model_registry().get(), ModelStore(settings.models_dir() / "ranker")
+    latest = store.latest_hour()
+    own = pickle.loads(store.path(latest).read_bytes())
+    # An operator promoting the day's challenger past its gate (the gate's own path is tested above).
+    result = defs.resolve_job_def("retrain_ranker").execute_in_process(
+        instance=instance, partition_key=_day(config, DRIFT_DAY), asset_selection=[dg.AssetKey("ranker_promotion")]
+    )
+    assert result.success
+    champion = registry.alias(CHAMPION)
+    assert champion.tags["caught_up_through"] == str(latest)
+    promoted = store.load(latest)
+    assert promoted.examples_seen < own.examples_seen  # a recent window, caught up: not the whole chain
+
+    next_hour = latest + timedelta(hours=1)
+    assert (
+        defs.resolve_job_def("hourly_learning")
+        .execute_in_process(instance=instance, partition_key=f"{next_hour:%Y-%m-%d-%H:00}")
+        .success
+    )
+    assert store.load(next_hour).examples_seen == promoted.examples_seen  # an empty hour: nothing new learned
+    assert registry.alias(CHAMPION).tags["dagster_partition"] == f"{next_hour:%Y-%m-%d-%H:00}"

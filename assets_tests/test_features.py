@@ -164,3 +164,21 @@ def test_online_directory_equals_the_examples_directory_attributes(con, tmp_path
     # u2 joins at 12:00, after as_of: not in the directory yet, and not counted in u1's team.
     assert online.lookup(tmp_path / "online", "user_directory", user_id="u2") is None
     assert user["team_size"] == 1
+
+
+def test_the_skew_check_finds_a_feature_hour_rebuilt_after_publication(con, tmp_path):
+    from dataflywheel.ml.debugging import feature_skew
+
+    for n in range(3):
+        hour = H - timedelta(hours=3 - n)
+        add_event(con, f"v{n}", "issue_viewed", hour + timedelta(minutes=5), hour, user=f"u{1 + n % 2}")
+    build_hours(con, H - timedelta(hours=3), H - timedelta(hours=1))
+    online.publish(con, tmp_path / "online", H + timedelta(minutes=15))
+    assert feature_skew(con, tmp_path / "online", keys_per_table=100, seed=0).worst == 0.0
+
+    # A late event for an hour already published: the hour is rebuilt offline, the snapshot is stale.
+    add_event(con, "late", "issue_viewed", H - timedelta(minutes=50), H - timedelta(hours=1), user="u2")
+    build_hours(con, H - timedelta(hours=1), H - timedelta(hours=1))
+    skew = feature_skew(con, tmp_path / "online", keys_per_table=100, seed=0)
+    assert skew.mismatched["user_features.user_events_1d"] == skew.mismatched["user_features.feature_ts"] == 0.5
+    assert skew.keys_compared["user_features"] == 2

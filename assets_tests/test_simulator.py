@@ -131,6 +131,45 @@ def test_drift_shifts_product_mix(small_config):
     assert confluence_share(drifted) > confluence_share(small_config) + 0.1
 
 
+def test_one_drift_kind_turns_one_knob():
+    from dataflywheel.simulator.config import DriftSchedule
+
+    feature = DriftSchedule.of_kind("feature", 2)
+    assert (feature.onboarding_share, feature.confluence_shift, feature.preference_shift) == (0.3, 0.0, 0.0)
+    assert (
+        DriftSchedule.of_kind("product_mix", 2).confluence_shift
+        > 0
+        == DriftSchedule.of_kind("product_mix", 2).preference_shift
+    )
+
+
+def test_an_onboarding_wave_joins_on_the_drift_day_and_leaves_the_world_before_it_alone(small_config):
+    from dataflywheel.simulator.config import DriftSchedule
+
+    calm = build_world(small_config)
+    wave = build_world(replace(small_config, drift=DriftSchedule.of_kind("feature", 1)))
+    joined = (wave.user_join_day == 1) & (calm.user_join_day < 0)
+    assert joined.mean() == pytest.approx(0.3 * (calm.user_join_day < 0).mean(), abs=0.03)
+    np.testing.assert_array_equal(wave.user_taste, calm.user_taste)  # the same world otherwise
+    np.testing.assert_array_equal(wave.item_quality, calm.item_quality)
+
+
+def test_a_preference_shift_changes_what_gets_clicked_from_its_day_only(small_config):
+    from dataflywheel.simulator.config import DriftSchedule
+
+    world = build_world(replace(small_config, drift=DriftSchedule.of_kind("preference", 1)))
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, len(world.user_team), 20_000), rng.integers(0, len(world.item_team), 20_000)
+    same_team = world.user_team[users] == world.item_team[items]
+    zeros = np.zeros(len(users), np.int64)
+    before = world.click_logit(users, items, zeros, zeros, shifted=False)
+    after = world.click_logit(users, items, zeros, zeros, shifted=True)
+    # Attention moves from the team's own items to new ones: same-team items lose appeal.
+    lift_before = before[same_team].mean() - before[~same_team].mean()
+    lift_after = after[same_team].mean() - after[~same_team].mean()
+    assert lift_before > 0.5 and lift_after < lift_before - 0.5
+
+
 def test_landing_is_append_only_and_rerunning_a_simulation_rewrites_nothing(small_config, tmp_path):
     from dataflywheel.events.landing import list_event_files
     from dataflywheel.simulator.run import simulate

@@ -21,6 +21,7 @@ KEYS_PER_TABLE = 5_000
     pool="duckdb",
     kinds={"duckdb"},
     automation_condition=dg.AutomationCondition.eager(),
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30)),
     check_specs=[
         dg.AssetCheckSpec(
             "online_matches_offline",

@@ -19,7 +19,12 @@ from ..resources import ModelRegistry, Warehouse
 from .assets import SPEC, _examples, ranker_model, run_lineage, training_examples
 
 GATE = "challenger_not_worse"
-SPEC = {**SPEC, "automation_condition": None}  # only the retrain sensor starts these
+ON_DEMAND = {
+    **SPEC,
+    "automation_condition": None,  # only the retrain sensor starts these
+    # On demand: none in a quarter means the retrain path has gone unexercised, worth a look.
+    "freshness_policy": dg.FreshnessPolicy.time_window(fail_window=timedelta(days=90)),
+}
 
 
 class ChallengerConfig(dg.Config):
@@ -34,7 +39,7 @@ class ChallengerConfig(dg.Config):
     deps=[training_examples, ranker_model],
     partitions_def=event_days(),
     kinds={"river", "mlflow"},
-    **SPEC,
+    **ON_DEMAND,
     check_specs=[
         dg.AssetCheckSpec(
             GATE,
@@ -76,7 +81,7 @@ def ranker_challenger(
     deps=[ranker_challenger],
     partitions_def=event_days(),
     kinds={"mlflow"},
-    **SPEC,
+    **ON_DEMAND,
     description="The challenger that passed its gate becomes the champion: it learns the hours since its "
     "holdout, and the hourly chain continues from it.",
 )
