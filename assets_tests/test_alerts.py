@@ -118,3 +118,19 @@ def test_alerts_reach_a_slack_compatible_webhook(alerts, tmp_path, monkeypatch):
         server.shutdown()
     assert received == [{"text": "[error] freshness_failed: dim_users - PASS -> FAIL"}]
     assert len(alerts.read()) == 1  # the table has it too
+
+
+def test_an_alerts_table_of_the_first_version_is_kept_aside(tmp_path):
+    import sqlite3
+
+    from dataflywheel.alerts import Alert
+
+    path = tmp_path / "alerts.db"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE alerts (source_id INTEGER PRIMARY KEY, kind, subject, detail, severity, at REAL)")
+        con.execute("INSERT INTO alerts VALUES (7, 'run_failed', 'job', 'boom', 'error', 1.0)")
+    sink = SqliteAlertSink(path)
+    sink.send([Alert("drift_confirmed", "drift_report 2026-11-19", "data_drift", "warning", 2.0, "drift-9")])
+    assert [(a.kind, a.key) for a in sink.read()] == [("drift_confirmed", "drift-9")]
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT kind FROM alerts_by_source_id").fetchall() == [("run_failed",)]

@@ -78,6 +78,7 @@ def judge_week(warehouse: str, store: ModelStore) -> list[dict]:
                     "drifted_columns": verdict.drifted_columns,
                     "scores": {c: round(v, 4) for c, v in verdict.column_scores.items()},
                     "quality": verdict.quality,
+                    "target_rates": verdict.target_rates,
                 }
             )
     return rows

@@ -31,6 +31,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 MONDAY = date(2026, 11, 16)
 DAYS = 3  # Monday to Wednesday: working-day volume throughout
 REPEATS = 3
+DRIFT_SAMPLE_ROWS = 20_000  # per side, as the drift_report asset samples
 
 
 def _measure(target, args, queue):
@@ -151,16 +152,18 @@ def _hours_of_examples(con) -> list:
     return [h for (h,) in con.execute(query).fetchall()]
 
 
-def ranker_stage(warehouse: str) -> dict:
+def ranker_stage(warehouse: str, models: str) -> dict:
     """What ranker_model does per hour (score the hour, then learn it), timed without loading
-    the hour's examples; examples/s and the last day's mean hourly AUC."""
+    the hour's examples or saving the model; examples/s and the last day's mean hourly AUC."""
     from datetime import timedelta
 
     from dataflywheel.events.warehouse import connect
     from dataflywheel.ml.examples import load_examples
+    from dataflywheel.ml.model_store import ModelStore
     from dataflywheel.ml.ranker import Ranker, progressive_metrics
 
     ranker, seconds, examples, aucs = Ranker(), 0.0, 0, []
+    store = ModelStore(Path(models))
     with connect(warehouse, read_only=True) as con:
         for hour in _hours_of_examples(con):
             part = load_examples(con, hour, hour + timedelta(hours=1))
@@ -168,8 +171,28 @@ def ranker_stage(warehouse: str) -> dict:
             aucs.append(progressive_metrics(part, ranker.score_then_learn(part))["auc_click"])
             seconds += time.perf_counter() - started
             examples += part.height
+            store.save(hour, ranker)
     last_day = [a for a in aucs[-24:] if a is not None]
     return {"examples": examples, "seconds": seconds, "auc_last_day": sum(last_day) / len(last_day)}
+
+
+def drift_report_stage(warehouse: str, models: str, rows: int | None) -> dict:
+    """The drift report of the last day (Wednesday, against Tuesday) with samples of ``rows``
+    per side (``None``: every row, the naive way), as the drift_report asset makes it:
+    sampling, held-out scoring, Evidently."""
+    from dataflywheel.events.warehouse import connect
+    from dataflywheel.ml import drift
+    from dataflywheel.ml.model_store import ModelStore
+
+    day = MONDAY + timedelta(days=DAYS - 1)
+    with connect(warehouse, read_only=True) as con:
+        day_examples = con.sql(
+            f"SELECT count(*) FROM training.training_examples WHERE impression_ts::DATE = DATE '{day}'"
+        ).fetchall()[0][0]
+        started = time.perf_counter()
+        _, verdict = drift.judge_day(con, ModelStore(Path(models)), day, MONDAY, rows=rows)
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": verdict.current_rows + verdict.reference_rows, "day_examples": day_examples}
 
 
 def learn_one_baseline(warehouse: str, limit: int = 100_000) -> dict:
@@ -235,7 +258,10 @@ def bench(events: int) -> dict:
     dbt_s, dbt_mb, _ = in_fresh_process(dbt_stage, warehouse, str(work / "dbt_target"))
     feat_s, feat_mb, _ = in_fresh_process(feature_stage, warehouse)
     ex_s, ex_mb, n_examples = in_fresh_process(examples_stage, warehouse)
-    _, rank_mb, rank = in_fresh_process(ranker_stage, warehouse)
+    models = str(work / "models")
+    _, rank_mb, rank = in_fresh_process(ranker_stage, warehouse, models)
+    _, drift_mb, drift = in_fresh_process(drift_report_stage, warehouse, models, DRIFT_SAMPLE_ROWS)
+    _, whole_mb, whole = in_fresh_process(drift_report_stage, warehouse, models, None)
     _, one_mb, one = in_fresh_process(learn_one_baseline, warehouse)
     pd_s, pd_mb, _ = in_fresh_process(pandas_baseline, landing)
     shutil.rmtree(work, ignore_errors=True)
@@ -271,6 +297,10 @@ def bench(events: int) -> dict:
                 "examples_per_s": one["examples"] / one["seconds"],
                 "peak_rss_mib": one_mb,
             },
+        },
+        "drift report": {
+            "sampled": {**drift, "peak_rss_mib": drift_mb},
+            "whole day (naive)": {**whole, "peak_rss_mib": whole_mb},
         },
         "examples": n_examples,
         "auc_last_day": rank["auc_last_day"],
@@ -308,6 +338,13 @@ def to_markdown(results: dict) -> str:
             f"{speedup:.0f}x faster than the learn_one loop (timed without loading); held-out AUC "
             f"on the last day {run['auc_last_day']:.3f}."
         )
+    lines += ["", "| events | drift report | examples that day | rows compared | seconds | peak RSS (MiB) |"]
+    lines.append("|---:|---|---:|---:|---:|---:|")
+    for size, run in results["runs"].items():
+        for kind, r in run["drift report"].items():
+            cells = [f"{int(size):,}", kind, f"{r['day_examples']:,}", f"{r['rows']:,}", f"{r['seconds']:.1f}"]
+            lines.append(f"| {' | '.join(cells)} | {r['peak_rss_mib']:,.0f} |")
+    lines.append("")
     for size, run in results["runs"].items():
         lines.append(
             f"- {int(size):,} events ({run['arrival_hours']} arrival hours, largest {run['largest_hour']:,} rows): "

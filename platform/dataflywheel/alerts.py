@@ -44,6 +44,9 @@ class SqliteAlertSink:
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(self.path)
+        columns = [row[1] for row in con.execute("PRAGMA table_info(alerts)")]
+        if "source_id" in columns:  # the first version's table (integer ids): kept aside, not lost
+            con.execute("ALTER TABLE alerts RENAME TO alerts_by_source_id")
         con.execute(
             """CREATE TABLE IF NOT EXISTS alerts (key TEXT PRIMARY KEY, kind TEXT, subject TEXT,
                detail TEXT, severity TEXT, at REAL)"""

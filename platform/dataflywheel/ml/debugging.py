@@ -41,10 +41,10 @@ def feature_skew(con: duckdb.DuckDBPyConnection, online_dir: Path, keys_per_tabl
         path = online_dir / f"{entity.table}.parquet"
         if as_of is None or not path.exists():
             continue
+        keys = ", ".join(entity.keys)
         served = pl.from_arrow(
             con.sql(
-                f"SELECT * FROM read_parquet('{path}') USING SAMPLE reservoir({int(keys_per_table)} ROWS) "
-                f"REPEATABLE ({int(seed)})"
+                f"SELECT * FROM read_parquet('{path}') ORDER BY hash({keys}, {int(seed)}) LIMIT {int(keys_per_table)}"
             ).to_arrow_table()
         )
         compared[entity.table] = served.height

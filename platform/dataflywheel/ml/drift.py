@@ -54,8 +54,8 @@ class DriftThresholds:
     """When a difference counts as drift. Calibrated on simulated weeks (bench/drift_detection.py)."""
 
     column: float = 0.1  # normed Wasserstein (numeric) / Jensen-Shannon distance: one such column is data drift
-    target_p_value: float = 0.001  # two-proportion z-test on click / engagement rate ...
-    target_change: float = 0.15  # ... and a relative change of the rate at least this large
+    target_p_value: float = 0.001  # two-proportion z-test on the click / engagement rate, and ...
+    target_change: float = 0.2  # ... a relative change of the whole day's rate at least this large
     auc_drop: float = 0.02  # quality drop: held-out AUC down by this much and by 3 standard errors
 
 
@@ -71,6 +71,7 @@ class DriftVerdict:
     target_drift: bool
     quality: dict[str, float | None] = field(default_factory=dict)
     quality_drop: bool = False
+    target_rates: dict[str, tuple[float, float]] = field(default_factory=dict)  # (reference, current)
 
     @property
     def drifted_share(self) -> float:
@@ -112,9 +113,16 @@ def monitored_frame(scored: pl.DataFrame) -> pl.DataFrame:
 
 
 def compare(
-    reference: pl.DataFrame, current: pl.DataFrame, history_days: int, thresholds: DriftThresholds = DriftThresholds()
+    reference: pl.DataFrame,
+    current: pl.DataFrame,
+    history_days: int,
+    thresholds: DriftThresholds = DriftThresholds(),
+    rates: dict[str, tuple[float, float]] | None = None,
 ):
-    """The Evidently snapshot and the verdict for two scored samples (see ``monitored_frame``)."""
+    """The Evidently snapshot and the verdict for two scored samples (see ``monitored_frame``).
+
+    ``rates``: each target's (reference, current) rate over all rows, when known; else the samples'.
+    """
     ref, cur = monitored_frame(reference), monitored_frame(current)
     features = [c for c in ref.columns if c not in PREDICTIONS + TARGETS]
     judged_features, predictions_judged = judged(features, history_days)
@@ -136,7 +144,8 @@ def compare(
         reference_data=Dataset.from_pandas(ref.select(columns).to_pandas(), data_definition=definition),
     )
     scores, drifted = _column_results(snapshot, thresholds)
-    drifted = [c for c in drifted if c not in TARGETS or _rate_changed(ref, cur, c, thresholds)]
+    rates = rates or {t: (ref.get_column(t).mean(), cur.get_column(t).mean()) for t in TARGETS}
+    drifted = [c for c in drifted if c not in TARGETS or _rate_changed(*rates[c], thresholds)]
     drifted_features = [c for c in drifted if c in judged_features]
     quality = _quality(reference, current)
     verdict = DriftVerdict(
@@ -150,6 +159,7 @@ def compare(
         target_drift=any(c in drifted for c in TARGETS),
         quality=quality,
         quality_drop=_quality_dropped(quality, thresholds),
+        target_rates=rates,
     )
     return snapshot, verdict
 
@@ -172,9 +182,9 @@ def _column_results(snapshot, thresholds: DriftThresholds) -> tuple[dict[str, fl
     return scores, drifted
 
 
-def _rate_changed(ref: pl.DataFrame, cur: pl.DataFrame, target: str, thresholds: DriftThresholds) -> bool:
-    """A significant change in a rate is drift only if it is also large (big samples make tiny changes significant)."""
-    before, now = ref.get_column(target).mean(), cur.get_column(target).mean()
+def _rate_changed(before: float, now: float, thresholds: DriftThresholds) -> bool:
+    """A significant change in a rate is drift only if it is also large: rates move by up to ~10%
+    from one quiet day to the next (measured), and big samples make tiny changes significant."""
     return bool(before) and abs(now / before - 1) >= thresholds.target_change
 
 
@@ -222,10 +232,12 @@ def reference_days(day: date, first_day: date, days: int = 7) -> list[date]:
     return [d for d in candidates if d > first_day and day_kind(d) == day_kind(day)]
 
 
-def scored_sample(con, days: list[date], rows: int, seed: int, store: ModelStore, serving: Ranker) -> pl.DataFrame:
-    """A bounded sample of the days' examples (an equal share per day), with the ``serving``
-    model's predictions and held-out P(click) (each hour by the model before it)."""
-    per_day = max(rows // max(len(days), 1), 1)
+def scored_sample(
+    con, days: list[date], rows: int | None, seed: int, store: ModelStore, serving: Ranker
+) -> pl.DataFrame:
+    """A bounded sample of the days' examples (an equal share per day; ``None``: all), with the
+    ``serving`` model's predictions and held-out P(click) (each hour by the model before it)."""
+    per_day = None if rows is None else max(rows // max(len(days), 1), 1)
     parts = [sample_examples(con, _midnight(d), _midnight(d + timedelta(days=1)), per_day, seed) for d in days]
     sample = held_out_scores(pl.concat(parts), store).rename({"p_click": "p_click_held_out"}).drop("score")
     predicted = serving.predict(sample, position=0)
@@ -237,7 +249,7 @@ def judge_day(
     store: ModelStore,
     day: date,
     first_day: date,
-    rows: int = 20_000,
+    rows: int | None = 20_000,
     thresholds: DriftThresholds = DriftThresholds(),
 ):
     """The report and verdict for ``day``; (None, None) while there is no comparable reference."""
@@ -246,12 +258,25 @@ def judge_day(
         return None, None
     serving = store.load(_midnight(day) - timedelta(hours=1)) or Ranker()
     seed = day.toordinal()
+    before, now = _target_rates(con, reference), _target_rates(con, [day])
     return compare(
         scored_sample(con, reference, rows, seed, store, serving),
         scored_sample(con, [day], rows, seed, store, serving),
         history_days=(reference[0] - first_day).days,
         thresholds=thresholds,
+        rates={t: (before[t], now[t]) for t in TARGETS},
     )
+
+
+def _target_rates(con, days: list[date]) -> dict[str, float]:
+    """Click and engagement rates over every example of the days (exact: one aggregate, no sample)."""
+    spans = " OR ".join(f"(impression_ts >= $s{n} AND impression_ts < $e{n})" for n in range(len(days)))
+    params = {f"s{n}": _midnight(d) for n, d in enumerate(days)} | {
+        f"e{n}": _midnight(d + timedelta(days=1)) for n, d in enumerate(days)
+    }
+    averages = ", ".join(f"avg({t}::INT)" for t in TARGETS)
+    values = con.sql(f"SELECT {averages} FROM training.training_examples WHERE {spans}", params=params).fetchall()[0]
+    return dict(zip(TARGETS, values))
 
 
 def first_data_day(con) -> date | None:

@@ -93,12 +93,16 @@ def _add_new_columns(con: duckdb.DuckDBPyConnection, table: str, select: str) ->
 
 
 def sample_examples(
-    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, rows: int, seed: int
+    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, rows: int | None, seed: int
 ) -> pl.DataFrame:
-    """A uniform sample of at most ``rows`` examples of [start, end), drawn in the warehouse
-    (reservoir: bounded memory whatever the volume), in stream order. Same seed, same sample."""
+    """A uniform sample of at most ``rows`` examples of [start, end), drawn in the warehouse, in
+    stream order: the rows whose seeded hash of the impression id is smallest. Memory stays
+    bounded (a top-``rows`` heap) whatever the volume, and the same seed gives the same sample
+    by construction, whatever the threads or the table's physical order. ``rows=None``: all."""
+    if rows is None:
+        return load_examples(con, start, end)
     query = f"""SELECT * FROM (
             SELECT * FROM {SCHEMA}.training_examples WHERE impression_ts >= $start AND impression_ts < $end
-        ) USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE ({int(seed)})
-        ORDER BY impression_ts, impression_id"""
+            ORDER BY hash(impression_id, {int(seed)}) LIMIT {int(rows)}
+        ) ORDER BY impression_ts, impression_id"""
     return pl.from_arrow(con.sql(query, params={"start": start, "end": end}).to_arrow_table())

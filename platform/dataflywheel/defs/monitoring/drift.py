@@ -63,6 +63,11 @@ def drift_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
             "reference_rows": verdict.reference_rows,
             **{f"drift_score/{c}": dg.FloatMetadataValue(v) for c, v in verdict.column_scores.items()},
             **{k: dg.FloatMetadataValue(v) for k, v in verdict.quality.items() if v is not None},
+            **{
+                f"{target}_rate_{side}": dg.FloatMetadataValue(rate)
+                for target, pair in verdict.target_rates.items()
+                for side, rate in zip(("reference", "current"), pair)
+            },
         },
         check_results=[
             dg.AssetCheckResult(
