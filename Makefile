@@ -10,7 +10,7 @@ export DBT_PROFILES_DIR ?= $(CURDIR)/dbt_project
 export DBT_LOG_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/logs
 export DBT_TARGET_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/target
 
-.PHONY: setup demo test ui docs bench freshness clean
+.PHONY: setup demo test ui docs bench freshness drift-eval clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: setup
 # The online-learning experiment: hourly vs daily vs frozen updates on a week with a shift.
 freshness: setup
 	$(BIN)/python -m bench.freshness
+
+# Detection and false-alarm rates of the drift report: simulated weeks per drift kind and seed.
+drift-eval: setup
+	$(BIN)/python -m bench.drift_detection $(ARGS)
 
 clean:
 	rm -rf $(DATAFLYWHEEL_HOME)

@@ -21,7 +21,7 @@ from river import drift
 class LossStreamMonitor:
     block: int = 2000
     delta: float = 0.005  # tolerated rise before it counts (log loss units per block)
-    threshold: float = 0.3  # cumulative excess that raises the alarm
+    threshold: float = 0.5  # cumulative excess that raises the alarm (bench/DRIFT.md: the trade-off)
     alarms: int = 0
     detector: drift.PageHinkley = field(init=False)
     _pending: np.ndarray = field(init=False)
