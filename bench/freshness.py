@@ -21,13 +21,12 @@ from pathlib import Path
 
 import polars as pl
 
-from bench.run import dbt_stage, directory_stage, examples_stage, feature_stage, ingest_stage
+from bench.run import week_through_pipeline
 from dataflywheel.events.warehouse import connect
 from dataflywheel.ml import metrics
 from dataflywheel.ml.examples import load_examples
 from dataflywheel.ml.ranker import Ranker
 from dataflywheel.simulator.config import DriftSchedule, SimulationConfig
-from dataflywheel.simulator.run import simulate
 
 BENCH_DIR = Path(__file__).resolve().parent
 PLOT = BENCH_DIR.parent / "docs" / "img" / "freshness.png"
@@ -38,16 +37,10 @@ DAYS, SHIFT_DAY, EVENTS_PER_DAY = 7, 3, 600_000  # the shift starts on Thursday
 def build_week(work: Path) -> pl.DataFrame:
     """Simulate, land, ingest, model, and build features and examples for every hour (the
     benchmark's own stages); the examples."""
-    landing, warehouse = str(work / "landing"), str(work / "warehouse.duckdb")
     config = SimulationConfig(
         days=DAYS, events_per_day=EVENTS_PER_DAY, seed=3, start=MONDAY, drift=DriftSchedule(start_day=SHIFT_DAY)
     )
-    simulate(config, landing)
-    ingest_stage(landing, warehouse)
-    directory_stage(landing, warehouse, MONDAY + timedelta(days=DAYS - 1))
-    dbt_stage(warehouse, str(work / "dbt_target"), MONDAY, DAYS)
-    feature_stage(warehouse)
-    examples_stage(warehouse)
+    warehouse = week_through_pipeline(config, work)
     with connect(warehouse, read_only=True) as con:
         return load_examples(con, datetime(1970, 1, 1), datetime(2100, 1, 1))
 

@@ -122,6 +122,20 @@ def dbt_stage(warehouse: str, target: str, first_day: date = MONDAY, days: int =
     )
 
 
+def week_through_pipeline(config, work: Path) -> str:
+    """A simulation through every stage up to the training examples; the warehouse's path."""
+    from dataflywheel.simulator.run import simulate
+
+    landing, warehouse = str(work / "landing"), str(work / "warehouse.duckdb")
+    simulate(config, landing)
+    ingest_stage(landing, warehouse)
+    directory_stage(landing, warehouse, config.start + timedelta(days=config.days - 1))
+    dbt_stage(warehouse, str(work / "dbt_target"), config.start, config.days)
+    feature_stage(warehouse)
+    examples_stage(warehouse)
+    return warehouse
+
+
 def _loaded_hours(con) -> list:
     return [h for (h,) in con.execute("SELECT DISTINCT arrival_hour FROM raw.raw_events ORDER BY 1").fetchall()]
 

@@ -10,18 +10,15 @@ from ...ml.evaluation import held_out_scores
 from ...ml.examples import load_examples
 from ...ml.model_store import ModelStore
 from ..resources import Warehouse
+from .spec import SPEC
 
 KEYS_PER_TABLE = 5_000
 
 
 @dg.asset(
     deps=["online_features", "ranker_model"],
-    group_name="monitoring",
-    owners=["team:ml-platform"],
-    pool="duckdb",
     kinds={"duckdb"},
-    automation_condition=dg.AutomationCondition.eager(),
-    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30)),
+    **SPEC,
     check_specs=[
         dg.AssetCheckSpec(
             "online_matches_offline",

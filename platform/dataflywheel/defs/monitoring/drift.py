@@ -1,6 +1,5 @@
 """The daily drift report: thin wiring around ``ml.drift``."""
 
-from datetime import timedelta
 
 import dagster as dg
 
@@ -10,6 +9,7 @@ from ...ml.model_store import ModelStore
 from ..partitions import event_days
 from ..resources import Warehouse
 from ..training.assets import ranker_model, training_examples
+from .spec import SPEC
 
 FLAGS = ("data_drift", "prediction_drift", "target_drift", "quality_drop")
 
@@ -17,12 +17,8 @@ FLAGS = ("data_drift", "prediction_drift", "target_drift", "quality_drop")
 @dg.asset(
     deps=[training_examples, ranker_model],
     partitions_def=event_days(),
-    group_name="monitoring",
-    owners=["team:ml-platform"],
-    pool="duckdb",
     kinds={"evidently"},
-    automation_condition=dg.AutomationCondition.eager(),
-    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30)),
+    **SPEC,
     check_specs=[
         dg.AssetCheckSpec(
             "no_drift",

@@ -70,7 +70,7 @@ def _examples(warehouse: Warehouse, start, end) -> pl.DataFrame:
         dg.AssetCheckSpec(
             "loss_stream_stable",
             asset="ranker_model",
-            description="Page-Hinkley on the held-out log loss (blocks of examples, carried hour to hour) raised "
+            description="Page-Hinkley on the held-out excess log loss (blocks of examples, carried hour to hour) raised "
             "no alarm this hour: an early warning, before the day's drift report.",
         )
     ],
