@@ -1,6 +1,5 @@
 """The daily drift report: thin wiring around ``ml.drift``."""
 
-
 import dagster as dg
 
 from ... import settings
