@@ -70,8 +70,8 @@ def _examples(warehouse: Warehouse, start, end) -> pl.DataFrame:
         dg.AssetCheckSpec(
             "loss_stream_stable",
             asset="ranker_model",
-            description="Page-Hinkley on the held-out excess log loss (blocks of examples, carried hour to hour) raised "
-            "no alarm this hour: an early warning, before the day's drift report.",
+            description="Page-Hinkley on the held-out excess log loss (blocks of examples, carried hour to "
+            "hour) raised no alarm this hour: an early warning, before the day's drift report.",
         )
     ],
     description="The ranker of hour h: hour h - 1's model, scored on hour h's examples before it learns "
