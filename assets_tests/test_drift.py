@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from dataflywheel.ml import drift
+from dataflywheel.ml.like_days import nearest_judgeable_day, reference_days
 from dataflywheel.ml.ranker import model_inputs
 from helpers import random_examples
 
@@ -96,7 +97,7 @@ def test_warm_up_columns_do_not_flag_a_day_early_in_the_platforms_life():
     ],
 )
 def test_the_reference_is_the_last_week_of_like_days_never_the_first_day(day, expected):
-    assert drift.reference_days(day, first_day=date(2026, 11, 16)) == expected
+    assert reference_days(day, first_day=date(2026, 11, 16)) == expected
 
 
 def test_a_report_is_saved_as_html_and_json(tmp_path):
@@ -107,3 +108,10 @@ def test_a_report_is_saved_as_html_and_json(tmp_path):
     columns = {m["config"].get("column") for m in json.loads(paths["json"].read_text())["metrics"]}
     assert {"log_user_tenure_days", "score", "clicked"} <= columns
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-11-20.html", "2026-11-20.json"]
+
+
+@pytest.mark.parametrize("start, wanted, expected", [(date(2026, 11, 18), 4, 6), (date(2026, 11, 17), 4, 3)])
+def test_a_scheduled_drift_moves_to_the_nearest_day_the_report_can_judge(start, wanted, expected):
+    # From a Wednesday, day 4 is a Sunday: the next judgeable day is Tuesday (like Thursday and Friday).
+    # From a Tuesday, no day from 4 on has a like day before it within the week: Friday (3) it is.
+    assert nearest_judgeable_day(start, 7, wanted) == expected

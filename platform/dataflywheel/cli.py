@@ -7,6 +7,7 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 
 from . import settings
+from .ml.like_days import nearest_judgeable_day
 from .simulator.config import DriftSchedule, FaultRates, SimulationConfig
 
 
@@ -19,8 +20,8 @@ def _simulation_args(parser: argparse.ArgumentParser, days: int, events_per_day:
         "--drift-day",
         type=int,
         default=drift_day,
-        help="day index from which the world changes (a weekend "
-        "day moves to the next working day: the drift report compares like days)",
+        help="day index from which the world changes; moved to the nearest day (later first) that "
+        "the drift report can judge: it compares like days (see ml/like_days.py)",
     )
     parser.add_argument("--drift-kind", choices=["all", *DriftSchedule.KINDS], default="all")
     parser.add_argument("--no-faults", action="store_true", help="deliver every event once, on time, well-formed")
@@ -33,15 +34,11 @@ def _config(args: argparse.Namespace) -> SimulationConfig:
         events_per_day=args.events_per_day,
         seed=args.seed,
         start=start,
-        drift=_drift(args.drift_kind, _working_day(start, args.drift_day)),
+        drift=_drift(
+            args.drift_kind, None if args.drift_day is None else nearest_judgeable_day(start, args.days, args.drift_day)
+        ),
         faults=FaultRates.none() if args.no_faults else FaultRates(),
     )
-
-
-def _working_day(start: date, day: int | None) -> int | None:
-    while day is not None and (start + timedelta(days=day)).weekday() >= 5:
-        day += 1
-    return day
 
 
 def _drift(kind: str, day: int | None) -> DriftSchedule:
