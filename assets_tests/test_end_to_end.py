@@ -3,6 +3,7 @@ a late arrival making the late-events sensor request the day it belongs to, and 
 noticed, retrained on and alerted."""
 
 import pickle
+import time
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from dataflywheel import settings
+from dataflywheel.defs.monitoring.retrain import RetrainCursor
 from dataflywheel.defs.resources import model_registry
 from dataflywheel.demo import run_demo
 from dataflywheel.events.warehouse import connect
@@ -180,23 +182,28 @@ def test_the_alerts_table_tells_what_happened(demo):
 
 
 def test_the_retrain_sensor_requests_nothing_twice_and_nothing_during_its_cooldown(demo):
-    _, _, defs, instance = demo
+    config, _, defs, instance = demo
     sensor = defs.resolve_sensor_def("retrain_sensor")
 
     def tick(cursor):
         return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
 
+    # A fresh cursor: the drift day was retrained by the demo already, so nothing is requested.
     first = tick(None)
-    assert [r.run_key for r in first.run_requests] == [f"retrain-{_day(demo[0], DRIFT_DAY)}"]
-    assert tick(first.cursor).run_requests == []  # the same evidence, already handled
-    # New evidence right after a retrain was requested: held back by the cooldown.
+    assert first.run_requests == []
+    # New evidence for another day, right after a retrain was requested: held by the cooldown.
+    day = _day(config, DRIFT_DAY - 1)
     instance.report_runless_asset_event(
-        dg.AssetMaterialization(
-            "drift_report", partition=_day(demo[0], DRIFT_DAY), metadata={"drifted": 1.0, "data_drift": 1.0}
-        )
+        dg.AssetMaterialization("drift_report", partition=day, metadata={"drifted": 1.0, "target_drift": 1.0})
     )
-    held = tick(first.cursor)
+    just_launched = RetrainCursor.parse(first.cursor)
+    just_launched.last_launch = time.time()
+    held = tick(just_launched.dump())
     assert held.run_requests == [] and "cooldown" in held.skip_message
+    # The same evidence once the cooldown is over: one request, keyed by the day; then nothing.
+    requested = tick(first.cursor)
+    assert [(r.run_key, r.partition_key) for r in requested.run_requests] == [(f"retrain-{day}", day)]
+    assert tick(requested.cursor).run_requests == []
 
 
 def test_the_quality_gate_keeps_a_degraded_challenger_from_promotion(demo):

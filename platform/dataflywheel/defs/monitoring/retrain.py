@@ -3,8 +3,9 @@
 Evidence is a drift report whose verdict is "drifted" (data, prediction or target drift, or
 a quality drop). The newest evidence of a tick launches ``retrain_ranker`` for its day,
 unless a retrain was launched less than the cooldown ago: then the evidence is recorded
-as an alert and dropped (a later report will speak again if the drift persists). Run keys
-are per day, so the same evidence never launches twice, whatever the cursor says.
+as an alert and dropped (a later report will speak again if the drift persists). A day that
+already has a retrain run is not evidence again (a fresh cursor, say after the demo, starts
+from Dagster's run history), and run keys are per day.
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ def _reports(instance: dg.DagsterInstance, after: int) -> list[Evidence]:
     ]
 
 
+def _retrained(instance: dg.DagsterInstance, day: str) -> bool:
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=RETRAIN_JOB, tags={"dagster/partition": day}), limit=1)
+    return bool(runs)
+
+
 def _on(metadata: dict, key: str) -> bool:
     return key in metadata and metadata[key].value == 1.0
 
@@ -93,7 +99,7 @@ def retrain_sensor(context: dg.SensorEvaluationContext):
     """Launch a retrain for the newest confirmed drift, at most once per cooldown."""
     cursor = RetrainCursor.parse(context.cursor)
     reports = _reports(context.instance, cursor.after_storage_id)
-    flagged = [e for e in reports if e.reasons]
+    flagged = [e for e in reports if e.reasons and not _retrained(context.instance, e.day)]
     outcome, alerts, cursor = decide(flagged, cursor, time.time(), settings.retrain_cooldown_hours() * 3600)
     if reports:  # quiet reports move the cursor too
         cursor = RetrainCursor(max(e.storage_id for e in reports), cursor.last_launch)
