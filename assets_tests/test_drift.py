@@ -102,8 +102,8 @@ def test_the_reference_is_the_last_week_of_like_days_never_the_first_day(day, ex
 
 def test_a_report_is_saved_as_html_and_json(tmp_path):
     reference = scored(random_examples(2_000, seed=1), seed=1)
-    snapshot, result = drift.compare(reference, scored(random_examples(2_000, seed=2), seed=2), 99)
-    paths = drift.save(snapshot, result, tmp_path, "2026-11-20")
+    snapshot, _ = drift.compare(reference, scored(random_examples(2_000, seed=2), seed=2), 99)
+    paths = drift.save(snapshot, tmp_path, "2026-11-20")
     assert "<html" in paths["html"].read_text()[:2000].lower()
     columns = {m["config"].get("column") for m in json.loads(paths["json"].read_text())["metrics"]}
     assert {"log_user_tenure_days", "score", "clicked"} <= columns

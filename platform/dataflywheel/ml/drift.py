@@ -280,7 +280,7 @@ def _midnight(d: date) -> datetime:
     return datetime.combine(d, time.min)
 
 
-def save(snapshot, verdict: DriftVerdict, directory: Path, day: str) -> dict[str, Path]:
+def save(snapshot, directory: Path, day: str) -> dict[str, Path]:
     """HTML and JSON of the report, written whole then renamed into place."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"html": directory / f"{day}.html", "json": directory / f"{day}.json"}

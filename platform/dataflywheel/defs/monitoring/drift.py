@@ -43,7 +43,7 @@ def drift_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
             metadata={"verdict": note, "drifted": dg.FloatMetadataValue(0.0)},
             check_results=[dg.AssetCheckResult(check_name="no_drift", passed=True, metadata={"verdict": note})],
         )
-    paths = drift.save(snapshot, verdict, settings.drift_reports_dir(), day.isoformat())
+    paths = drift.save(snapshot, settings.drift_reports_dir(), day.isoformat())
     flags = {flag: dg.FloatMetadataValue(float(getattr(verdict, flag))) for flag in FLAGS}
     return dg.MaterializeResult(
         metadata={
