@@ -16,11 +16,11 @@ from tqdm import tqdm
 
 from . import settings
 from .alerts import SqliteAlertSink
-from .defs.monitoring.drift import FLAGS
 from .defs.partitions import partition_key_of
 from .defs.resources import model_registry
 from .events.landing import list_event_files
 from .events.warehouse import connect
+from .ml.drift import FLAGS
 from .ml.registry import CHALLENGER, CHAMPION, MODEL_NAME
 from .simulator.config import SimulationConfig
 from .simulator.run import SimulationReport, simulate

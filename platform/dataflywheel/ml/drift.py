@@ -44,6 +44,7 @@ from .ranker import Ranker, model_inputs  # noqa: E402
 
 PREDICTIONS = ("score", "p_click")  # from one model, the one serving when the day starts
 TARGETS = ("clicked", "engaged")
+FLAGS = ("data_drift", "prediction_drift", "target_drift", "quality_drop")  # the verdict's four ways
 INDICATORS = ("same_team", "is_jira", "no_user_features", "no_item_features")
 TRAFFIC_VOLUME = ("user_events_1h", "user_events_1d", "item_views_1d")
 # How many days of data a column needs behind it before its distribution is steady.
@@ -86,13 +87,12 @@ class DriftVerdict:
         return [c for c in self.column_scores if c not in self.judged_features + list(PREDICTIONS + TARGETS)]
 
     @property
-    def drifted(self) -> bool:
-        return self.data_drift or self.prediction_drift or self.target_drift or self.quality_drop
+    def reasons(self) -> list[str]:
+        return [flag for flag in FLAGS if getattr(self, flag)]
 
     @property
-    def reasons(self) -> list[str]:
-        flags = ("data_drift", "prediction_drift", "target_drift", "quality_drop")
-        return [flag for flag in flags if getattr(self, flag)]
+    def drifted(self) -> bool:
+        return bool(self.reasons)
 
 
 def window_days(column: str) -> int:

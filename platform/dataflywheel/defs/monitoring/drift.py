@@ -10,8 +10,6 @@ from ..resources import Warehouse
 from ..training.assets import ranker_model, training_examples
 from .spec import SPEC
 
-FLAGS = ("data_drift", "prediction_drift", "target_drift", "quality_drop")
-
 
 @dg.asset(
     deps=[training_examples, ranker_model],
@@ -44,7 +42,7 @@ def drift_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
             check_results=[dg.AssetCheckResult(check_name="no_drift", passed=True, metadata={"verdict": note})],
         )
     paths = drift.save(snapshot, settings.drift_reports_dir(), day.isoformat())
-    flags = {flag: dg.FloatMetadataValue(float(getattr(verdict, flag))) for flag in FLAGS}
+    flags = {flag: dg.FloatMetadataValue(float(getattr(verdict, flag))) for flag in drift.FLAGS}
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.url(paths["html"].as_uri()),

@@ -18,7 +18,7 @@ import dagster as dg
 
 from ... import settings
 from ...alerts import Alert
-from .drift import FLAGS
+from ...ml.drift import FLAGS
 from .sensors import sinks
 
 DRIFT_REPORT = dg.AssetKey("drift_report")
