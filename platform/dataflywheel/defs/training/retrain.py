@@ -5,14 +5,14 @@ The gate is a blocking check: a challenger that fails it is registered (to be lo
 but never promoted, because the promotion step does not run.
 """
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 
 from ... import settings
 from ...ml import promotion
 from ...ml.model_store import ModelStore
-from ...ml.registry import CHALLENGER, MODEL_NAME
+from ...ml.registry import CHALLENGER
 from ...ml.retrain import RetrainWindow, fit_challenger, judge
 from ..partitions import event_days
 from ..resources import ModelRegistry, Warehouse
@@ -62,8 +62,9 @@ def ranker_challenger(
     holdout = _examples(warehouse, window.holdout_start, window.holdout_end)
     comparison = judge(challenger, holdout, ModelStore(settings.models_dir() / "ranker"))  # learns the holdout too
     tags = run_lineage(context) | {"trained_from": str(window.train_start), "trained_until": str(window.holdout_end)}
-    version = model_registry.get().register(challenger, tags, comparison.metrics(), alias=CHALLENGER)
-    numbers = {k: dg.FloatMetadataValue(v) for k, v in comparison.metrics().items()}
+    measured = comparison.metrics()
+    version = model_registry.get().register(challenger, tags, measured, alias=CHALLENGER)
+    numbers = {k: dg.FloatMetadataValue(v) for k, v in measured.items()}
     return dg.MaterializeResult(
         metadata={"registry_version": int(version.version), "holdout_examples": comparison.examples, **numbers},
         check_results=[
@@ -93,9 +94,7 @@ def ranker_promotion(
     store = ModelStore(settings.models_dir() / "ranker")
     latest = store.latest_hour()
     caught_up = registry.load(challenger)
-    trained_until = datetime.fromisoformat(
-        registry.client.get_model_version(MODEL_NAME, challenger).tags["trained_until"]
-    )
+    trained_until = context.partition_time_window.end.replace(tzinfo=None)  # its holdout ends with the day
     if latest is not None:
         caught_up.learn_many(_examples(warehouse, trained_until, latest + timedelta(hours=1)))
     tags = run_lineage(context) | {"caught_up_from": str(challenger), "caught_up_through": str(latest)}
