@@ -167,22 +167,26 @@ def _hours_of_examples(con) -> list:
 
 
 def ranker_stage(warehouse: str, models: str) -> dict:
-    """What ranker_model does per hour (score the hour, then learn it), timed without loading
-    the hour's examples or saving the model; examples/s and the last day's mean hourly AUC."""
+    """What ranker_model does per hour (score the hour, feed the loss monitor, learn the hour),
+    timed without loading the hour's examples or saving the model; examples/s and the last
+    day's mean hourly AUC."""
     from datetime import timedelta
 
     from dataflywheel.events.warehouse import connect
     from dataflywheel.ml.examples import load_examples
+    from dataflywheel.ml.loss_monitor import LossStreamMonitor
     from dataflywheel.ml.model_store import ModelStore
     from dataflywheel.ml.ranker import Ranker, progressive_metrics
 
-    ranker, seconds, examples, aucs = Ranker(), 0.0, 0, []
+    ranker, monitor, seconds, examples, aucs = Ranker(), LossStreamMonitor(), 0.0, 0, []
     store = ModelStore(Path(models))
     with connect(warehouse, read_only=True) as con:
         for hour in _hours_of_examples(con):
             part = load_examples(con, hour, hour + timedelta(hours=1))
             started = time.perf_counter()
-            aucs.append(progressive_metrics(part, ranker.score_then_learn(part))["auc_click"])
+            predicted = ranker.score_then_learn(part)
+            monitor.update(part.get_column("clicked").to_numpy(), predicted["p_click"])
+            aucs.append(progressive_metrics(part, predicted)["auc_click"])
             seconds += time.perf_counter() - started
             examples += part.height
             store.save(hour, ranker)
