@@ -9,6 +9,7 @@ export DATAFLYWHEEL_WAREHOUSE ?= $(DATAFLYWHEEL_HOME)/warehouse.duckdb
 export DBT_PROFILES_DIR ?= $(CURDIR)/dbt_project
 export DBT_LOG_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/logs
 export DBT_TARGET_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/target
+export DO_NOT_TRACK ?= 1
 
 .PHONY: setup demo test ui docs bench freshness drift-eval clean
 
@@ -20,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 
 # Dagster home with its dagster.yaml, and the dbt manifest that @dbt_assets reads at import.
 setup: $(VENV)/.installed
-	$(BIN)/python -c "from dataflywheel.defs.transform.project import dbt_project; dbt_project()"
+	$(BIN)/dataflywheel setup
 
 demo: setup
 	$(BIN)/dataflywheel demo $(ARGS)

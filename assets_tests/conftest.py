@@ -26,7 +26,17 @@ os.environ.pop("DATAFLYWHEEL_LANDING_URL", None)
 from dataflywheel import settings  # noqa: E402
 from dataflywheel.simulator.config import SimulationConfig  # noqa: E402
 
-settings.configure_environment()
+
+def pytest_configure(config):
+    """The test session's set-up, as `make setup` does it for a home: Dagster's configuration and
+    the dbt manifest the definitions read."""
+    from dataflywheel.dbt_project import parse_manifest
+
+    settings.export_environment()
+    settings.prepare_home()
+    if not (settings.current().dbt_target_path / "manifest.json").exists():
+        parse_manifest()
+
 
 MONDAY = date(2026, 11, 16)
 

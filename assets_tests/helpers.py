@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from dataflywheel.events.landing import land_events
-from dataflywheel.ml.ranker import COUNT_FEATURES, HOURS_FEATURES
+from dataflywheel.ingest.landing import land_events
+from dataflywheel.ranking.ranker import COUNT_FEATURES, HOURS_FEATURES
 from dataflywheel.simulator.wire import landing_table
 
 SEARCH_EVENT = {

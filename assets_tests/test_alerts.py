@@ -10,8 +10,8 @@ import pytest
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
 from dataflywheel import settings
-from dataflywheel.alerts import SqliteAlertSink
 from dataflywheel.definitions import defs
+from dataflywheel.monitoring.alerts import SqliteAlertSink
 
 SENSOR = defs.resolve_sensor_def("alerts_sensor")
 
@@ -42,7 +42,7 @@ def instance_with_one_event_log(tmp_path):
 @pytest.fixture
 def alerts(tmp_path, monkeypatch):
     monkeypatch.setenv("DATAFLYWHEEL_HOME", str(tmp_path))
-    return SqliteAlertSink(settings.alerts_path())
+    return SqliteAlertSink(settings.current().alerts_path)
 
 
 def test_freshness_failures_and_recoveries_are_alerted_once(alerts, tmp_path):
@@ -123,7 +123,7 @@ def test_alerts_reach_a_slack_compatible_webhook(alerts, tmp_path, monkeypatch):
 def test_an_alerts_table_of_the_first_version_is_kept_aside(tmp_path):
     import sqlite3
 
-    from dataflywheel.alerts import Alert
+    from dataflywheel.monitoring.alerts import Alert
 
     path = tmp_path / "alerts.db"
     with sqlite3.connect(path) as con:

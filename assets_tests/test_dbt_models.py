@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from dataflywheel import settings
-from dataflywheel.defs.transform.project import DBT_EXECUTABLE
-from dataflywheel.events.directory import load_directory_snapshot
-from dataflywheel.events.ingest import ingest_hour
-from dataflywheel.events.landing import list_event_files, parse_hour_key
-from dataflywheel.events.warehouse import connect
+from dataflywheel.dbt_project import DBT_EXECUTABLE
+from dataflywheel.ingest.directory import load_directory_snapshot
+from dataflywheel.ingest.landing import list_event_files, parse_hour_key
+from dataflywheel.ingest.raw_events import ingest_hour
 from dataflywheel.simulator.run import deliver_day, land_by_arrival_hour, land_directory
 from dataflywheel.simulator.world import build_world
+from dataflywheel.warehouse.duckdb import connect
 from helpers import land_rows
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dataflywheel.ml import drift
-from dataflywheel.ml.like_days import nearest_judgeable_day, reference_days
-from dataflywheel.ml.ranker import model_inputs
+from dataflywheel.monitoring import drift
+from dataflywheel.monitoring.like_days import nearest_judgeable_day, reference_days
+from dataflywheel.ranking.ranker import model_inputs
 from helpers import random_examples
 
 ROWS = 8_000

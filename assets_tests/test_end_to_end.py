@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 
 from dataflywheel import settings
-from dataflywheel.defs.monitoring.retrain import RetrainCursor
+from dataflywheel.defs.lifecycle.sensors import RetrainCursor
 from dataflywheel.defs.resources import model_registry
 from dataflywheel.demo import run_demo
-from dataflywheel.events.warehouse import connect
-from dataflywheel.ml.examples import load_examples
-from dataflywheel.ml.model_store import HOUR_FORMAT, ModelStore
-from dataflywheel.ml.ranker import Ranker
-from dataflywheel.ml.registry import CHALLENGER, CHAMPION, MODEL_NAME, code_version
+from dataflywheel.features.examples import load_examples
+from dataflywheel.lifecycle.model_store import HOUR_FORMAT, ModelStore
+from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, MODEL_NAME, code_version
+from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.simulator.config import DriftSchedule, SimulationConfig
+from dataflywheel.warehouse.duckdb import connect
 from helpers import land_rows
 
 DRIFT_DAY = 3  # Thursday: compared with Tuesday and Wednesday
@@ -67,7 +67,7 @@ def test_a_late_arrival_makes_the_sensor_rebuild_its_day(demo):
     day0 = datetime.combine(config.start, datetime.min.time(), tzinfo=timezone.utc)
     arrival = day0 + timedelta(days=config.days, hours=12)  # an hour of its own, after every day was built
     late_search = {"event_id": "late-e2e-1", "event_ts": f"{day0:%Y-%m-%d}T20:00:00.000Z", "tenant_id": "t0"}
-    land_rows(settings.landing_url(), arrival, "late", [late_search])
+    land_rows(settings.current().landing_url, arrival, "late", [late_search])
     result = defs.resolve_job_def("ingest_raw_events").execute_in_process(
         instance=instance, partition_key=f"{arrival:%Y-%m-%d-%H:00}"
     )
@@ -83,11 +83,11 @@ def _saved_hours(store) -> list[datetime]:
 
 
 def test_the_hourly_model_chain_equals_a_sequential_replay(demo):
-    store = ModelStore(settings.models_dir() / "ranker")
+    store = ModelStore(settings.current().ranker_chain_dir)
     hours = _saved_hours(store)
     assert len(hours) >= 24
     replay = Ranker()
-    with connect(settings.warehouse_path(), read_only=True) as con:
+    with connect(settings.current().warehouse_path, read_only=True) as con:
         for hour in hours:
             replay.learn_many(load_examples(con, hour, hour + timedelta(hours=1)))
         examples = load_examples(con, hours[0], hours[-1] + timedelta(hours=1))
@@ -107,7 +107,7 @@ def test_each_hour_records_its_progressive_validation_metrics(demo):
 
 def test_a_gap_in_the_chain_fails_instead_of_starting_over(demo):
     _, _, defs, instance = demo
-    store = ModelStore(settings.models_dir() / "ranker")
+    store = ModelStore(settings.current().ranker_chain_dir)
     last = _saved_hours(store)[-1]
     skipped = last + timedelta(hours=2)  # hour last + 1 was never trained
     result = defs.resolve_job_def("hourly_learning").execute_in_process(
@@ -121,7 +121,7 @@ def test_every_trained_hour_is_a_registry_version_with_its_lineage(demo):
     registry = model_registry().get()
     versions = registry.client.search_model_versions(f"name = '{MODEL_NAME}'")
     hourly = [v for v in versions if v.tags["registered_as"] == CHAMPION]
-    hours = _saved_hours(ModelStore(settings.models_dir() / "ranker"))
+    hours = _saved_hours(ModelStore(settings.current().ranker_chain_dir))
     assert sorted(v.tags["dagster_partition"] for v in hourly) == [f"{h:%Y-%m-%d-%H:00}" for h in hours]
     assert all(v.tags["code_version"] == code_version() and v.tags["training_examples_run_id"] for v in hourly)
 
@@ -140,7 +140,7 @@ def test_the_dbt_docs_site_is_built_and_linked_from_its_asset(demo):
     _, _, _, instance = demo
     event = instance.get_latest_materialization_event(dg.AssetKey("dbt_docs"))
     site = event.asset_materialization.metadata["site"].value
-    page = settings.home() / "dbt_docs" / "static_index.html"
+    page = settings.current().home / "dbt_docs" / "static_index.html"
     assert site == page.as_uri()
     assert "fct_rec_impressions" in page.read_text()
 
@@ -155,7 +155,7 @@ def test_the_drift_report_flags_the_drift_day_and_not_the_day_before(demo):
     assert report.drift[_day(config, DRIFT_DAY - 1)] == "no drift"
     assert report.drift[_day(config, 0)].startswith("no comparable reference")  # the first day
     event = instance.get_latest_materialization_event(dg.AssetKey("drift_report"))
-    report_file = settings.drift_reports_dir() / f"{event.asset_materialization.partition}.html"
+    report_file = settings.current().drift_reports_dir / f"{event.asset_materialization.partition}.html"
     assert event.asset_materialization.metadata["report"].value == report_file.as_uri() and report_file.exists()
 
 
@@ -234,7 +234,7 @@ def test_served_features_match_the_offline_join(demo):
 
 def test_a_promotion_makes_the_next_hour_continue_from_the_promoted_model(demo):
     config, _, defs, instance = demo
-    registry, store = model_registry().get(), ModelStore(settings.models_dir() / "ranker")
+    registry, store = model_registry().get(), ModelStore(settings.current().ranker_chain_dir)
     latest = store.latest_hour()
     own = pickle.loads(store.path(latest).read_bytes())
     # An operator promoting the day's challenger past its gate (the gate's own path is tested above).

@@ -6,9 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dataflywheel.ml.evaluation import baseline_scores, evaluate_day, held_out_scores
-from dataflywheel.ml.model_store import ModelStore
-from dataflywheel.ml.ranker import Ranker
+from dataflywheel.lifecycle.model_store import ModelStore
+from dataflywheel.ranking.evaluation import baseline_scores, evaluate_day, held_out_scores
+from dataflywheel.ranking.ranker import Ranker
 from helpers import random_examples
 
 H = datetime(2026, 11, 17, 10)

@@ -4,10 +4,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from dataflywheel.events.warehouse import connect, ensure_raw_tables
-from dataflywheel.ml import online
-from dataflywheel.ml.examples import build_examples
-from dataflywheel.ml.features import FeatureTiming, build_feature_rows, build_tiles, point_in_time_sql
+from dataflywheel.features import online
+from dataflywheel.features.build import FeatureTiming, build_feature_rows, build_tiles, point_in_time_sql
+from dataflywheel.features.examples import build_examples
+from dataflywheel.ingest.tables import ensure_raw_tables
+from dataflywheel.warehouse.duckdb import DuckDBEngine, connect
 
 H = datetime(2026, 11, 17, 10)  # the impression's hour
 
@@ -167,7 +168,7 @@ def test_online_directory_equals_the_examples_directory_attributes(con, tmp_path
 
 
 def test_the_skew_check_finds_a_feature_hour_rebuilt_after_publication(con, tmp_path):
-    from dataflywheel.ml.debugging import feature_skew
+    from dataflywheel.monitoring.debugging import feature_skew
 
     for n in range(3):
         hour = H - timedelta(hours=3 - n)

@@ -6,12 +6,12 @@ from datetime import datetime
 import polars as pl
 import pytest
 
-import dataflywheel.events.ingest as ingest_module
-from dataflywheel.events.ingest import ingest_hour
-from dataflywheel.events.landing import list_event_files, parse_hour_key
-from dataflywheel.events.warehouse import connect
+import dataflywheel.ingest.raw_events as ingest_module
+from dataflywheel.ingest.landing import list_event_files, parse_hour_key
+from dataflywheel.ingest.raw_events import ingest_hour
 from dataflywheel.simulator.run import deliver_day, land_by_arrival_hour
 from dataflywheel.simulator.world import build_world
+from dataflywheel.warehouse.duckdb import connect
 
 
 def _hour(key: str) -> datetime:
@@ -104,7 +104,7 @@ def test_a_landing_zone_behind_fsspec_ingests_the_same(small_config, tmp_path):
     """Any fsspec URL works end to end: here fsspec's in-memory filesystem stands in for s3://."""
     import uuid
 
-    from dataflywheel.events.directory import load_directory_snapshot
+    from dataflywheel.ingest.directory import load_directory_snapshot
     from dataflywheel.simulator.run import land_directory
 
     root = f"memory://landing-{uuid.uuid4().hex}"
@@ -150,6 +150,6 @@ def test_the_volume_check_warns_when_an_hour_falls_below_half_of_last_week(tmp_p
 
 @pytest.mark.parametrize("loaded, expected", [(20, True), (19, False), (80, True), (81, False), (40, True)])
 def test_volume_tolerance_is_half_to_twice_last_week(loaded, expected):
-    from dataflywheel.events.volume import within_tolerance
+    from dataflywheel.ingest.volume import within_tolerance
 
     assert within_tolerance(loaded, baseline=40, tolerance=0.5) is expected

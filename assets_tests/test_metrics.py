@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from dataflywheel.ml.metrics import auc, calibration, log_loss, ndcg_at_k
+from dataflywheel.ranking.metrics import auc, calibration, log_loss, ndcg_at_k
 
 
 def test_auc_counts_correctly_ordered_pairs_with_ties_as_half():

@@ -4,8 +4,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dataflywheel.ml import metrics
-from dataflywheel.ml.ranker import Ranker, progressive_metrics
+from dataflywheel.ranking import metrics
+from dataflywheel.ranking.ranker import Ranker, progressive_metrics
 from helpers import random_examples
 
 

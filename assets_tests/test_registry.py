@@ -5,9 +5,9 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from dataflywheel.ml.model_store import ModelStore
-from dataflywheel.ml.ranker import Ranker
-from dataflywheel.ml.registry import CHALLENGER, CHAMPION, Registry
+from dataflywheel.lifecycle.model_store import ModelStore
+from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, Registry
+from dataflywheel.ranking.ranker import Ranker
 from helpers import random_examples
 
 
@@ -72,7 +72,7 @@ def test_the_cli_promotes_and_rolls_back_and_the_hourly_chain_follows(tmp_path, 
 
     monkeypatch.setenv("DATAFLYWHEEL_HOME", str(tmp_path))
     monkeypatch.setenv("DATAFLYWHEEL_MLFLOW_URI", f"sqlite:///{tmp_path / 'cli.db'}")
-    registry, store = model_registry().get(), ModelStore(settings.models_dir() / "ranker")
+    registry, store = model_registry().get(), ModelStore(settings.current().ranker_chain_dir)
     hourly = trained(1)
     store.save(datetime(2026, 11, 17, 10), hourly)  # the chain's newest hour
     first = registry.register(hourly, {"dagster_partition": "h1"}, {})

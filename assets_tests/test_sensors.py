@@ -6,7 +6,7 @@ from datetime import datetime
 import dagster as dg
 
 from dataflywheel.defs.ingestion.sensors import landing_sensor
-from dataflywheel.events.late import stale_days
+from dataflywheel.ingest.late import stale_days
 from helpers import land_rows
 
 

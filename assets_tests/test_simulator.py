@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dataflywheel.events.schema import EventType
-from dataflywheel.events.validation import Reason
+from dataflywheel.contracts.vocabulary import EventType
+from dataflywheel.ingest.validation import Reason
 from dataflywheel.simulator.activity import ET, simulate_day
 from dataflywheel.simulator.config import FaultRates, SimulationConfig
 from dataflywheel.simulator.run import deliver_day
@@ -171,7 +171,7 @@ def test_a_preference_shift_changes_what_gets_clicked_from_its_day_only(small_co
 
 
 def test_landing_is_append_only_and_rerunning_a_simulation_rewrites_nothing(small_config, tmp_path):
-    from dataflywheel.events.landing import list_event_files
+    from dataflywheel.ingest.landing import list_event_files
     from dataflywheel.simulator.run import simulate
 
     config = replace(small_config, days=1, events_per_day=5_000)

@@ -6,7 +6,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from dataflywheel.events.validation import Reason, reason_sql
+from dataflywheel.ingest.validation import Reason, reason_sql
 from dataflywheel.simulator.wire import breakage
 from helpers import SEARCH_EVENT
 

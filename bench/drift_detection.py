@@ -27,13 +27,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from bench.run import week_through_pipeline
-from dataflywheel.events.warehouse import connect
-from dataflywheel.ml import drift
-from dataflywheel.ml.examples import load_examples
-from dataflywheel.ml.loss_monitor import LossStreamMonitor
-from dataflywheel.ml.model_store import ModelStore
-from dataflywheel.ml.ranker import Ranker
+from dataflywheel.features.examples import load_examples
+from dataflywheel.lifecycle.model_store import ModelStore
+from dataflywheel.monitoring import drift
+from dataflywheel.monitoring.loss_stream import LossStreamMonitor
+from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.simulator.config import DriftSchedule, SimulationConfig
+from dataflywheel.warehouse.duckdb import connect
 
 BENCH_DIR = Path(__file__).resolve().parent
 MONDAY = date(2026, 11, 16)

@@ -22,11 +22,11 @@ from pathlib import Path
 import polars as pl
 
 from bench.run import week_through_pipeline
-from dataflywheel.events.warehouse import connect
-from dataflywheel.ml import metrics
-from dataflywheel.ml.examples import load_examples
-from dataflywheel.ml.ranker import Ranker
+from dataflywheel.features.examples import load_examples
+from dataflywheel.ranking import metrics
+from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.simulator.config import DriftSchedule, SimulationConfig
+from dataflywheel.warehouse.duckdb import connect
 
 BENCH_DIR = Path(__file__).resolve().parent
 PLOT = BENCH_DIR.parent / "docs" / "img" / "freshness.png"

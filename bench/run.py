@@ -24,7 +24,7 @@ import psutil
 
 # Imported at module level: a stage's process imports this module before its clock starts,
 # so no stage's timing includes import time.
-import dataflywheel.events.ingest  # noqa: F401
+import dataflywheel.ingest.raw_events  # noqa: F401
 import dataflywheel.simulator.run  # noqa: F401
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -81,9 +81,9 @@ def simulate_stage(events: int, landing: str) -> int:
 
 
 def ingest_stage(landing: str, warehouse: str) -> dict:
-    from dataflywheel.events.ingest import ingest_hour
-    from dataflywheel.events.landing import list_event_files, parse_hour_key
-    from dataflywheel.events.warehouse import connect
+    from dataflywheel.ingest.landing import list_event_files, parse_hour_key
+    from dataflywheel.ingest.raw_events import ingest_hour
+    from dataflywheel.warehouse.duckdb import connect
 
     totals = {"landed": 0, "loaded": 0, "hours": 0, "largest_hour": 0}
     for hour in list_event_files(landing):
@@ -99,8 +99,8 @@ def ingest_stage(landing: str, warehouse: str) -> dict:
 
 
 def directory_stage(landing: str, warehouse: str, snapshot: date = MONDAY + timedelta(days=DAYS - 1)) -> None:
-    from dataflywheel.events.directory import load_directory_snapshot
-    from dataflywheel.events.warehouse import connect
+    from dataflywheel.ingest.directory import load_directory_snapshot
+    from dataflywheel.warehouse.duckdb import connect
 
     with connect(warehouse) as con:
         load_directory_snapshot(con, landing, snapshot)
@@ -109,7 +109,7 @@ def directory_stage(landing: str, warehouse: str, snapshot: date = MONDAY + time
 def dbt_stage(warehouse: str, target: str, first_day: date = MONDAY, days: int = DAYS) -> None:
     """dbt build over the simulated days, a day either side for late and skewed events."""
     from dataflywheel import settings
-    from dataflywheel.defs.transform.project import DBT_EXECUTABLE
+    from dataflywheel.dbt_project import DBT_EXECUTABLE
 
     env = {**os.environ, "DATAFLYWHEEL_WAREHOUSE": warehouse, "DBT_PROFILES_DIR": str(settings.DBT_PROJECT_DIR)}
     start, end = first_day - timedelta(days=1), first_day + timedelta(days=days + 1)
@@ -142,8 +142,8 @@ def _loaded_hours(con) -> list:
 
 def feature_stage(warehouse: str) -> int:
     """Tiles and feature rows for every arrival hour, as the hourly features assets build them."""
-    from dataflywheel.events.warehouse import connect
-    from dataflywheel.ml.features import build_feature_rows, build_tiles
+    from dataflywheel.features.build import build_feature_rows, build_tiles
+    from dataflywheel.warehouse.duckdb import connect
 
     with connect(warehouse) as con:
         hours = _loaded_hours(con)
@@ -154,8 +154,8 @@ def feature_stage(warehouse: str) -> int:
 
 
 def examples_stage(warehouse: str) -> int:
-    from dataflywheel.events.warehouse import connect
-    from dataflywheel.ml.examples import build_examples
+    from dataflywheel.features.examples import build_examples
+    from dataflywheel.warehouse.duckdb import connect
 
     with connect(warehouse) as con:
         return sum(build_examples(con, hour) for hour in _loaded_hours(con))
@@ -172,11 +172,11 @@ def ranker_stage(warehouse: str, models: str) -> dict:
     day's mean hourly AUC."""
     from datetime import timedelta
 
-    from dataflywheel.events.warehouse import connect
-    from dataflywheel.ml.examples import load_examples
-    from dataflywheel.ml.loss_monitor import LossStreamMonitor
-    from dataflywheel.ml.model_store import ModelStore
-    from dataflywheel.ml.ranker import Ranker, progressive_metrics
+    from dataflywheel.features.examples import load_examples
+    from dataflywheel.lifecycle.model_store import ModelStore
+    from dataflywheel.monitoring.loss_stream import LossStreamMonitor
+    from dataflywheel.ranking.ranker import Ranker, progressive_metrics
+    from dataflywheel.warehouse.duckdb import connect
 
     ranker, monitor, seconds, examples, aucs = Ranker(), LossStreamMonitor(), 0.0, 0, []
     store = ModelStore(Path(models))
@@ -198,9 +198,9 @@ def drift_report_stage(warehouse: str, models: str, rows: int | None) -> dict:
     """The drift report of the last day (Wednesday, against Tuesday) with samples of ``rows``
     per side (``None``: every row, the naive way), as the drift_report asset makes it:
     sampling, held-out scoring, Evidently."""
-    from dataflywheel.events.warehouse import connect
-    from dataflywheel.ml import drift
-    from dataflywheel.ml.model_store import ModelStore
+    from dataflywheel.lifecycle.model_store import ModelStore
+    from dataflywheel.monitoring import drift
+    from dataflywheel.warehouse.duckdb import connect
 
     day = MONDAY + timedelta(days=DAYS - 1)
     with connect(warehouse, read_only=True) as con:
@@ -217,9 +217,9 @@ def learn_one_baseline(warehouse: str, limit: int = 100_000) -> dict:
     """The same models fed one example at a time (River's predict_proba_one / learn_one), on a prefix."""
     from datetime import datetime
 
-    from dataflywheel.events.warehouse import connect
-    from dataflywheel.ml.examples import load_examples
-    from dataflywheel.ml.ranker import Ranker, model_inputs
+    from dataflywheel.features.examples import load_examples
+    from dataflywheel.ranking.ranker import Ranker, model_inputs
+    from dataflywheel.warehouse.duckdb import connect
 
     with connect(warehouse, read_only=True) as con:
         examples = load_examples(con, datetime(1970, 1, 1), datetime(2100, 1, 1), limit=limit)

@@ -1,4 +1,4 @@
-"""Command line: ``dataflywheel simulate | demo | promote | rollback``."""
+"""Command line: ``dataflywheel setup | simulate | demo | promote | rollback``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import argparse
 import sys
 from datetime import date, datetime, timedelta, timezone
 
-from . import settings
-from .ml.like_days import nearest_judgeable_day
-from .simulator.config import DriftSchedule, FaultRates, SimulationConfig
+from dataflywheel import settings
+from dataflywheel.monitoring.like_days import nearest_judgeable_day
+from dataflywheel.simulator.config import DriftSchedule, FaultRates, SimulationConfig
 
 
 def _simulation_args(parser: argparse.ArgumentParser, days: int, events_per_day: int, drift_day: int | None) -> None:
@@ -21,7 +21,7 @@ def _simulation_args(parser: argparse.ArgumentParser, days: int, events_per_day:
         type=int,
         default=drift_day,
         help="day index from which the world changes; moved to the nearest day (later first) that "
-        "the drift report can judge: it compares like days (see ml/like_days.py)",
+        "the drift report can judge: it compares like days (see monitoring/like_days.py)",
     )
     parser.add_argument("--drift-kind", choices=["all", *DriftSchedule.KINDS], default="all")
     parser.add_argument("--no-faults", action="store_true", help="deliver every event once, on time, well-formed")
@@ -63,38 +63,51 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("rollback", help="give the champion alias back to the previous champion").add_argument(
         "--reason", required=True
     )
+    commands.add_parser("setup", help="prepare the home folder: Dagster's configuration and the dbt manifest")
     args = parser.parse_args(argv)
-    settings.configure_environment()
+    settings.export_environment()
+    settings.prepare_home()
+    if args.command == "setup":
+        return _setup()
     if args.command in ("promote", "rollback"):
         return _registry_command(args)
     config = _config(args)
 
     if args.command == "simulate":
-        from .simulator.run import simulate
+        from dataflywheel.simulator.run import simulate
 
-        report = simulate(config, settings.landing_url())
+        report = simulate(config, settings.current().landing_url)
         if report.files == 0:
             print("this simulation was landed before: nothing written (landing files are never rewritten)")
         print(
             f"landed {report.delivered:,} rows ({report.events:,} events, {report.duplicates:,} duplicates, "
             f"{sum(report.malformed.values()):,} malformed) in {report.files} files, "
-            f"{report.seconds:.1f} s, {report.events_per_second:,.0f} rows/s -> {settings.landing_url()}"
+            f"{report.seconds:.1f} s, {report.events_per_second:,.0f} rows/s -> {settings.current().landing_url}"
         )
         return 0
 
-    from .demo import format_report, run_demo
+    from dataflywheel.demo import format_report, run_demo
 
     report = run_demo(config)
     print(format_report(report))
     return 1 if report.failed_runs else 0
 
 
-def _registry_command(args: argparse.Namespace) -> int:
-    from .defs.resources import model_registry
-    from .ml import promotion
-    from .ml.model_store import ModelStore
+def _setup() -> int:
+    from dataflywheel.contracts import dbt_vocabulary
+    from dataflywheel.dbt_project import parse_manifest
 
-    registry, store = model_registry().get(), ModelStore(settings.models_dir() / "ranker")
+    dbt_vocabulary.write()  # before parsing: the models call the vocabulary macros it generates
+    print(f"home {settings.current().home}; dbt manifest {parse_manifest()}")
+    return 0
+
+
+def _registry_command(args: argparse.Namespace) -> int:
+    from dataflywheel.defs.resources import model_registry
+    from dataflywheel.lifecycle import promotion
+    from dataflywheel.lifecycle.model_store import ModelStore
+
+    registry, store = model_registry().get(), ModelStore(settings.current().ranker_chain_dir)
     if args.command == "promote":
         champion = promotion.promote(registry, store, args.version, reason=args.reason)
     else:

@@ -1,18 +1,16 @@
-"""The root of the Dagster code location: gathers each domain's definitions."""
+"""The root of the Dagster code location: gathers each domain's definitions. Writes nothing."""
 
 import dagster as dg
 
-from . import settings
-from .defs import features, ingestion, monitoring, training, transform
-from .defs.resources import model_registry, warehouse
-
-settings.configure_environment()
+from dataflywheel.defs import features, ingestion, lifecycle, monitoring, ranking, transform
+from dataflywheel.defs.resources import model_registry, warehouse
 
 defs = dg.Definitions.merge(
     ingestion.defs(),
     transform.defs(),
     features.defs(),
-    training.defs(),
+    ranking.defs(),
+    lifecycle.defs(),
     monitoring.defs(),
     dg.Definitions(resources={"warehouse": warehouse(), "model_registry": model_registry()}),
 )

@@ -14,16 +14,27 @@ from datetime import timedelta
 import dagster as dg
 from tqdm import tqdm
 
-from . import settings
-from .alerts import SqliteAlertSink
-from .defs.partitions import partition_key_of
-from .defs.resources import model_registry
-from .events.landing import list_event_files
-from .events.warehouse import connect
-from .ml.drift import FLAGS
-from .ml.registry import CHALLENGER, CHAMPION, MODEL_NAME
-from .simulator.config import SimulationConfig
-from .simulator.run import SimulationReport, simulate
+from dataflywheel import settings
+from dataflywheel.defs.features.jobs import publish_online_job
+from dataflywheel.defs.ingestion.assets import landing_events
+from dataflywheel.defs.ingestion.jobs import directory_job, ingest_job
+from dataflywheel.defs.lifecycle.assets import ranker_challenger, ranker_promotion
+from dataflywheel.defs.lifecycle.jobs import retrain_job
+from dataflywheel.defs.lifecycle.sensors import retrain_sensor
+from dataflywheel.defs.monitoring.drift_report import drift_report
+from dataflywheel.defs.monitoring.jobs import debug_model_job, drift_report_job
+from dataflywheel.defs.partitions import partition_key_of
+from dataflywheel.defs.ranking.assets import model_evaluation
+from dataflywheel.defs.ranking.jobs import evaluate_day_job, hourly_learning_job
+from dataflywheel.defs.resources import model_registry
+from dataflywheel.defs.transform.jobs import dbt_docs_job, directory_models_job, rebuild_days_job
+from dataflywheel.ingest.landing import list_event_files
+from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, MODEL_NAME
+from dataflywheel.monitoring.alerts import SqliteAlertSink
+from dataflywheel.monitoring.drift import FLAGS
+from dataflywheel.simulator.config import SimulationConfig
+from dataflywheel.simulator.run import SimulationReport, simulate
+from dataflywheel.warehouse.duckdb import connect
 
 MARTS = (
     "fct_rec_impressions",
@@ -65,22 +76,28 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _run(
-    defs: dg.Definitions, job: str, instance: dg.DagsterInstance, partition_key: str | None, log, tags=None
+    defs: dg.Definitions,
+    job: dg.UnresolvedAssetJobDefinition,
+    instance: dg.DagsterInstance,
+    partition_key,
+    log,
+    tags=None,
 ) -> bool:
     """One run through the instance; its console and dbt output go to the demo log, not the terminal."""
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        result = defs.resolve_job_def(job).execute_in_process(
+        result = defs.resolve_job_def(job.name).execute_in_process(
             instance=instance, partition_key=partition_key, raise_on_error=False, run_config=QUIET, tags=tags
         )
     return result.success
 
 
 def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport:
-    settings.configure_environment()
-    from .definitions import defs  # after the environment: definitions read it at import
+    settings.export_environment()
+    settings.prepare_home()
+    from dataflywheel.definitions import defs  # after the environment: definitions read it at import
 
     instance = dg.DagsterInstance.get()
-    landing = settings.landing_url()
+    landing = settings.current().landing_url
 
     days_bar = tqdm(total=config.days, desc="simulate + land", unit="day", disable=not show_progress)
     simulation = simulate(config, landing, on_day=lambda _: days_bar.update())
@@ -89,25 +106,26 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
     report.stages.append(Stage("simulate + land", simulation.seconds, simulation.delivered))
 
     days = [(config.start + timedelta(days=d)).isoformat() for d in range(config.days)]
+    hours = [partition_key_of(h) for h in list_event_files(landing)]
     # (stage, job, partition): every landed hour, every directory day, then the models.
-    runs = [("raw_events", "ingest_raw_events", partition_key_of(h)) for h in list_event_files(landing)]
-    runs += [("directory", "ingest_directory", d) for d in days]
-    runs += [("dbt models", "build_directory_models", None)]
-    runs += [("dbt models", "rebuild_event_days", d) for d in days]
-    runs += [("features + ranker", "hourly_learning", partition_key_of(h)) for h in list_event_files(landing)]
-    runs += [("features + ranker", "publish_online_features", None)]
-    runs += [("features + ranker", "evaluate_model", d) for d in days]
-    runs += [("monitoring", "report_drift", d) for d in days]
-    runs += [("monitoring", "debug_model", None)]
-    runs += [("dbt models", "build_dbt_docs", None)]
+    runs = [("raw_events", ingest_job, h) for h in hours]
+    runs += [("directory", directory_job, d) for d in days]
+    runs += [("dbt models", directory_models_job, None)]
+    runs += [("dbt models", rebuild_days_job, d) for d in days]
+    runs += [("features + ranker", hourly_learning_job, h) for h in hours]
+    runs += [("features + ranker", publish_online_job, None)]
+    runs += [("features + ranker", evaluate_day_job, d) for d in days]
+    runs += [("monitoring", drift_report_job, d) for d in days]
+    runs += [("monitoring", debug_model_job, None)]
+    runs += [("dbt models", dbt_docs_job, None)]
     seconds: dict[str, float] = {}
-    with open(settings.home() / "demo.log", "w") as log:
+    with open(settings.current().home / "demo.log", "w") as log:
         for stage, job, key in tqdm(runs, desc="materialize partitions", unit="run", disable=not show_progress):
             if stage == "raw_events":  # what the landing sensor reports when it sees the files
-                instance.report_runless_asset_event(dg.AssetMaterialization("landing_events", partition=key))
+                instance.report_runless_asset_event(dg.AssetMaterialization(landing_events.key, partition=key))
             started = time.perf_counter()
             if not _run(defs, job, instance, key, log):
-                report.failed_runs.append(f"{job}[{key}]" if key else job)
+                report.failed_runs.append(f"{job.name}[{key}]" if key else job.name)
             seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - started
         started = time.perf_counter()
         _react_to_drift(defs, instance, report, log)
@@ -127,28 +145,29 @@ def _react_to_drift(defs: dg.Definitions, instance: dg.DagsterInstance, report: 
     """A tick of the retrain sensor (what the daemon would run) and its runs, then a tick of the
     alerts sensor: the alerts table then tells the week's story. The sensor itself skips days
     that already have a retrain run, so a second demo on the same home does not retrain again."""
-    retrain = defs.resolve_sensor_def("retrain_sensor").evaluate_tick(
+    retrain = defs.resolve_sensor_def(retrain_sensor.name).evaluate_tick(
         dg.build_sensor_context(instance=instance, definitions=defs)
     )
     for request in retrain.run_requests:
-        _run(defs, "retrain_ranker", instance, request.partition_key, log, {"dagster/run_key": request.run_key})
+        _run(defs, retrain_job, instance, request.partition_key, log, {"dagster/run_key": request.run_key})
         report.retrains.append(f"{request.run_key}: {_retrain_outcome(instance, request.partition_key)}")
     defs.resolve_sensor_def("alerts_sensor").evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
     report.alerts = [
-        f"{a.severity:<7} {a.kind:<21} {a.subject}: {a.detail}" for a in SqliteAlertSink(settings.alerts_path()).read()
+        f"{a.severity:<7} {a.kind:<21} {a.subject}: {a.detail}"
+        for a in SqliteAlertSink(settings.current().alerts_path).read()
     ]
 
 
 def _retrain_outcome(instance: dg.DagsterInstance, day: str) -> str:
-    if not _latest_metadata(instance, "ranker_challenger", day):
+    if not _latest_metadata(instance, ranker_challenger, day):
         return "FAILED before a challenger was registered"
-    if _latest_metadata(instance, "ranker_promotion", day):
+    if _latest_metadata(instance, ranker_promotion, day):
         return "challenger passed its quality gate and was promoted"
     return "challenger registered; its quality gate kept it from promotion"
 
 
 def _summarize(report: DemoReport) -> None:
-    with connect(settings.warehouse_path(), read_only=True) as con:
+    with connect(settings.current().warehouse_path, read_only=True) as con:
 
         def count(table: str) -> int:
             return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -167,10 +186,10 @@ def _summarize(report: DemoReport) -> None:
 
 def _summarize_models(report: DemoReport, instance: dg.DagsterInstance, days: list[str]) -> None:
     for day in days:
-        evaluation = _latest_metadata(instance, "model_evaluation", day)
+        evaluation = _latest_metadata(instance, model_evaluation, day)
         if evaluation:
             report.evaluation[day] = {k: v for k, v in evaluation.items() if k.startswith("ndcg")}
-        drift = _latest_metadata(instance, "drift_report", day)
+        drift = _latest_metadata(instance, drift_report, day)
         if drift:
             reasons = [flag for flag in FLAGS if drift.get(flag) == 1.0]
             report.drift[day] = ", ".join(reasons) if reasons else drift.get("verdict", "no drift")
@@ -182,9 +201,9 @@ def _summarize_models(report: DemoReport, instance: dg.DagsterInstance, days: li
         report.registry[alias] = version.version if version else "none"
 
 
-def _latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str) -> dict:
+def _latest_metadata(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, partition: str) -> dict:
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+        dg.AssetRecordsFilter(asset_key=asset.key, asset_partitions=[partition]), limit=1
     ).records
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()} if records else {}
 
@@ -219,14 +238,16 @@ def format_report(report: DemoReport) -> str:
     lines += [f"  {day}  {verdict}" for day, verdict in report.drift.items()]
     lines.append(f"retrain sensor: {', '.join(report.retrains) or 'nothing requested'}")
     lines.append(
-        f"model registry ({settings.mlflow_tracking_uri()}): {report.registry.get('versions')} versions, "
+        f"model registry ({settings.current().mlflow_uri}): {report.registry.get('versions')} versions, "
         f"champion = version {report.registry.get('champion')}, "
         f"challenger = version {report.registry.get('challenger')}"
     )
-    lines.append(f"alerts ({settings.alerts_path()}, table alerts):")
+    lines.append(f"alerts ({settings.current().alerts_path}, table alerts):")
     lines += [f"  {alert}" for alert in report.alerts] or ["  none"]
     if report.failed_runs:
-        lines.append(f"FAILED RUNS (details in {settings.home() / 'demo.log'}): {', '.join(report.failed_runs)}")
+        lines.append(
+            f"FAILED RUNS (details in {settings.current().home / 'demo.log'}): {', '.join(report.failed_runs)}"
+        )
     lines += [
         "",
         "Open the Dagster UI with `make ui` (http://127.0.0.1:3000): lineage, partitions, checks,",

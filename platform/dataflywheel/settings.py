@@ -1,77 +1,191 @@
-"""One place for paths and environment variables.
+"""One typed settings object: where the platform writes, and the knobs users tune.
 
-Everything the platform writes lives under one home folder (``DATAFLYWHEEL_HOME``,
-default ``./.dataflywheel``). Values are read on every call, not at import, so tests and
-entry points can point a process at another home by setting the environment.
+Everything the platform writes lives under one home folder (``DATAFLYWHEEL_HOME``, default
+``./.dataflywheel``). :func:`current` reads the environment on every call, not at import, so
+tests and entry points can point a process at another home by setting the environment.
+Every knob can be overridden by an environment variable named after it
+(``DATAFLYWHEEL_<FIELD>``, and ``DATAFLYWHEEL_GATE_<FIELD>`` / ``DATAFLYWHEEL_DRIFT_<FIELD>``
+for the thresholds), and descriptions in the UI quote the values from here.
+
+Nothing here writes at import: :func:`prepare_home` (``make setup``, the CLI, the test
+session) writes Dagster's configuration.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
-DEFAULT_PARTITIONS_START = "2026-11-01"
+
+@dataclass(frozen=True)
+class GateThresholds:
+    """When a retrained challenger may replace the champion (the blocking quality gate)."""
+
+    auc_tolerance: float = 0.0  # the challenger's held-out AUC may not be lower than the champion's ...
+    log_loss_tolerance: float = 0.01  # ... and its log loss at most this share higher
+
+    def describe(self) -> str:
+        return (
+            f"the challenger's AUC is not lower than the champion's (tolerance {self.auc_tolerance}) and its "
+            f"log loss at most {self.log_loss_tolerance:.0%} higher"
+        )
 
 
-def home() -> Path:
-    return Path(os.environ.get("DATAFLYWHEEL_HOME", PROJECT_ROOT / ".dataflywheel")).resolve()
+@dataclass(frozen=True)
+class DriftThresholds:
+    """When a difference counts as drift. Calibrated on simulated weeks (bench/drift_detection.py)."""
+
+    # Normed Wasserstein (numeric) / Jensen-Shannon distance: one such column is data drift. Quiet
+    # simulated days stay under 0.05; the demo week had a 0.185 step (see docs/architecture.md).
+    column: float = 0.2
+    target_p_value: float = 0.001  # two-proportion z-test on the click / engagement rate, and ...
+    target_change: float = 0.2  # ... a relative change of the whole day's rate at least this large
+    auc_drop: float = 0.02  # quality drop: held-out AUC down by this much and by 3 standard errors
 
 
-def dagster_home() -> Path:
-    return Path(os.environ.get("DAGSTER_HOME", home() / "dagster")).resolve()
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    dagster_home: Path
+    warehouse_path: Path
+    landing_url: str  # a local folder by default, any fsspec URL (s3://...) by config
+    mlflow_uri: str  # tracking + registry; SQLite under the home folder by default
+    partitions_start: datetime  # first hour of the hourly / daily partitions shown in Dagster
+    dedup_horizon_hours: int = 7 * 24
+    allowed_lateness_hours: float = 2  # later events still load, are counted, and make built days stale
+    volume_tolerance: float = 0.5  # an hour may be (1 - t) to 1 / (1 - t) times the same hour a week earlier
+    retrain_cooldown_hours: float = 12  # no second drift-triggered retrain within this many hours
+    gate: GateThresholds = field(default_factory=GateThresholds)
+    drift: DriftThresholds = field(default_factory=DriftThresholds)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+        home = Path(environ.get("DATAFLYWHEEL_HOME", PROJECT_ROOT / ".dataflywheel")).resolve()
+        knobs = {
+            name: kind(environ[f"DATAFLYWHEEL_{name.upper()}"])
+            for name, kind in _KNOBS.items()
+            if f"DATAFLYWHEEL_{name.upper()}" in environ
+        }
+        return cls(
+            home=home,
+            dagster_home=Path(environ.get("DAGSTER_HOME", home / "dagster")).resolve(),
+            warehouse_path=Path(environ.get("DATAFLYWHEEL_WAREHOUSE", home / "warehouse.duckdb")).resolve(),
+            landing_url=environ.get("DATAFLYWHEEL_LANDING_URL", str(home / "landing")),
+            mlflow_uri=environ.get("DATAFLYWHEEL_MLFLOW_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"),
+            partitions_start=datetime.fromisoformat(environ.get("DATAFLYWHEEL_PARTITIONS_START", "2026-11-01")).replace(
+                tzinfo=timezone.utc
+            ),
+            gate=_thresholds(GateThresholds, "DATAFLYWHEEL_GATE_", environ),
+            drift=_thresholds(DriftThresholds, "DATAFLYWHEEL_DRIFT_", environ),
+            **knobs,
+        )
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def ranker_chain_dir(self) -> Path:
+        """The hourly ranker chain (one model per hour)."""
+        return self.models_dir / "ranker"
+
+    @property
+    def loss_monitor_dir(self) -> Path:
+        """The loss-stream monitor's state, hour by hour beside the chain."""
+        return self.models_dir / "loss_monitor"
+
+    @property
+    def online_features_dir(self) -> Path:
+        return self.home / "online"
+
+    @property
+    def mlflow_artifact_root(self) -> Path:
+        return self.home / "mlflow" / "artifacts"
+
+    @property
+    def alerts_path(self) -> Path:
+        """The SQLite file holding the alerts table (written by the alerts sensor)."""
+        return self.home / "alerts.db"
+
+    @property
+    def drift_reports_dir(self) -> Path:
+        """Daily drift reports, one HTML and one JSON file per day."""
+        return self.home / "drift"
+
+    @property
+    def dbt_target_path(self) -> Path:
+        return self.home / "dbt" / "target"
+
+    def environment(self) -> dict[str, str]:
+        """The variables child processes (dbt, Dagster's daemon and runs) need to find this home."""
+        return {
+            "DATAFLYWHEEL_HOME": str(self.home),
+            "DAGSTER_HOME": str(self.dagster_home),
+            "DATAFLYWHEEL_WAREHOUSE": str(self.warehouse_path),
+            "DBT_LOG_PATH": str(self.home / "dbt" / "logs"),
+            # dagster-dbt puts each invocation's artifacts under DBT_TARGET_PATH: keep them in the home.
+            "DBT_TARGET_PATH": str(self.dbt_target_path),
+            "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+            "DO_NOT_TRACK": "1",  # Evidently's telemetry (the network is closed anyway)
+        }
 
 
-def landing_url() -> str:
-    """Root of the landing zone: a local folder by default, any fsspec URL (s3://...) by config."""
-    return os.environ.get("DATAFLYWHEEL_LANDING_URL", str(home() / "landing"))
+# The scalar knobs an environment variable may override, and their types.
+_KNOBS = {
+    "dedup_horizon_hours": int,
+    "allowed_lateness_hours": float,
+    "volume_tolerance": float,
+    "retrain_cooldown_hours": float,
+}
 
 
-def warehouse_path() -> Path:
-    return Path(os.environ.get("DATAFLYWHEEL_WAREHOUSE", home() / "warehouse.duckdb")).resolve()
+def _thresholds(cls, prefix: str, environ: Mapping[str, str]):
+    overrides = {
+        f.name: float(environ[prefix + f.name.upper()])
+        for f in dataclasses.fields(cls)
+        if prefix + f.name.upper() in environ
+    }
+    return cls(**overrides)
 
 
-def dbt_target_path() -> Path:
-    return home() / "dbt" / "target"
+def current() -> Settings:
+    """The settings of this process, read from its environment now."""
+    return Settings.from_env()
 
 
-def partitions_start() -> datetime:
-    """First hour of the hourly / daily partitions shown in Dagster."""
-    raw = os.environ.get("DATAFLYWHEEL_PARTITIONS_START", DEFAULT_PARTITIONS_START)
-    return datetime.fromisoformat(raw).replace(tzinfo=timezone.utc)
+def export_environment() -> Settings:
+    """For entry points (CLI, tests): make this home the one every child process sees."""
+    config = current()
+    for name, value in config.environment().items():
+        os.environ.setdefault(name, value)
+    return current()
 
 
-def dedup_horizon_hours() -> int:
-    return int(os.environ.get("DATAFLYWHEEL_DEDUP_HORIZON_HOURS", 7 * 24))
-
-
-def allowed_lateness_hours() -> float:
-    """Events later than this are still loaded, counted, and make built days stale."""
-    return float(os.environ.get("DATAFLYWHEEL_ALLOWED_LATENESS_HOURS", 2))
-
-
-def configure_environment() -> None:
-    """Export the home folder and Dagster/dbt locations for child processes.
-
-    Every entry point calls this, so run history, cursors and dbt artifacts all land in
-    the home folder and survive restarts.
-    """
-    os.environ.setdefault("DATAFLYWHEEL_HOME", str(home()))
-    os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
-    os.environ.setdefault("DATAFLYWHEEL_WAREHOUSE", str(warehouse_path()))
-    os.environ.setdefault("DBT_LOG_PATH", str(home() / "dbt" / "logs"))
-    # dagster-dbt puts each invocation's artifacts under DBT_TARGET_PATH: keep them in the home.
-    os.environ.setdefault("DBT_TARGET_PATH", str(dbt_target_path()))
-    os.environ.setdefault("DBT_PROFILES_DIR", str(DBT_PROJECT_DIR))
-    ensure_dagster_home()
+@contextmanager
+def dbt_environment():
+    """The home's dbt variables set while a dbt invocation starts (dagster-dbt passes os.environ on)."""
+    wanted = current().environment()
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update({name: value for name, value in wanted.items() if saved[name] is None})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
 
 
 DAGSTER_YAML = """\
-# Written by dataflywheel. Every step touching the DuckDB warehouse runs in pool `duckdb`:
-# DuckDB allows one writer process, so the pool's limit is 1.
+# Written by dataflywheel (`make setup`). Every step touching the DuckDB warehouse runs in pool
+# `duckdb`: DuckDB allows one writer process, so the pool's limit is 1.
 concurrency:
   pools:
     granularity: op
@@ -88,43 +202,13 @@ event_log_storage:
 """
 
 
-def ensure_dagster_home() -> Path:
-    path = dagster_home()
+def prepare_home(config: Settings | None = None) -> Path:
+    """Write Dagster's configuration into the home (idempotent). Setup, the CLI and tests call it."""
+    config = config or current()
+    path = config.dagster_home
     path.mkdir(parents=True, exist_ok=True)
-    config = path / "dagster.yaml"
+    dagster_yaml = path / "dagster.yaml"
     text = DAGSTER_YAML.format(events_dir=path / "history" / "events")
-    if not config.exists() or config.read_text() != text:
-        config.write_text(text)
+    if not dagster_yaml.exists() or dagster_yaml.read_text() != text:
+        dagster_yaml.write_text(text)
     return path
-
-
-def models_dir() -> Path:
-    return home() / "models"
-
-
-def online_features_dir() -> Path:
-    return home() / "online"
-
-
-def mlflow_tracking_uri() -> str:
-    """MLflow tracking and registry: SQLite under the home folder unless configured."""
-    return os.environ.get("DATAFLYWHEEL_MLFLOW_URI", f"sqlite:///{home() / 'mlflow' / 'mlflow.db'}")
-
-
-def mlflow_artifact_root() -> Path:
-    return home() / "mlflow" / "artifacts"
-
-
-def alerts_path() -> Path:
-    """The SQLite file holding the alerts table (written by the alerts sensor)."""
-    return home() / "alerts.db"
-
-
-def drift_reports_dir() -> Path:
-    """Daily drift reports, one HTML and one JSON file per day."""
-    return home() / "drift"
-
-
-def retrain_cooldown_hours() -> float:
-    """No second drift-triggered retrain within this many hours of the last one."""
-    return float(os.environ.get("DATAFLYWHEEL_RETRAIN_COOLDOWN_HOURS", 12))

@@ -41,10 +41,10 @@ sessions as (
         min(event_ts) as session_start,
         max(event_ts) as session_end,
         count(*) as events,
-        sum(case when product = 'jira' then 1 else 0 end) as jira_events,
-        sum(case when product = 'confluence' then 1 else 0 end) as confluence_events,
-        sum(case when event_type = 'rec_impression' then 1 else 0 end) as feed_impressions,
-        sum(case when event_type = 'rec_click' then 1 else 0 end) as feed_clicks
+        sum(case when product = {{ product_jira() }} then 1 else 0 end) as jira_events,
+        sum(case when product = {{ product_confluence() }} then 1 else 0 end) as confluence_events,
+        sum(case when event_type = {{ event_type_rec_impression() }} then 1 else 0 end) as feed_impressions,
+        sum(case when event_type = {{ event_type_rec_click() }} then 1 else 0 end) as feed_clicks
     from numbered
     group by user_id, session_number
 )

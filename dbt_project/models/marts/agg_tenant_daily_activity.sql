@@ -4,7 +4,7 @@
     meta={"freshness_hours": 26},
 ) }}
 
--- Daily active users and events per tenant and product (jira, confluence, search, home_feed).
+-- Daily active users and events per tenant and product.
 select
     event_date as activity_date,
     tenant_id,

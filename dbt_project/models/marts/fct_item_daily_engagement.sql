@@ -13,12 +13,12 @@ with per_user as (
         item_id,
         user_id,
         min(item_type) as item_type,
-        sum(case when event_type in ('issue_viewed', 'page_viewed') then 1 else 0 end) as views,
-        sum(case when event_type in ('page_edited', 'issue_transitioned') then 1 else 0 end) as edits,
-        sum(case when event_type in ('issue_commented', 'page_commented') then 1 else 0 end) as comments,
-        sum(case when event_type = 'page_shared' then 1 else 0 end) as shares,
-        sum(case when event_type = 'rec_impression' then 1 else 0 end) as feed_impressions,
-        sum(case when event_type = 'rec_click' then 1 else 0 end) as feed_clicks,
+        sum(case when event_type in ({{ view_events() }}) then 1 else 0 end) as views,
+        sum(case when event_type in ({{ edit_events() }}) then 1 else 0 end) as edits,
+        sum(case when event_type in ({{ comment_events() }}) then 1 else 0 end) as comments,
+        sum(case when event_type in ({{ share_events() }}) then 1 else 0 end) as shares,
+        sum(case when event_type = {{ event_type_rec_impression() }} then 1 else 0 end) as feed_impressions,
+        sum(case when event_type = {{ event_type_rec_click() }} then 1 else 0 end) as feed_clicks,
         sum(coalesce(dwell_ms, 0)) as dwell_ms
     from {{ ref('stg_events') }}
     where item_id is not null and {{ in_event_time_window('event_ts') }}

@@ -10,21 +10,20 @@
 with impressions as (
     select *
     from {{ ref('stg_events') }}
-    where event_type = 'rec_impression' and {{ in_event_time_window('event_ts') }}
+    where event_type = {{ event_type_rec_impression() }} and {{ in_event_time_window('event_ts') }}
 ),
 
 clicks as (
     select rec_request_id, position, min(event_ts) as click_ts, max(dwell_ms) as dwell_ms
     from {{ ref('stg_events') }}
-    where event_type = 'rec_click' and {{ in_widened_window('event_ts', 1) }}
+    where event_type = {{ event_type_rec_click() }} and {{ in_widened_window('event_ts', 1) }}
     group by rec_request_id, position
 ),
 
 engagements as (
     select user_id, item_id, event_ts
     from {{ ref('stg_events') }}
-    where event_type in ('issue_transitioned', 'issue_commented', 'page_edited', 'page_commented', 'page_shared')
-      and {{ in_widened_window('event_ts', 1) }}
+    where event_type in ({{ engagement_events() }}) and {{ in_widened_window('event_ts', 1) }}
 ),
 
 engaged as (

@@ -8,12 +8,7 @@ select
     received_ts,
     {{ dbt.date_trunc('hour', 'event_ts') }} as event_hour,
     cast(event_ts as date) as event_date,
-    case
-        when event_type like 'issue\_%' escape '\' then 'jira'
-        when event_type like 'page\_%' escape '\' then 'confluence'
-        when event_type like 'rec\_%' escape '\' then 'home_feed'
-        else 'search'
-    end as product,
+    {{ product_of('event_type') }} as product,
     tenant_id,
     user_id,
     item_id,

@@ -5,20 +5,20 @@ from functools import cache
 
 import dagster as dg
 
-from .. import settings
-from ..events.landing import parse_hour_key
+from dataflywheel import settings
+from dataflywheel.ingest.landing import parse_hour_key
 
 HOUR_KEY = "%Y-%m-%d-%H:%M"  # Dagster's hourly partition key format
 
 
 @cache
 def arrival_hours() -> dg.HourlyPartitionsDefinition:
-    return dg.HourlyPartitionsDefinition(start_date=settings.partitions_start().strftime(HOUR_KEY))
+    return dg.HourlyPartitionsDefinition(start_date=settings.current().partitions_start.strftime(HOUR_KEY))
 
 
 @cache
 def event_days() -> dg.DailyPartitionsDefinition:
-    return dg.DailyPartitionsDefinition(start_date=settings.partitions_start().strftime("%Y-%m-%d"))
+    return dg.DailyPartitionsDefinition(start_date=settings.current().partitions_start.strftime("%Y-%m-%d"))
 
 
 def partition_key_of(landing_hour: str) -> str:

@@ -4,11 +4,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
-from .. import settings
-from ..events.warehouse import connect
-from ..ml.registry import Registry
+from dataflywheel import settings
+from dataflywheel.lifecycle.registry import Registry
+from dataflywheel.warehouse.duckdb import DuckDBEngine
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -18,16 +17,20 @@ class Warehouse(dg.ConfigurableResource):
     path: str
 
     @contextmanager
+    def engine(self):
+        """The warehouse behind the engine interface (features, ranking, monitoring)."""
+        with DuckDBEngine.open(self.path) as engine:
+            yield engine
+
+    @contextmanager
     def get_connection(self):
-        con: duckdb.DuckDBPyConnection = connect(self.path)
-        try:
-            yield con
-        finally:
-            con.close()
+        """A DuckDB connection, for the raw loaders (ingestion reads the landing zone through DuckDB)."""
+        with self.engine() as engine:
+            yield engine.con
 
 
 def warehouse() -> Warehouse:
-    return Warehouse(path=str(settings.warehouse_path()))
+    return Warehouse(path=str(settings.current().warehouse_path))
 
 
 class ModelRegistry(dg.ConfigurableResource):
@@ -43,5 +46,5 @@ class ModelRegistry(dg.ConfigurableResource):
 
 def model_registry() -> ModelRegistry:
     return ModelRegistry(
-        tracking_uri=settings.mlflow_tracking_uri(), artifact_root=str(settings.mlflow_artifact_root())
+        tracking_uri=settings.current().mlflow_uri, artifact_root=str(settings.current().mlflow_artifact_root)
     )

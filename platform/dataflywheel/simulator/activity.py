@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..events.schema import EventType, Surface
-from .config import SimulationConfig
-from .world import ROLE_JIRA_SHARE, World
+from dataflywheel.contracts.vocabulary import EventType, Surface
+from dataflywheel.simulator.config import SimulationConfig
+from dataflywheel.simulator.world import ROLE_JIRA_SHARE, World
 
 EVENT_TYPES = list(EventType)
 SURFACES = list(Surface)

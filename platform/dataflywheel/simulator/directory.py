@@ -10,9 +10,9 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from .config import SimulationConfig
-from .wire import ITEM_TYPES, decode_labels
-from .world import ROLES, World
+from dataflywheel.simulator.config import SimulationConfig
+from dataflywheel.simulator.wire import ITEM_TYPES, decode_labels
+from dataflywheel.simulator.world import ROLES, World
 
 
 def _timestamps(config: SimulationConfig, seconds: np.ndarray) -> pa.Array:

@@ -14,12 +14,12 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from ..events.landing import directory_url, hour_key, land_events, write_atomic
-from .activity import simulate_day
-from .config import SimulationConfig
-from .directory import items_snapshot, users_snapshot
-from .wire import FAULT_COLUMN, corrupt, delivery_times, landing_table, redeliveries, to_wire
-from .world import World, build_world
+from dataflywheel.ingest.landing import directory_url, hour_key, land_events, write_atomic
+from dataflywheel.simulator.activity import simulate_day
+from dataflywheel.simulator.config import SimulationConfig
+from dataflywheel.simulator.directory import items_snapshot, users_snapshot
+from dataflywheel.simulator.wire import FAULT_COLUMN, corrupt, delivery_times, landing_table, redeliveries, to_wire
+from dataflywheel.simulator.world import World, build_world
 
 HOUR_US = 3_600_000_000
 

@@ -14,11 +14,12 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from ..events.schema import SCHEMA_VERSION, ItemType
-from ..events.validation import Reason
-from .activity import EVENT_TYPES, LOGGING_POLICY, PROPERTIES, SURFACES, DayEvents
-from .config import FaultRates
-from .world import World
+from dataflywheel.contracts.schema import SCHEMA_VERSION
+from dataflywheel.contracts.vocabulary import ItemType
+from dataflywheel.ingest.validation import Reason
+from dataflywheel.simulator.activity import EVENT_TYPES, LOGGING_POLICY, PROPERTIES, SURFACES, DayEvents
+from dataflywheel.simulator.config import FaultRates
+from dataflywheel.simulator.world import World
 
 ITEM_TYPES = [ItemType.JIRA_ISSUE.value, ItemType.CONFLUENCE_PAGE.value]
 MALFORMED_KINDS = list(Reason)

@@ -13,10 +13,11 @@ from functools import cached_property
 
 import numpy as np
 
-from .config import SimulationConfig
+from dataflywheel.contracts.vocabulary import Role
+from dataflywheel.simulator.config import SimulationConfig
 
-ROLES = np.array(["developer", "product_manager", "designer", "support", "marketing"])
-ROLE_SHARES = np.array([0.45, 0.15, 0.1, 0.15, 0.15])
+ROLES = np.array([role.value for role in Role])
+ROLE_SHARES = np.array([0.45, 0.15, 0.1, 0.15, 0.15])  # in the order of Role
 # Share of a role's activity that is Jira (the rest is Confluence).
 ROLE_JIRA_SHARE = np.array([0.8, 0.55, 0.5, 0.65, 0.2])
 TIMEZONES = np.array([-8, -5, 0, 1, 5.5, 8, 10])

@@ -2,9 +2,8 @@
 
 import dagster as dg
 
-from .assets import feature_rows, feature_tiles, online_features
-
-publish_online_job = dg.define_asset_job("publish_online_features", selection=[online_features])
+from dataflywheel.defs.features.assets import feature_rows, feature_tiles, online_features
+from dataflywheel.defs.features.jobs import publish_online_job
 
 
 def defs() -> dg.Definitions:

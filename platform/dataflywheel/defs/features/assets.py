@@ -1,15 +1,15 @@
-"""Feature store assets: thin wiring around ``ml.features`` and ``ml.online``."""
+"""Feature store assets: thin wiring around ``features.build`` and ``features.online``."""
 
 from datetime import datetime, timedelta
 
 import dagster as dg
 
-from ... import settings
-from ...events.warehouse import scalar
-from ...ml import online
-from ...ml.features import ENTITIES, build_feature_rows, build_tiles
-from ..partitions import arrival_hours
-from ..resources import Warehouse
+from dataflywheel import settings
+from dataflywheel.defs.partitions import arrival_hours
+from dataflywheel.defs.resources import Warehouse
+from dataflywheel.features import online
+from dataflywheel.features.build import build_feature_rows, build_tiles
+from dataflywheel.features.definitions import VIEWS
 
 # What every features asset shares, and how the hourly steps run.
 SPEC = dict(
@@ -31,35 +31,35 @@ HOURLY_STEP = dict(partitions_def=arrival_hours(), pool="duckdb")
 )
 def feature_tiles(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     hour = context.partition_time_window.start.replace(tzinfo=None)
-    with warehouse.get_connection() as conn:
-        rows = build_tiles(conn, hour)
+    with warehouse.engine() as engine:
+        rows = build_tiles(engine, hour)
     return dg.MaterializeResult(metadata={f"{table}_rows": n for table, n in rows.items()})
 
 
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            entity.table,
+            view.table,
             deps=[feature_tiles],
-            description=f"Feature rows keyed by {', '.join(entity.keys)}: one per key active in the hour, "
+            description=f"Feature rows keyed by {', '.join(view.keys)}: one per key active in the hour, "
             "with window values as of feature_ts and available_at for point-in-time joins.",
             kinds={"duckdb"},
             **SPEC,
         )
-        for entity in ENTITIES
+        for view in VIEWS
     ],
     **HOURLY_STEP,
 )
 def feature_rows(context: dg.AssetExecutionContext, warehouse: Warehouse):
     hour = context.partition_time_window.start.replace(tzinfo=None)
-    with warehouse.get_connection() as conn:
-        rows = build_feature_rows(conn, hour)
+    with warehouse.engine() as engine:
+        rows = build_feature_rows(engine, hour)
     for table, n in rows.items():
         yield dg.MaterializeResult(asset_key=table, metadata={"dagster/row_count": n})
 
 
 @dg.asset(
-    deps=[entity.table for entity in ENTITIES],
+    deps=[view.table for view in VIEWS],
     kinds={"parquet"},
     pool="duckdb",
     **SPEC,
@@ -67,14 +67,14 @@ def feature_rows(context: dg.AssetExecutionContext, warehouse: Warehouse):
     "warehouse; each file is replaced atomically.",
 )
 def online_features(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    with warehouse.get_connection() as conn:
-        newest = scalar(conn, "SELECT max(available_at) FROM features.user_features")
+    with warehouse.engine() as engine:
+        newest = engine.scalar("SELECT max(available_at) FROM features.user_features")
         as_of = newest or datetime(1970, 1, 1)
-        rows = online.publish(conn, settings.online_features_dir(), as_of)
+        rows = online.publish(engine, settings.current().online_features_dir, as_of)
     return dg.MaterializeResult(
         metadata={
             "as_of": str(as_of),
-            "path": str(settings.online_features_dir()),
+            "path": str(settings.current().online_features_dir),
             **{f"{t}_rows": n for t, n in rows.items()},
         }
     )

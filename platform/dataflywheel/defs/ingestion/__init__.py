@@ -2,8 +2,9 @@
 
 import dagster as dg
 
-from .assets import landing_events, raw_directory, raw_events
-from .sensors import directory_job, directory_sensor, ingest_job, landing_sensor
+from dataflywheel.defs.ingestion.assets import landing_events, raw_directory, raw_events
+from dataflywheel.defs.ingestion.jobs import directory_job, ingest_job
+from dataflywheel.defs.ingestion.sensors import directory_sensor, landing_sensor
 
 
 def defs() -> dg.Definitions:

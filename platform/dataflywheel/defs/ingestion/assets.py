@@ -4,15 +4,15 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from ... import settings
-from ...events.directory import load_directory_snapshot
-from ...events.ingest import HourCounts, ingest_hour
-from ...events.volume import loaded_a_week_earlier, within_tolerance
-from ..partitions import arrival_hours, event_days
-from ..resources import Warehouse
+from dataflywheel import settings
+from dataflywheel.defs.partitions import arrival_hours, event_days
+from dataflywheel.defs.resources import Warehouse
+from dataflywheel.ingest.directory import load_directory_snapshot
+from dataflywheel.ingest.raw_events import HourCounts, ingest_hour
+from dataflywheel.ingest.volume import loaded_a_week_earlier, within_tolerance
 
+_TOLERANCE = settings.current().volume_tolerance  # as the definitions were loaded
 OWNERS = ["team:data-platform"]
-VOLUME_TOLERANCE = 0.5  # an hour may be half to twice the same hour a week earlier
 
 
 def _volume_check(loaded: int, baseline: int) -> dg.AssetCheckResult:
@@ -22,7 +22,7 @@ def _volume_check(loaded: int, baseline: int) -> dg.AssetCheckResult:
         )
     return dg.AssetCheckResult(
         check_name="volume_vs_last_week",
-        passed=within_tolerance(loaded, baseline, VOLUME_TOLERANCE),
+        passed=within_tolerance(loaded, baseline, settings.current().volume_tolerance),
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"loaded": loaded, "same_hour_last_week": baseline, "ratio": round(loaded / baseline, 3)},
     )
@@ -69,7 +69,8 @@ landing_events = dg.AssetSpec(
         dg.AssetCheckSpec(
             "volume_vs_last_week",
             asset="raw_events",
-            description="Loaded volume within 0.5x-2x of the same hour a week earlier.",
+            description=f"Loaded volume within {1 - _TOLERANCE:g}x-{1 / (1 - _TOLERANCE):g}x of the same hour a "
+            "week earlier.",
         ),
     ],
 )
@@ -77,10 +78,10 @@ def raw_events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     """Product events of one arrival hour: validated, deduplicated by event_id, malformed rows
     quarantined with a reason. Replaces the hour in one transaction, so re-runs are idempotent."""
     hour = context.partition_time_window.start.replace(tzinfo=None)
-    horizon = timedelta(hours=settings.dedup_horizon_hours())
+    horizon = timedelta(hours=settings.current().dedup_horizon_hours)
     with warehouse.get_connection() as conn:
-        lateness = timedelta(hours=settings.allowed_lateness_hours())
-        counts = ingest_hour(conn, settings.landing_url(), hour, horizon, allowed_lateness=lateness)
+        lateness = timedelta(hours=settings.current().allowed_lateness_hours)
+        counts = ingest_hour(conn, settings.current().landing_url, hour, horizon, allowed_lateness=lateness)
         volume = _volume_check(counts.loaded, loaded_a_week_earlier(conn, hour))
     return dg.MaterializeResult(
         metadata={
@@ -122,6 +123,6 @@ def raw_directory(context: dg.AssetExecutionContext, warehouse: Warehouse):
     """Load one day's directory export; the snapshot date is replaced in one transaction."""
     snapshot = date.fromisoformat(context.partition_key)
     with warehouse.get_connection() as conn:
-        rows = load_directory_snapshot(conn, settings.landing_url(), snapshot)
+        rows = load_directory_snapshot(conn, settings.current().landing_url, snapshot)
     yield dg.MaterializeResult(asset_key="raw_directory_users", metadata={"dagster/row_count": rows["directory_users"]})
     yield dg.MaterializeResult(asset_key="raw_directory_items", metadata={"dagster/row_count": rows["directory_items"]})

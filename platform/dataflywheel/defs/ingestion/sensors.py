@@ -7,13 +7,10 @@ import json
 
 import dagster as dg
 
-from ... import settings
-from ...events.landing import list_directory_snapshots, list_event_files
-from ..partitions import arrival_hours, event_days, landing_hour_of, partition_key_of
-from .assets import raw_directory, raw_events
-
-ingest_job = dg.define_asset_job("ingest_raw_events", selection=[raw_events])
-directory_job = dg.define_asset_job("ingest_directory", selection=[raw_directory])
+from dataflywheel import settings
+from dataflywheel.defs.ingestion.jobs import directory_job, ingest_job
+from dataflywheel.defs.partitions import arrival_hours, event_days, landing_hour_of, partition_key_of
+from dataflywheel.ingest.landing import list_directory_snapshots, list_event_files
 
 
 def hours_with_new_files(files_by_hour: dict[str, list[str]], seen: dict[str, int]) -> dict[str, int]:
@@ -25,7 +22,7 @@ def hours_with_new_files(files_by_hour: dict[str, list[str]], seen: dict[str, in
 def landing_sensor(context: dg.SensorEvaluationContext):
     """Request ``raw_events`` for every arrival hour with new files, late files for old hours included."""
     seen = json.loads(context.cursor) if context.cursor else loaded_file_counts(context.instance)
-    new = hours_with_new_files(list_event_files(settings.landing_url()), seen)
+    new = hours_with_new_files(list_event_files(settings.current().landing_url), seen)
     valid_keys = set(arrival_hours().get_partition_keys())
     requests, landed = [], []
     for hour, n_files in sorted(new.items()):
@@ -74,7 +71,9 @@ def directory_sensor(context: dg.SensorEvaluationContext):
         else {r.partition_key for r in _all_materializations(context.instance, dg.AssetKey("raw_directory_users"))}
     )
     valid_keys = set(event_days().get_partition_keys())
-    snapshots = [d for d in list_directory_snapshots(settings.landing_url()) if d not in done and d in valid_keys]
+    snapshots = [
+        d for d in list_directory_snapshots(settings.current().landing_url) if d not in done and d in valid_keys
+    ]
     for snapshot_date in snapshots:
         yield dg.RunRequest(run_key=snapshot_date, partition_key=snapshot_date)
     context.update_cursor(json.dumps(sorted(done | set(snapshots))))

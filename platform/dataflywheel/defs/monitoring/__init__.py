@@ -1,19 +1,14 @@
-"""Monitoring domain: drift reports, alerts, and the sensor that retrains on confirmed drift."""
+"""Monitoring domain: drift reports, model debugging, and the alerts sensor."""
 
 import dagster as dg
 
-from .debugging import model_debugging
-from .drift import drift_report
-from .retrain import retrain_sensor
-from .sensors import alerts_sensor
-
-drift_report_job = dg.define_asset_job("report_drift", selection=[drift_report])
-debug_model_job = dg.define_asset_job("debug_model", selection=[model_debugging])
+from dataflywheel.defs.monitoring.alerts_sensor import alerts_sensor
+from dataflywheel.defs.monitoring.drift_report import drift_report
+from dataflywheel.defs.monitoring.jobs import debug_model_job, drift_report_job
+from dataflywheel.defs.monitoring.model_debugging import model_debugging
 
 
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[drift_report, model_debugging],
-        jobs=[drift_report_job, debug_model_job],
-        sensors=[alerts_sensor, retrain_sensor],
+        assets=[drift_report, model_debugging], jobs=[drift_report_job, debug_model_job], sensors=[alerts_sensor]
     )

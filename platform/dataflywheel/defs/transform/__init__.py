@@ -2,14 +2,10 @@
 
 import dagster as dg
 
-from .assets import dbt_resource, directory_models, event_time_models
-from .docs import dbt_docs
-from .sensors import late_events_sensor, rebuild_days_job
-
-directory_models_job = dg.define_asset_job(
-    "build_directory_models", selection=dg.AssetSelection.assets(directory_models())
-)
-dbt_docs_job = dg.define_asset_job("build_dbt_docs", selection=[dbt_docs])
+from dataflywheel.defs.transform.assets import dbt_resource, directory_models, event_time_models
+from dataflywheel.defs.transform.docs import dbt_docs
+from dataflywheel.defs.transform.jobs import dbt_docs_job, directory_models_job, rebuild_days_job
+from dataflywheel.defs.transform.sensors import late_events_sensor
 
 
 def defs() -> dg.Definitions:

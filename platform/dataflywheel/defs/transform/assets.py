@@ -6,9 +6,10 @@ from functools import cache
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from ..partitions import event_days
-from .project import DBT_EXECUTABLE, dbt_project
-from .translator import DataflywheelTranslator
+from dataflywheel import settings
+from dataflywheel.dbt_project import DBT_EXECUTABLE, dbt_project
+from dataflywheel.defs.partitions import event_days
+from dataflywheel.defs.transform.translator import DataflywheelTranslator
 
 
 def dbt_resource() -> DbtCliResource:
@@ -19,6 +20,13 @@ def window_vars(window: dg.TimeWindow) -> str:
     """The partition's event-time window as dbt vars (naive UTC, end-exclusive)."""
     fmt = "%Y-%m-%d %H:%M:%S"
     return json.dumps({"min_ts": window.start.strftime(fmt), "max_ts": window.end.strftime(fmt)})
+
+
+def _build(dbt: DbtCliResource, context: dg.AssetExecutionContext, args: list[str]):
+    """``dbt build`` of the selection, started with the home's dbt environment (warehouse, target)."""
+    with settings.dbt_environment():
+        invocation = dbt.cli(["build", *args], context=context)
+    yield from invocation.stream()
 
 
 @cache
@@ -34,7 +42,7 @@ def event_time_models() -> dg.AssetsDefinition:
     )
     def _event_time_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         """Rebuild the run's event-time window (one day, or a backfill's whole range at once)."""
-        yield from dbt.cli(["build", "--vars", window_vars(context.partition_time_window)], context=context).stream()
+        yield from _build(dbt, context, ["--vars", window_vars(context.partition_time_window)])
 
     return _event_time_models
 
@@ -50,6 +58,6 @@ def directory_models() -> dg.AssetsDefinition:
     )
     def _directory_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         # Cautious: tests that also touch event-time models run with those models instead.
-        yield from dbt.cli(["build", "--indirect-selection", "cautious"], context=context).stream()
+        yield from _build(dbt, context, ["--indirect-selection", "cautious"])
 
     return _directory_models

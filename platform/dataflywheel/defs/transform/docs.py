@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import dagster as dg
 
-from ... import settings
-from .assets import directory_models, event_time_models
-from .project import DBT_EXECUTABLE, dbt_project
+from dataflywheel import settings
+from dataflywheel.dbt_project import DBT_EXECUTABLE, dbt_project
+from dataflywheel.defs.transform.assets import directory_models, event_time_models
 
 
 @dg.asset(
@@ -22,11 +22,12 @@ from .project import DBT_EXECUTABLE, dbt_project
     description="The static dbt docs site (models, columns, tests, lineage) in one HTML file.",
 )
 def dbt_docs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    site = settings.home() / "dbt_docs"
+    config = settings.current()
+    site = config.home / "dbt_docs"
     subprocess.run(
         [DBT_EXECUTABLE, "docs", "generate", "--static", "--quiet", "--target-path", str(site)],
         cwd=dbt_project().project_dir,
-        env={**os.environ, "DATAFLYWHEEL_WAREHOUSE": str(settings.warehouse_path())},
+        env={**os.environ, **config.environment()},
         check=True,
     )
     page = site / "static_index.html"

@@ -8,13 +8,11 @@ It reads Dagster's event log only, never the warehouse.
 
 import dagster as dg
 
-from ...events.late import stale_days
-from .assets import event_time_models
+from dataflywheel.defs.ingestion.assets import raw_events
+from dataflywheel.defs.transform.jobs import rebuild_days_job
+from dataflywheel.ingest.late import stale_days
 
-RAW_EVENTS = dg.AssetKey("raw_events")
 BUILT_MARKER = dg.AssetKey("fct_rec_impressions")  # the event-time models build together
-
-rebuild_days_job = dg.define_asset_job("rebuild_event_days", selection=dg.AssetSelection.assets(event_time_models()))
 
 
 def _last_built(instance: dg.DagsterInstance, day: str) -> float | None:
@@ -27,7 +25,7 @@ def _last_built(instance: dg.DagsterInstance, day: str) -> float | None:
 @dg.sensor(job=rebuild_days_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def late_events_sensor(context: dg.SensorEvaluationContext):
     """Request the event-time days that late arrivals made stale."""
-    result = context.instance.fetch_materializations(RAW_EVENTS, limit=500, cursor=context.cursor, ascending=True)
+    result = context.instance.fetch_materializations(raw_events.key, limit=500, cursor=context.cursor, ascending=True)
     arrivals = []
     for record in result.records:
         dates = record.asset_materialization.metadata.get("event_dates")

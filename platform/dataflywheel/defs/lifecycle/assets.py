@@ -1,0 +1,118 @@
+"""Retraining when the world changed: a challenger, its quality gate, and its promotion.
+
+Launched by the retrain sensor (defs/monitoring) for the day whose drift was confirmed.
+The gate is a blocking check: a challenger that fails it is registered (to be looked at)
+but never promoted, because the promotion step does not run.
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+
+from dataflywheel import settings
+from dataflywheel.defs.partitions import event_days
+from dataflywheel.defs.ranking.assets import SPEC, examples_between, ranker_model, run_lineage, training_examples
+from dataflywheel.defs.resources import ModelRegistry, Warehouse
+from dataflywheel.lifecycle import promotion
+from dataflywheel.lifecycle.challenger import RetrainWindow, fit_challenger, judge
+from dataflywheel.lifecycle.model_store import ModelStore
+from dataflywheel.lifecycle.registry import CHALLENGER
+
+GATE = "challenger_not_worse"
+ON_DEMAND = {
+    **SPEC,
+    "automation_condition": None,  # only the retrain sensor starts these
+    # On demand: none in a quarter means the retrain path has gone unexercised, worth a look.
+    "freshness_policy": dg.FreshnessPolicy.time_window(fail_window=timedelta(days=90)),
+}
+
+
+class ChallengerConfig(dg.Config):
+    """The recent window a challenger learns from and the held-out hours that judge it."""
+
+    train_hours: int = 42
+    holdout_hours: int = 6
+    learning_rate: float = 0.1
+
+
+@dg.asset(
+    deps=[training_examples, ranker_model],
+    partitions_def=event_days(),
+    kinds={"river", "mlflow"},
+    **ON_DEMAND,
+    check_specs=[
+        dg.AssetCheckSpec(
+            GATE,
+            asset="ranker_challenger",
+            blocking=True,
+            description=f"On the same held-out hours {settings.current().gate.describe()}; otherwise it goes "
+            "no further.",
+        )
+    ],
+    description="A ranker fitted from scratch on the hours before the day's last ones, judged against the "
+    "champion on those last hours, registered as `challenger`.",
+)
+def ranker_challenger(
+    context: dg.AssetExecutionContext, config: ChallengerConfig, warehouse: Warehouse, model_registry: ModelRegistry
+) -> dg.MaterializeResult:
+    window = RetrainWindow.ending_with(
+        context.partition_time_window.start.date(), config.train_hours, config.holdout_hours
+    )
+    challenger = fit_challenger(
+        examples_between(warehouse, window.train_start, window.holdout_start), config.learning_rate
+    )
+    holdout = examples_between(warehouse, window.holdout_start, window.holdout_end)
+    comparison = judge(challenger, holdout, ModelStore(settings.current().ranker_chain_dir))  # learns the holdout too
+    tags = run_lineage(context) | {"trained_from": str(window.train_start), "trained_until": str(window.holdout_end)}
+    measured = comparison.metrics()
+    version = model_registry.get().register(challenger, tags, measured, alias=CHALLENGER)
+    numbers = {k: dg.FloatMetadataValue(v) for k, v in measured.items()}
+    return dg.MaterializeResult(
+        metadata={"registry_version": int(version.version), "holdout_examples": comparison.examples, **numbers},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=GATE,
+                passed=comparison.passed(settings.current().gate),
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"registry_version": int(version.version), **numbers},
+            )
+        ],
+    )
+
+
+@dg.asset(
+    deps=[ranker_challenger],
+    partitions_def=event_days(),
+    kinds={"mlflow"},
+    **ON_DEMAND,
+    description="The challenger that passed its gate becomes the champion: it learns the hours since its "
+    "holdout, and the hourly chain continues from it.",
+)
+def ranker_promotion(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, model_registry: ModelRegistry
+) -> dg.MaterializeResult:
+    registry = model_registry.get()
+    challenger = _challenger_version(context)
+    store = ModelStore(settings.current().ranker_chain_dir)
+    latest = store.latest_hour()
+    caught_up = registry.load(challenger)
+    trained_until = context.partition_time_window.end.replace(tzinfo=None)  # its holdout ends with the day
+    if latest is not None:
+        caught_up.learn_many(examples_between(warehouse, trained_until, latest + timedelta(hours=1)))
+    tags = run_lineage(context) | {"caught_up_from": str(challenger), "caught_up_through": str(latest)}
+    version = registry.register(caught_up, tags, {}, alias=CHALLENGER)
+    champion = promotion.promote(registry, store, version.version, reason=f"passed {GATE} (challenger {challenger})")
+    return dg.MaterializeResult(
+        metadata={
+            "champion_version": int(champion.version),
+            "challenger_version": int(challenger),
+            "rebased_after": str(latest),
+        }
+    )
+
+
+def _challenger_version(context: dg.AssetExecutionContext) -> str:
+    record = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=ranker_challenger.key, asset_partitions=[context.partition_key]), limit=1
+    ).records[0]
+    return str(record.asset_materialization.metadata["registry_version"].value)

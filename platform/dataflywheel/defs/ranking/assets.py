@@ -1,0 +1,165 @@
+"""Ranking assets: thin wiring around ``features.examples``, ``ranking`` and ``lifecycle.model_store``."""
+
+from datetime import timedelta
+
+import dagster as dg
+import polars as pl
+
+from dataflywheel import settings
+from dataflywheel.defs.partitions import arrival_hours, event_days
+from dataflywheel.defs.resources import ModelRegistry, Warehouse
+from dataflywheel.features.definitions import VIEWS
+from dataflywheel.features.examples import build_examples, load_examples
+from dataflywheel.lifecycle.model_store import ModelStore
+from dataflywheel.lifecycle.registry import code_version
+from dataflywheel.monitoring.loss_stream import LossStreamMonitor
+from dataflywheel.ranking.evaluation import evaluate_day, held_out_scores
+from dataflywheel.ranking.learning import learn_hour
+from dataflywheel.ranking.ranker import Ranker
+
+# What every training asset shares.
+SPEC = dict(
+    group_name="training",
+    owners=["team:ml-platform"],
+    pool="duckdb",
+    automation_condition=dg.AutomationCondition.eager(),
+)
+PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+
+
+@dg.asset(
+    deps=[
+        "fct_rec_impressions",
+        "dim_users",
+        "dim_items",
+        # Impressions of hour h may only use rows published before them: hour h - 1's.
+        *[dg.AssetDep(view.table, partition_mapping=PREVIOUS_HOUR) for view in VIEWS],
+    ],
+    partitions_def=arrival_hours(),
+    kinds={"duckdb"},
+    **SPEC,
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=4)),
+    description="Home-feed impressions of the hour with labels (clicked, engaged), propensity, position, "
+    "model version, segments, and features joined point-in-time on available_at with a TTL.",
+)
+def training_examples(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    hour = context.partition_time_window.start.replace(tzinfo=None)
+    with warehouse.engine() as engine:
+        rows = build_examples(engine, hour)
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+
+
+class ScoreWeights(dg.Config):
+    """How the ranking score weighs the objectives: w_click * P(click) + w_engage * P(click and engaged)."""
+
+    w_click: float = 1.0
+    w_engage: float = 2.0
+
+
+def examples_between(warehouse: Warehouse, start, end) -> pl.DataFrame:
+    """Training examples of [start, end) in stream order."""
+    with warehouse.engine() as engine:
+        return load_examples(engine, start, end)
+
+
+@dg.asset(
+    deps=[training_examples, dg.AssetDep("ranker_model", partition_mapping=PREVIOUS_HOUR)],
+    partitions_def=arrival_hours(),
+    kinds={"river"},
+    **SPEC,
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=4)),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "loss_stream_stable",
+            asset="ranker_model",
+            description="Page-Hinkley on the held-out excess log loss (blocks of examples, carried hour to "
+            "hour) raised no alarm this hour: an early warning, before the day's drift report.",
+        )
+    ],
+    description="The ranker of hour h: hour h - 1's model, scored on hour h's examples before it learns "
+    "them (progressive validation), then updated with them in mini-batches.",
+)
+def ranker_model(
+    context: dg.AssetExecutionContext, config: ScoreWeights, warehouse: Warehouse, model_registry: ModelRegistry
+) -> dg.MaterializeResult:
+    window = context.partition_time_window
+    hour = window.start.replace(tzinfo=None)
+    store = ModelStore(settings.current().ranker_chain_dir)
+    ranker = store.load(hour - timedelta(hours=1))
+    if ranker is None:
+        if store.any_before(hour):
+            raise dg.Failure(f"No ranker for {hour - timedelta(hours=1)}: materialize the chain in order.")
+        ranker = Ranker()  # the chain starts here, from the priors
+    ranker.w_click, ranker.w_engage = config.w_click, config.w_engage
+    monitors = ModelStore(settings.current().loss_monitor_dir)
+    monitor = monitors.load(hour - timedelta(hours=1)) or LossStreamMonitor()
+    examples = examples_between(warehouse, hour, hour + timedelta(hours=1))
+    update = learn_hour(ranker, examples, monitor)
+    path = store.save(hour, ranker)
+    monitors.save(hour, monitor)
+    measured = {k: v for k, v in update.metrics.items() if isinstance(v, float)}
+    version = model_registry.get().register(ranker, _lineage(context), measured)
+    return dg.MaterializeResult(
+        metadata={
+            **{name: dg.FloatMetadataValue(v) for name, v in measured.items()},
+            "loss_stream_alarms": dg.FloatMetadataValue(float(update.alarms)),
+            "examples": examples.height,
+            "examples_seen": ranker.examples_seen,
+            "path": str(path),
+            "registry_version": int(version.version),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="loss_stream_stable",
+                passed=update.alarms == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"alarms": update.alarms, "alarms_in_chain": monitor.alarms},
+            )
+        ],
+    )
+
+
+def run_lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """Where a model version came from: this run and this code."""
+    return {
+        "dagster_partition": context.partition_key,
+        "dagster_run_id": context.run.run_id,
+        "code_version": code_version(),
+    }
+
+
+def _lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """An hourly version's lineage: the run, the code, and the examples it learned."""
+    examples = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=training_examples.key, asset_partitions=[context.partition_key]), limit=1
+    ).records
+    return run_lineage(context) | {"training_examples_run_id": examples[0].run_id if examples else ""}
+
+
+@dg.asset(
+    deps=[ranker_model, training_examples],
+    partitions_def=event_days(),
+    kinds={"river"},
+    **SPEC,
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30)),
+    description="The day's impressions scored by the model of the hour before each (held out by time): "
+    "NDCG@10 against most-popular-in-tenant and random, AUC, log loss, calibration per segment and "
+    "exposure by item group.",
+)
+def model_evaluation(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    window = context.partition_time_window
+    start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
+    scored = held_out_scores(examples_between(warehouse, start, end), ModelStore(settings.current().ranker_chain_dir))
+    result = evaluate_day(scored)
+    numbers = {f"ndcg_at_10/{policy}": v for policy, v in result.ndcg_at_10.items()}
+    numbers |= {"auc_click": result.auc_click, "log_loss_click": result.log_loss_click}
+    numbers["ndcg_margin_over_most_popular"] = result.margin_over_most_popular
+    numbers |= {f"calibration/{c}={v}": x for c, values in result.calibration.items() for v, x in values.items()}
+    numbers |= {f"exposure/{g}={v}": x for g, values in result.exposure.items() for v, x in values.items()}
+    numbers |= {f"{m}/{segment}": x for segment, values in result.cold_start.items() for m, x in values.items()}
+    return dg.MaterializeResult(
+        metadata={
+            "examples": result.examples,
+            **{k: dg.FloatMetadataValue(v) for k, v in numbers.items() if v is not None},
+        }
+    )

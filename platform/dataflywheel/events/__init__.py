@@ -1,1 +1,0 @@
-"""The event contract: schema, validation rules and landing-zone I/O."""

@@ -1,0 +1,87 @@
+"""The online side of the feature store: the latest row per key as files, and request rows from them.
+
+The ranking service loads these without opening the warehouse (DuckDB allows one writer,
+and serving must not wait for it). The rows are the offline feature rows themselves, picked
+as the point-in-time join would pick them at ``as_of`` and kept as long as the join keeps
+them (each view's TTL), plus the directory attributes computed by the same SQL as the
+training examples'. :meth:`OnlineSnapshot.request_rows` assembles a request's row from them
+with the same request-time function as training: one definition, two uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from dataflywheel.features.build import ensure_feature_tables, sql_timestamp
+from dataflywheel.features.definitions import SCHEMA, VIEWS
+from dataflywheel.features.point_in_time import directory_sql
+from dataflywheel.features.request_time import derive
+from dataflywheel.warehouse.engine import Engine
+
+USER_DIRECTORY, ITEM_DIRECTORY = "user_directory", "item_directory"
+USER_ATTRIBUTES = ("team_id", "role", "joined_at", "tenant_users", "team_size")
+ITEM_ATTRIBUTES = ("item_type", "container_id", "author_team_id", "item_created_at", "container_items")
+
+
+def publish(engine: Engine, out_dir: Path, as_of: datetime, marts: str = "main", views=VIEWS) -> dict[str, int]:
+    """Write ``<view>.parquet`` per feature view, and the user and item directory as of ``as_of``
+    (team and container sizes then), each replaced atomically; rows per file."""
+    ensure_feature_tables(engine, views)  # before the first feature hour: empty files, not a failure
+    rows = {}
+    for view in views:
+        published = f"""(SELECT * FROM {SCHEMA}.{view.table} WHERE available_at <= {sql_timestamp(as_of)}
+            AND available_at > {sql_timestamp(as_of - view.ttl)})"""
+        latest = engine.latest_per_key_sql(published, view.keys, "available_at")
+        rows[view.table] = engine.export_parquet(latest, out_dir / f"{view.table}.parquet")
+    ts = sql_timestamp(as_of)
+    directories = {
+        USER_DIRECTORY: f"""SELECT user_id, CAST(NULL AS VARCHAR) AS item_id, tenant_id, {ts} AS as_of
+            FROM {marts}.dim_users WHERE joined_at <= {ts}""",
+        ITEM_DIRECTORY: f"""SELECT CAST(NULL AS VARCHAR) AS user_id, item_id, tenant_id, item_type, {ts} AS as_of
+            FROM {marts}.dim_items WHERE created_at <= {ts}""",
+    }
+    for name, requests in directories.items():
+        rows[name] = engine.export_parquet(directory_sql(engine, requests, "as_of", marts), out_dir / f"{name}.parquet")
+    return rows
+
+
+@dataclass
+class OnlineSnapshot:
+    """One published snapshot, in memory: what the ranking service reads features from."""
+
+    tables: dict[str, pl.DataFrame]
+    views: tuple = VIEWS
+
+    @classmethod
+    def load(cls, out_dir: Path, views=VIEWS) -> "OnlineSnapshot":
+        names = [view.table for view in views] + [USER_DIRECTORY, ITEM_DIRECTORY]
+        return cls({name: pl.read_parquet(out_dir / f"{name}.parquet") for name in names}, views)
+
+    @property
+    def as_of(self) -> datetime | None:
+        return self.tables[USER_DIRECTORY].get_column("as_of").max() if self.tables[USER_DIRECTORY].height else None
+
+    def lookup(self, table: str, **keys: str) -> dict | None:
+        """One key's published row (what serving sees), or None."""
+        found = self.tables[table].filter(*(pl.col(k) == v for k, v in keys.items()))
+        return found.row(0, named=True) if found.height else None
+
+    def request_rows(self, requests: pl.DataFrame, ts: str) -> pl.DataFrame:
+        """``requests`` (``tenant_id``, ``user_id``, ``item_id`` and the time ``ts``) with every
+        feature the training examples have, as the point-in-time join would give at ``ts``."""
+        users = self.tables[USER_DIRECTORY].select("user_id", *USER_ATTRIBUTES)
+        items = self.tables[ITEM_DIRECTORY].select("item_id", *ITEM_ATTRIBUTES)
+        rows = requests.join(users, on="user_id", how="left").join(items, on="item_id", how="left")
+        for view in self.views:
+            found = self.tables[view.table].select(*view.keys, *view.values, "feature_ts", "available_at")
+            rows = rows.join(found, on=list(view.keys), how="left")
+            usable = (pl.col("available_at") <= pl.col(ts)) & (pl.col(ts) - pl.col("available_at") <= view.ttl)
+            rows = rows.with_columns(
+                [pl.when(usable).then(pl.col(c)).alias(c) for c in view.values],
+                pl.when(usable).then(pl.col("feature_ts")).alias(view.ts_column),
+            ).drop("feature_ts", "available_at")
+        return derive(rows, ts)

@@ -1,0 +1,153 @@
+"""The landing zone: immutable Parquet files partitioned by arrival hour.
+
+Layout under the landing root (a local folder or any fsspec URL)::
+
+    events/arrival_hour=2026-11-22T13/<batch>.parquet
+    directory/snapshot_date=2026-11-22/users.parquet, items.parquet
+
+A file is written to a temporary name and renamed into place, so readers never see a
+partial file, and an existing file is never rewritten: landing is append-only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dataflywheel.contracts.schema import WIRE_TEXT_FIELDS
+
+HOUR_FORMAT = "%Y-%m-%dT%H"
+EVENTS_DIR = "events"
+DIRECTORY_DIR = "directory"
+
+WIRE_SCHEMA = pa.schema(
+    [pa.field(name, pa.string()) for name in WIRE_TEXT_FIELDS]
+    + [pa.field("received_ts", pa.timestamp("us", tz="UTC"), nullable=False)]
+)
+
+
+# Dictionary-encode only the columns with few distinct values; ids and timestamps are unique.
+DICTIONARY_COLUMNS = [
+    "event_type",
+    "tenant_id",
+    "item_type",
+    "surface",
+    "model_version",
+    "properties",
+    "schema_version",
+    "position",
+    "role",
+    "container_type",
+]
+
+
+def hour_key(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).strftime(HOUR_FORMAT)
+
+
+def parse_hour_key(key: str) -> datetime:
+    return datetime.strptime(key, HOUR_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def _fs(root: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    fs, path = fsspec.core.url_to_fs(root)
+    return fs, path.rstrip("/")
+
+
+def register_with(con, root: str) -> None:
+    """Let a DuckDB connection read the landing zone when it is not a local folder."""
+    fs, _ = _fs(root)
+    if _protocol(fs) not in ("file", "local"):
+        if not any(name in con.list_filesystems() for name in _protocols(fs)):
+            con.register_filesystem(fs)
+
+
+def row_count(url: str) -> int:
+    """Rows in a landed file, from its Parquet footer alone."""
+    with fsspec.open(url, "rb") as f:
+        return pq.read_metadata(f).num_rows
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> list[str]:
+    return [fs.protocol] if isinstance(fs.protocol, str) else list(fs.protocol)
+
+
+def _protocol(fs: fsspec.AbstractFileSystem) -> str:
+    return _protocols(fs)[0]
+
+
+def hour_dir(root: str, hour: str) -> str:
+    return f"{root.rstrip('/')}/{EVENTS_DIR}/arrival_hour={hour}"
+
+
+def write_atomic(table: pa.Table, url: str) -> bool:
+    """Write ``table`` to ``url`` via a temporary file and a rename; False if it already exists."""
+    fs, path = _fs(url)
+    if fs.exists(path):
+        return False
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    with fs.open(tmp, "wb") as f:
+        # Snappy, not zstd: the edge writes every byte once and ingestion reads it once, so CPU
+        # matters more than size here (measured: zstd-1 files are 0.55x the size, writing the
+        # simulator's week 7% slower).
+        pq.write_table(table, f, compression="snappy", use_dictionary=DICTIONARY_COLUMNS)
+    fs.mv(tmp, path)
+    return True
+
+
+def land_events(root: str, hour: str, batch_name: str, table: pa.Table) -> bool:
+    """Land one batch of wire-format events that all arrived in ``hour``.
+
+    Text columns may be any Arrow string type (string, large_string, string_view): all are
+    the same UTF8 in Parquet.
+    """
+    if (
+        table.schema.names != WIRE_SCHEMA.names
+        or table.schema.field("received_ts").type != WIRE_SCHEMA.field("received_ts").type
+    ):
+        table = table.select(WIRE_SCHEMA.names).cast(WIRE_SCHEMA)
+    return write_atomic(table, f"{hour_dir(root, hour)}/{batch_name}.parquet")
+
+
+def _urls(fs: fsspec.AbstractFileSystem, paths) -> list[str]:
+    """Paths as the fsspec URLs DuckDB and readers need (local paths stay plain)."""
+    protocol = _protocol(fs)
+    prefix = "" if protocol in ("file", "local") else f"{protocol}://"
+    return sorted(prefix + p for p in paths)
+
+
+def list_event_files(root: str) -> dict[str, list[str]]:
+    """Landed event files by arrival hour, ignoring in-flight temporary files."""
+    fs, path = _fs(root)
+    base = f"{path}/{EVENTS_DIR}"
+    if not fs.exists(base):
+        return {}
+    by_hour: dict[str, list[str]] = {}
+    for entry in fs.find(base):
+        parent, name = entry.rsplit("/", 1)
+        if name.endswith(".parquet") and "arrival_hour=" in parent:
+            by_hour.setdefault(parent.rsplit("arrival_hour=", 1)[1], []).append(entry)
+    return {hour: _urls(fs, paths) for hour, paths in sorted(by_hour.items())}
+
+
+def event_files(root: str, hour: str) -> list[str]:
+    """Landed event files of one arrival hour."""
+    fs, path = _fs(hour_dir(root, hour))
+    return _urls(fs, fs.glob(f"{path}/*.parquet"))
+
+
+def directory_url(root: str, snapshot_date: str, name: str) -> str:
+    return f"{root.rstrip('/')}/{DIRECTORY_DIR}/snapshot_date={snapshot_date}/{name}.parquet"
+
+
+def list_directory_snapshots(root: str) -> list[str]:
+    fs, path = _fs(root)
+    base = f"{path}/{DIRECTORY_DIR}"
+    if not fs.exists(base):
+        return []
+    return sorted(p.rsplit("snapshot_date=", 1)[1] for p in fs.ls(base, detail=False) if "snapshot_date=" in p)

@@ -1,0 +1,116 @@
+"""Validation rules for landed events, as one SQL expression per rule.
+
+Rules are plain data here and compiled to a single ``CASE`` expression that DuckDB runs
+over a whole arrival hour at once. The first failing rule names the row's reason; rows
+with a reason are quarantined with their original text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from dataflywheel.contracts.schema import ALWAYS_REQUIRED, SUPPORTED_SCHEMA_VERSIONS, required_fields
+from dataflywheel.contracts.vocabulary import ITEM_TYPE_OF_EVENT, EventType, ItemType, Surface
+
+
+class Reason(StrEnum):
+    UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
+    UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    MISSING_REQUIRED_FIELD = "missing_required_field"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    TIMESTAMP_OUT_OF_BOUNDS = "timestamp_out_of_bounds"
+    INVALID_ENUM = "invalid_enum"
+    INCONSISTENT_ITEM_TYPE = "inconsistent_item_type"
+    INVALID_NUMBER = "invalid_number"
+    INVALID_JSON = "invalid_json"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How far a client clock may disagree with the collector's and still be believed."""
+
+    max_future: timedelta = timedelta(minutes=10)  # client clock ahead of the server
+    max_lateness: timedelta = timedelta(days=7)  # offline clients deliver late
+
+    def sql(self) -> tuple[str, str]:
+        return (
+            f"INTERVAL {int(self.max_future.total_seconds())} SECOND",
+            f"INTERVAL {int(self.max_lateness.total_seconds())} SECOND",
+        )
+
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%gZ"
+
+
+def _quote(values) -> str:
+    return ", ".join(f"'{v}'" for v in sorted(str(v) for v in values))
+
+
+def _missing(field: str) -> str:
+    return f"({field} IS NULL OR {field} = '')"
+
+
+def _types_by_extra_required_fields() -> dict[tuple[str, ...], list[EventType]]:
+    """Event types grouped by the fields they require beyond the always-required ones."""
+    groups: dict[tuple[str, ...], list[EventType]] = {}
+    for event_type in EventType:
+        extra = tuple(f for f in required_fields(event_type) if f not in ALWAYS_REQUIRED)
+        if extra:
+            groups.setdefault(extra, []).append(event_type)
+    return groups
+
+
+def parsed_event_ts(col: str = "event_ts") -> str:
+    """Client timestamp text (ISO-8601, UTC, milliseconds) to TIMESTAMP, NULL if unparseable."""
+    return f"try_strptime({col}, '{TIMESTAMP_FORMAT}')"
+
+
+PARSED_TS = "event_ts_parsed"
+
+
+def reason_sql(bounds: Bounds = Bounds(), parsed_ts: str | None = None) -> str:
+    """A SQL expression over wire columns giving the first failed rule's reason, or NULL.
+
+    ``parsed_ts`` names a column already holding :func:`parsed_event_ts`, so a loader that
+    keeps the parsed value parses each timestamp once.
+    """
+    future, lateness = bounds.sql()
+    required_by_type = "\n".join(
+        f"WHEN event_type IN ({_quote(types)}) AND ({' OR '.join(_missing(f) for f in fields)}) "
+        f"THEN '{Reason.MISSING_REQUIRED_FIELD}'"
+        for fields, types in _types_by_extra_required_fields().items()
+    )
+    item_type_match = " OR ".join(
+        f"(event_type = '{e}' AND item_type <> '{t}')" for e, t in sorted(ITEM_TYPE_OF_EVENT.items())
+    )
+    ts = parsed_ts or parsed_event_ts()
+    return f"""CASE
+WHEN {_missing("schema_version")} OR TRY_CAST(schema_version AS INTEGER) IS NULL
+     OR TRY_CAST(schema_version AS INTEGER) NOT IN ({", ".join(map(str, sorted(SUPPORTED_SCHEMA_VERSIONS)))})
+  THEN '{Reason.UNSUPPORTED_SCHEMA_VERSION}'
+WHEN event_type IS NULL OR event_type NOT IN ({_quote(EventType)}) THEN '{Reason.UNKNOWN_EVENT_TYPE}'
+WHEN {" OR ".join(_missing(f) for f in ALWAYS_REQUIRED)} THEN '{Reason.MISSING_REQUIRED_FIELD}'
+{required_by_type}
+WHEN {ts} IS NULL THEN '{Reason.INVALID_TIMESTAMP}'
+WHEN {ts} > received_ts + {future} OR {ts} < received_ts - {lateness} THEN '{Reason.TIMESTAMP_OUT_OF_BOUNDS}'
+WHEN (item_type IS NOT NULL AND item_type NOT IN ({_quote(ItemType)}))
+  OR (surface IS NOT NULL AND surface NOT IN ({_quote(Surface)})) THEN '{Reason.INVALID_ENUM}'
+WHEN {item_type_match} THEN '{Reason.INCONSISTENT_ITEM_TYPE}'
+WHEN (position IS NOT NULL AND coalesce(TRY_CAST(position AS INTEGER) < 0, true))
+  OR (propensity IS NOT NULL
+      AND coalesce(NOT (TRY_CAST(propensity AS DOUBLE) > 0 AND TRY_CAST(propensity AS DOUBLE) <= 1), true))
+  OR (dwell_ms IS NOT NULL AND coalesce(TRY_CAST(dwell_ms AS BIGINT) < 0, true)) THEN '{Reason.INVALID_NUMBER}'
+WHEN properties IS NOT NULL AND NOT coalesce(json_valid(properties), false) THEN '{Reason.INVALID_JSON}'
+END"""
+
+
+def typed_select_sql(parsed_ts: str | None = None) -> str:
+    """SELECT list turning valid wire rows into the typed raw_events shape."""
+    return f"""event_id, event_type,
+    {parsed_ts or parsed_event_ts()} AS event_ts, received_ts::TIMESTAMP AS received_ts,
+    tenant_id, user_id, item_id, item_type, surface, rec_request_id,
+    CAST(position AS INTEGER) AS position, CAST(propensity AS DOUBLE) AS propensity, model_version,
+    CAST(dwell_ms AS BIGINT) AS dwell_ms, coalesce(properties, '{{}}') AS properties,
+    CAST(schema_version AS INTEGER) AS schema_version"""

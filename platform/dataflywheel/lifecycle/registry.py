@@ -1,0 +1,113 @@
+"""The model registry: every ranker as a version in MLflow's registry, with aliases.
+
+Each version carries its lineage as tags (Dagster partition and run, code version, the
+data it learned from) and its metrics. ``champion`` is the line that serves and keeps
+learning: each hourly update of it becomes the champion. ``challenger`` is a model
+retrained from a recent window, waiting for the quality gate. Promotion and rollback are
+one call each and leave a trail: tags on the versions and on the registered model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from dataflywheel.ranking.ranker import Ranker
+
+MODEL_NAME = "ranker"
+EXPERIMENT = "ranker-hourly"
+CHAMPION, CHALLENGER = "champion", "challenger"
+ARTIFACT = "ranker.pkl"
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+# What decides what a model learns: the feature definitions, the examples, the inputs and the learner.
+ML_SOURCES = (*sorted((PACKAGE_ROOT / "features").glob("*.py")), *sorted((PACKAGE_ROOT / "ranking").glob("*.py")))
+
+
+def code_version() -> str:
+    """A hash of the ML code: two versions with the same value were trained by the same logic."""
+    digest = hashlib.sha1()
+    for path in ML_SOURCES:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+class Registry:
+    def __init__(self, tracking_uri: str, artifact_root: Path):
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.artifact_root = artifact_root
+
+    def _experiment_id(self) -> str:
+        found = self.client.get_experiment_by_name(EXPERIMENT)
+        if found:
+            return found.experiment_id
+        # An explicit artifact location: MLflow's default (./mlruns) would write outside the home folder.
+        return self.client.create_experiment(EXPERIMENT, artifact_location=self.artifact_root.as_uri())
+
+    def register(
+        self, ranker: Ranker, tags: dict[str, str], metrics: dict[str, float], alias: str = CHAMPION
+    ) -> ModelVersion:
+        """Log the model in a run of its own and register it as a new version under ``alias``:
+        an hourly update of the champion line, or a challenger."""
+        run = self.client.create_run(self._experiment_id(), tags=tags, run_name=tags.get("dagster_partition"))
+        for name, value in metrics.items():
+            self.client.log_metric(run.info.run_id, name, value)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / ARTIFACT
+            path.write_bytes(pickle.dumps(ranker))
+            self.client.log_artifact(run.info.run_id, str(path))
+        self.client.set_terminated(run.info.run_id)
+        try:
+            self.client.get_registered_model(MODEL_NAME)
+        except MlflowException:
+            self.client.create_registered_model(MODEL_NAME)
+        version = self.client.create_model_version(
+            MODEL_NAME, f"{run.info.artifact_uri}/{ARTIFACT}", run_id=run.info.run_id, tags=tags
+        )
+        self.client.set_registered_model_alias(MODEL_NAME, alias, version.version)
+        self.client.set_model_version_tag(MODEL_NAME, version.version, "registered_as", alias)
+        return version
+
+    def alias(self, alias: str) -> ModelVersion | None:
+        try:
+            return self.client.get_model_version_by_alias(MODEL_NAME, alias)
+        except MlflowException:
+            return None
+
+    def load(self, version: str | int) -> Ranker:
+        source = self.client.get_model_version(MODEL_NAME, str(version)).source
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=tmp, tracking_uri=self.client.tracking_uri
+            )
+            return pickle.loads(Path(local).read_bytes())
+
+    def promote(self, version: str | int, reason: str) -> None:
+        """Make ``version`` the champion, remembering the one it replaces (for rollback). The
+        hourly chain continues from it: see ``lifecycle.promotion``."""
+        current = self.alias(CHAMPION)
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
+        self.client.set_model_version_tag(MODEL_NAME, str(version), "promoted_at", now)
+        self.client.set_model_version_tag(MODEL_NAME, str(version), "promotion_reason", reason)
+        self.client.set_registered_model_tag(MODEL_NAME, "previous_champion", current.version if current else "")
+
+    def rollback(self, reason: str) -> ModelVersion:
+        """Give the champion alias back to the version it replaced; returns the champion now."""
+        previous = self.client.get_registered_model(MODEL_NAME).tags.get("previous_champion")
+        if not previous:
+            raise ValueError("No earlier champion to roll back to.")
+        demoted = self.alias(CHAMPION)
+        self.client.set_model_version_tag(
+            MODEL_NAME, demoted.version, "rolled_back_at", datetime.now(timezone.utc).isoformat(timespec="seconds")
+        )
+        self.client.set_model_version_tag(MODEL_NAME, demoted.version, "rollback_reason", reason)
+        self.promote(previous, reason=f"rollback: {reason}")
+        return self.alias(CHAMPION)

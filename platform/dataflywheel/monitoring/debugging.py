@@ -1,0 +1,120 @@
+"""Why would a model work offline and poorly online? Two answers, measured.
+
+1. Skew: the features served differ from the features training sees for the same key and
+   time. Keys are sampled from both sides, the published online snapshot and the offline
+   feature tables, and each key's row is recomputed offline with the point-in-time join at
+   the snapshot's time; a difference, or a key one side has and the other lacks, is a
+   mismatch (a feature hour rebuilt after publication by late events, say).
+2. Miscalibration by segment: P(click) predicted (held out) against the click rate observed,
+   per user segment, item segment, tenant size and product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from dataflywheel.features.build import sql_timestamp
+from dataflywheel.features.definitions import SCHEMA, VIEWS, FeatureView
+from dataflywheel.features.point_in_time import point_in_time_sql
+from dataflywheel.warehouse.engine import Engine
+
+SEGMENTS = ("user_segment", "item_segment", "tenant_size", "product")
+CALIBRATION_TOLERANCE = 0.25  # predicted P(click) within 25% of the observed rate ...
+CALIBRATION_MIN_CLICKS = 50  # ... in every segment with at least this many clicks
+
+
+@dataclass
+class Skew:
+    keys_compared: dict[str, int]  # per feature table, both sides' samples together
+    mismatched: dict[str, float]  # "<table>.<column>" -> share of compared keys that differ
+
+    @property
+    def worst(self) -> float:
+        return max(self.mismatched.values(), default=0.0)
+
+
+def feature_skew(engine: Engine, online_dir: Path, keys_per_table: int, seed: int, views=VIEWS) -> Skew:
+    """Online rows of keys sampled from both sides against the offline point-in-time join at the
+    snapshot's time."""
+    compared, mismatched = {}, {}
+    as_of = snapshot_time(engine, online_dir)
+    for view in views:
+        path = online_dir / f"{view.table}.parquet"
+        if as_of is None or not path.exists():
+            continue
+        served = engine.parquet_sql([path])
+        listed = ", ".join(view.keys)
+        offline_keys = f"""(SELECT DISTINCT {listed} FROM {SCHEMA}.{view.table}
+            WHERE available_at <= {sql_timestamp(as_of)} AND available_at > {sql_timestamp(as_of - view.ttl)})"""
+        samples = [engine.sample_sql(side, keys_per_table, seed, listed) for side in (served, offline_keys)]
+        keys = pl.concat([engine.frame(f"SELECT {listed} FROM ({sample})") for sample in samples]).unique()
+        compared[view.table] = keys.height
+        if keys.height == 0:
+            continue
+        with engine.registered("sampled_keys", keys):
+            online_rows = engine.frame(f"SELECT s.* FROM {served} s JOIN sampled_keys USING ({listed})")
+        offline = _recompute(engine, keys, view, as_of)
+        joined = keys.join(online_rows, on=list(view.keys), how="left").join(
+            offline, on=list(view.keys), how="left", suffix="_offline"
+        )
+        for column in (*view.values, "feature_ts"):
+            offline_column = view.ts_column if column == "feature_ts" else f"{column}_offline"
+            differs = ~_same(joined.get_column(column), joined.get_column(offline_column))
+            mismatched[f"{view.table}.{column}"] = float(differs.mean())
+    return Skew(compared, mismatched)
+
+
+def snapshot_time(engine: Engine, online_dir: Path) -> datetime | None:
+    path = online_dir / "user_features.parquet"
+    if not path.exists():
+        return None
+    return engine.scalar(f"SELECT max(available_at) FROM {engine.parquet_sql([path])}")
+
+
+def _recompute(engine: Engine, keys: pl.DataFrame, view: FeatureView, as_of: datetime) -> pl.DataFrame:
+    """The same keys through the offline join, as requests at ``as_of``."""
+    with engine.registered("served_keys", keys):
+        select = ", ".join(
+            k if k in view.keys else f"CAST(NULL AS VARCHAR) AS {k}" for k in ("user_id", "item_id", "container_id")
+        )
+        requests = f"SELECT {select}, {sql_timestamp(as_of)} AS ts FROM served_keys"
+        return engine.frame(point_in_time_sql(engine, requests, "ts", (view,))).select(
+            *view.keys, *view.values, view.ts_column
+        )
+
+
+def _same(a: pl.Series, b: pl.Series) -> np.ndarray:
+    both_null = (a.is_null() & b.is_null()).to_numpy()
+    if a.dtype.is_numeric() and b.dtype.is_numeric():
+        close = np.isclose(a.cast(pl.Float64).to_numpy(), b.cast(pl.Float64).to_numpy(), rtol=1e-9, atol=1e-12)
+        return both_null | np.nan_to_num(close, nan=False).astype(bool)
+    return both_null | (a == b).fill_null(False).to_numpy()
+
+
+def calibration_by_segment(scored: pl.DataFrame) -> pl.DataFrame:
+    """Per segment value: examples, clicks, mean predicted P(click), observed click rate, their ratio."""
+    parts = [
+        scored.group_by(pl.col(segment).alias("value"))
+        .agg(
+            examples=pl.len(),
+            clicks=pl.col("clicked").cast(pl.Int64).sum(),
+            predicted=pl.col("p_click").mean(),
+            observed=pl.col("clicked").cast(pl.Float64).mean(),
+        )
+        .with_columns(segment=pl.lit(segment))
+        for segment in SEGMENTS
+    ]
+    table = pl.concat(parts).select("segment", "value", "examples", "clicks", "predicted", "observed")
+    return table.with_columns(ratio=pl.col("predicted") / pl.col("observed")).sort("segment", "value")
+
+
+def miscalibrated(
+    table: pl.DataFrame, tolerance: float = CALIBRATION_TOLERANCE, min_clicks: int = CALIBRATION_MIN_CLICKS
+) -> pl.DataFrame:
+    """Segments with enough clicks to tell whose predicted rate is off by more than ``tolerance``."""
+    return table.filter((pl.col("clicks") >= min_clicks) & ((pl.col("ratio") - 1).abs() > tolerance))

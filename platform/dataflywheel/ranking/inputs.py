@@ -1,0 +1,62 @@
+"""The model's numeric inputs, derived from the feature declarations plus a few of the ranker's own.
+
+Every feature view column and request-time feature declared with a ``model_input`` becomes
+an input here, transformed by its kind; adding a feature to a view adds it to the model.
+The ranker's own inputs (smoothed rates, indicators, position, role) follow.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import polars as pl
+
+from dataflywheel.contracts.vocabulary import ItemType, Role
+from dataflywheel.features.definitions import REQUEST_FEATURES, VIEWS, Input
+
+NEVER_HOURS = 24 * 365  # a missing "hours since" reads as a year ago
+
+
+def _transform(name: str, kind: Input) -> pl.Expr:
+    column = pl.col(name)
+    if kind is Input.LOG_COUNT:
+        return column.fill_null(0).cast(pl.Float64).clip(0).log1p().alias(name)
+    if kind is Input.HOURS_SINCE:
+        return column.fill_null(NEVER_HOURS).cast(pl.Float64).clip(0).log1p().alias(name)
+    if kind is Input.SHARE:
+        return column.cast(pl.Float64).fill_null(0.5).fill_nan(0.5).alias(name)
+    if kind is Input.FLAG:
+        return column.cast(pl.Float64).fill_null(0).alias(name)
+    raise ValueError(f"{name}: {kind} is not a model input")
+
+
+def declared_inputs(views=VIEWS) -> list[tuple[str, Input]]:
+    """(column, kind) of every declared feature the model takes, views first, in declaration order."""
+    declared = [(f.name, f.model_input) for view in views for f in view.features]
+    declared += [(f.name, f.model_input) for f in REQUEST_FEATURES]
+    return [(name, kind) for name, kind in declared if kind is not Input.NONE]
+
+
+def _smoothed_rate(clicks: str, impressions: str, prior: float = 0.04, weight: float = 50.0) -> pl.Expr:
+    """Clicks per impression, pulled towards ``prior`` when there are few impressions (a rate,
+    which a linear model over log counts cannot form by itself)."""
+    c, n = pl.col(clicks).fill_null(0).cast(pl.Float64), pl.col(impressions).fill_null(0).cast(pl.Float64)
+    return (c + prior * weight) / (n + weight) / prior
+
+
+def model_inputs(examples: pl.DataFrame, views=VIEWS) -> pd.DataFrame:
+    """Numeric model inputs from training examples (or serving request rows, which have the same columns).
+
+    A missing feature row is 0 plus an indicator, so a new user or item is scored from what
+    is known about it (team, role, container, position).
+    """
+    columns = [_transform(name, kind) for name, kind in declared_inputs(views)]
+    columns += [
+        _smoothed_rate("item_clicks_7d", "item_impressions_7d").alias("item_ctr_7d"),
+        _smoothed_rate("user_clicks_7d", "user_impressions_7d").alias("user_ctr_7d"),
+        (pl.col("item_type") == ItemType.JIRA_ISSUE).cast(pl.Float64).fill_null(0).alias("is_jira"),
+        (pl.col("position").cast(pl.Float64) + 1).log().alias("log_position"),
+        pl.col("user_features_ts").is_null().cast(pl.Float64).alias("no_user_features"),
+        pl.col("item_features_ts").is_null().cast(pl.Float64).alias("no_item_features"),
+        *[(pl.col("role") == role.value).cast(pl.Float64).fill_null(0).alias(f"role_{role.value}") for role in Role],
+    ]
+    return examples.select(columns).to_pandas()

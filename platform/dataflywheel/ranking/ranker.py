@@ -1,0 +1,114 @@
+"""The multi-objective ranker: one online River model per objective, combined into one score.
+
+``P(click)`` learns from every impression, ``P(engaged | click)`` from clicked ones; the
+ranking score is ``w_click * P(click) + w_engage * P(click) * P(engaged | click)``. Both
+learn with ``learn_many`` mini-batches, hour after hour, from the previous hour's state.
+A new model starts from the base rates (its intercepts), not from 0.5.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from river import linear_model, optim
+
+from dataflywheel.ranking import metrics
+from dataflywheel.ranking.inputs import model_inputs
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def _objective(prior: float, learning_rate: float) -> linear_model.LogisticRegression:
+    # Inputs are log-scaled to a few units already. (River's StandardScaler.learn_many can
+    # produce a negative variance on near-constant columns and then fails.)
+    return linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), intercept_init=_logit(prior), l2=1e-4)
+
+
+@dataclass
+class Ranker:
+    """Two River models (one per objective) and the weights that make one ranking score of them."""
+
+    click_prior: float = 0.04
+    engage_prior: float = 0.5
+    w_click: float = 1.0
+    w_engage: float = 2.0
+    learning_rate: float = 0.1
+    batch_size: int = 2048
+    examples_seen: int = 0
+    click: linear_model.LogisticRegression = field(init=False)
+    engage: linear_model.LogisticRegression = field(init=False)
+
+    def __post_init__(self):
+        self.click = _objective(self.click_prior, self.learning_rate)
+        self.engage = _objective(self.engage_prior, self.learning_rate)
+
+    def learn_many(self, examples: pl.DataFrame) -> None:
+        """Learn examples in mini-batches, in the order given (stream order: by impression time)."""
+        self._learn(model_inputs(examples), examples)
+
+    def predict(self, examples: pl.DataFrame, position: int | None = None) -> dict[str, np.ndarray]:
+        """P(click), P(engaged | click) and the combined score per example.
+
+        Position is a training feature so that the models learn its bias instead of
+        crediting items for the slot they were shown in. To rank, pass the same
+        ``position`` for every candidate (the order is not known before ranking).
+        """
+        if position is not None:
+            examples = examples.with_columns(position=pl.lit(position))
+        return self._predict(model_inputs(examples))
+
+    def score_then_learn(self, examples: pl.DataFrame) -> dict[str, np.ndarray]:
+        """Progressive validation: score examples not learned yet, then learn them; the scores.
+
+        They are what this model would have served on them (``progressive_metrics`` measures
+        them); the inputs are built once.
+        """
+        X = model_inputs(examples)
+        predicted = self._predict(X)
+        self._learn(X, examples)
+        return predicted
+
+    def _predict(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        if len(X) == 0:
+            empty = np.empty(0)
+            return {"p_click": empty, "p_engage": empty, "score": empty}
+        p_click = self.click.predict_proba_many(X)[True].to_numpy()
+        p_engage = self.engage.predict_proba_many(X)[True].to_numpy()
+        score = self.w_click * p_click + self.w_engage * p_click * p_engage
+        return {"p_click": p_click, "p_engage": p_engage, "score": score}
+
+    def _learn(self, X: pd.DataFrame, examples: pl.DataFrame) -> None:
+        clicked = pd.Series(examples.get_column("clicked").to_numpy(), index=X.index)
+        for start in range(0, len(X), self.batch_size):
+            self.click.learn_many(
+                X.iloc[start : start + self.batch_size], clicked.iloc[start : start + self.batch_size]
+            )
+        # P(engaged | click) learns from the clicked examples only, in the same order.
+        on_click = clicked.to_numpy()
+        X_clicked = X[on_click]
+        engaged = pd.Series(examples.get_column("engaged").to_numpy()[on_click], index=X_clicked.index)
+        for start in range(0, len(X_clicked), self.batch_size):
+            batch = slice(start, start + self.batch_size)
+            self.engage.learn_many(X_clicked.iloc[batch], engaged.iloc[batch])
+        self.examples_seen += len(X)
+
+
+def progressive_metrics(examples: pl.DataFrame, predicted: dict[str, np.ndarray]) -> dict[str, float | None]:
+    clicked = examples.get_column("clicked").to_numpy()
+    engaged = examples.get_column("engaged").to_numpy()
+    on_click = clicked.astype(bool)
+    return {
+        "examples": examples.height,
+        "click_rate": float(clicked.mean()) if examples.height else None,
+        "auc_click": metrics.auc(clicked, predicted["p_click"]),
+        "log_loss_click": metrics.log_loss(clicked, predicted["p_click"]),
+        "calibration_click": metrics.calibration(clicked, predicted["p_click"]),
+        "auc_engage_given_click": metrics.auc(engaged[on_click], predicted["p_engage"][on_click]),
+        "auc_engaged": metrics.auc(engaged, predicted["score"]),
+    }

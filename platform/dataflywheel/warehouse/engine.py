@@ -1,0 +1,86 @@
+"""What the feature store, ranking and monitoring need from a warehouse, as one interface.
+
+Like Feast's ``OfflineStore``: the callers build portable SQL (SELECT, JOIN, GROUP BY,
+aggregate FILTER, INTERVAL arithmetic) and ask the engine for everything a dialect does
+its own way. A second engine (Spark) implements this Protocol; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class AsOfJoin:
+    """Join, to each left row (``l``), the latest row of ``right`` on ``keys`` whose ``right_ts`` is
+    not after the left row's time; a left row without one gets NULLs."""
+
+    right: str  # a table or a parenthesized query
+    keys: tuple[tuple[str, str], ...]  # (left column, right column)
+    right_ts: str
+    columns: tuple[tuple[str, str], ...]  # (output name, expression over the joined row ``{r}`` and ``l``)
+
+
+def sql_type(dtype: pl.DataType) -> str:
+    """The portable SQL type of a polars column."""
+    if dtype == pl.Boolean:
+        return "BOOLEAN"
+    if dtype.is_integer():
+        return "INTEGER" if dtype in (pl.Int8, pl.Int16, pl.Int32) else "BIGINT"
+    if dtype.is_float():
+        return "DOUBLE"
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMP"
+    if dtype == pl.Date:
+        return "DATE"
+    return "VARCHAR"
+
+
+class Engine(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        """The single value of a one-row query."""
+
+    def frame(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Everything in the block commits together, or nothing does."""
+
+    def registered(self, name: str, frame: pl.DataFrame) -> AbstractContextManager[None]:
+        """``frame`` readable as the view ``name`` inside the block."""
+
+    def ensure_table(self, table: str, columns: Sequence[tuple[str, str]]) -> None:
+        """Create ``table`` (schema.name) if missing, and add any column it does not have yet."""
+
+    def replace_rows(self, table: str, where: str, select: str, columns: Sequence[str]) -> int:
+        """Delete the rows matching ``where`` and insert ``select`` into ``columns``: one
+        partition replaced (wrap several in :meth:`transaction`). Rows now matching ``where``."""
+
+    def append_frame(self, table: str, frame: pl.DataFrame) -> None:
+        """Insert a frame's rows, matching columns by name."""
+
+    def as_of_join_sql(self, left: str, left_ts: str, joins: Sequence[AsOfJoin]) -> str:
+        """``left``'s rows (aliased ``l``) with each join's columns as of ``l.<left_ts>``."""
+
+    def materialized(self, name: str, query: str) -> str:
+        """A common table expression ``name`` computed once, however often it is referenced."""
+
+    def latest_per_key_sql(self, source: str, keys: Sequence[str], order_by: str) -> str:
+        """One row per key of ``source``: the greatest by ``order_by``."""
+
+    def sample_sql(self, source: str, rows: int, seed: int, key: str) -> str:
+        """A uniform, seeded, deterministic sample of at most ``rows`` rows of ``source`` (by a
+        hash of ``key``), whatever the threads or the physical order."""
+
+    def parquet_sql(self, paths: Sequence[str | Path]) -> str:
+        """A FROM-able relation over Parquet files."""
+
+    def export_parquet(self, query: str, path: Path) -> int:
+        """Write ``query`` to ``path`` as Parquet, replacing it atomically; rows written."""
