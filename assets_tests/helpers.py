@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from dataflywheel.contracts.vocabulary import ItemType, Role
+from dataflywheel.features.definitions import Input
 from dataflywheel.ingest.landing import land_events
-from dataflywheel.ranking.ranker import COUNT_FEATURES, HOURS_FEATURES
+from dataflywheel.ranking.inputs import declared_inputs
 from dataflywheel.simulator.wire import landing_table
 
 SEARCH_EVENT = {
@@ -48,21 +50,23 @@ def random_examples(n: int, seed: int) -> pl.DataFrame:
     """Random training examples with every column the model reads (labels unrelated to features)."""
     rng = np.random.default_rng(seed)
 
-    columns = {c: rng.poisson(3, n) for c in COUNT_FEATURES} | {c: rng.exponential(50, n) for c in HOURS_FEATURES}
+    draw = {
+        Input.LOG_COUNT: lambda: rng.poisson(3, n),
+        Input.HOURS_SINCE: lambda: rng.exponential(50, n),
+        Input.SHARE: lambda: rng.random(n),
+        Input.FLAG: lambda: rng.random(n) < 0.3,
+    }
+    columns = {name: draw[kind]() for name, kind in declared_inputs()}
     return pl.DataFrame(
         {
             **columns,
             "impression_id": [f"e{i}" for i in range(n)],
             "impression_ts": np.arange(n).astype("datetime64[ms]"),
-            "user_jira_share_28d": rng.random(n),
-            "user_jira_share_1d": rng.random(n),
-            "user_tenure_days": rng.exponential(100, n),
-            "same_team": rng.random(n) < 0.3,
-            "item_type": rng.choice(["jira_issue", "confluence_page"], n),
+            "item_type": rng.choice([item_type.value for item_type in ItemType], n),
             "position": rng.integers(0, 10, n),
             "user_features_ts": np.arange(n).astype("datetime64[ms]"),
             "item_features_ts": np.arange(n).astype("datetime64[ms]"),
-            "role": rng.choice(["developer", "manager"], n),
+            "role": rng.choice([role.value for role in Role], n),
             "clicked": rng.random(n) < 0.2,
             "engaged": rng.random(n) < 0.1,
         }

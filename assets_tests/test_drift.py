@@ -35,7 +35,7 @@ def test_a_stable_window_is_not_flagged():
     result = verdict(scored(random_examples(ROWS, seed=2), seed=2))
     assert not result.drifted, result.reasons
     assert result.drifted_share == 0.0
-    assert set(result.column_scores) >= {"log_user_tenure_days", "score", "clicked"}
+    assert set(result.column_scores) >= {"user_tenure_days", "score", "clicked"}
 
 
 def test_an_onboarding_wave_is_data_drift():
@@ -48,7 +48,7 @@ def test_an_onboarding_wave_is_data_drift():
     )
     result = verdict(scored(current, seed=2))
     assert result.data_drift
-    assert {"log_user_tenure_days", "no_user_features"} <= set(result.drifted_columns)
+    assert {"user_tenure_days", "no_user_features"} <= set(result.drifted_columns)
     assert not result.target_drift and not result.quality_drop
 
 
@@ -70,7 +70,7 @@ def test_a_model_that_stopped_separating_clicks_is_a_quality_drop():
 def test_columns_still_warming_up_and_traffic_counts_are_not_judged():
     features = list(model_inputs(random_examples(10, seed=0)).columns)
     early, predictions_early = drift.judged(features, history_days=1)
-    assert "user_jira_share_1d" in early and "log_user_tenure_days" in early
+    assert "user_jira_share_1d" in early and "user_tenure_days" in early
     assert not {"user_events_7d", "item_views_28d", "hours_since_pair_interaction", "item_ctr_7d"} & set(early)
     assert not set(drift.TRAFFIC_VOLUME) & set(early)
     assert not predictions_early
@@ -106,7 +106,7 @@ def test_a_report_is_saved_as_html_and_json(tmp_path):
     paths = drift.save(snapshot, tmp_path, "2026-11-20")
     assert "<html" in paths["html"].read_text()[:2000].lower()
     columns = {m["config"].get("column") for m in json.loads(paths["json"].read_text())["metrics"]}
-    assert {"log_user_tenure_days", "score", "clicked"} <= columns
+    assert {"user_tenure_days", "score", "clicked"} <= columns
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-11-20.html", "2026-11-20.json"]
 
 

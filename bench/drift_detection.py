@@ -31,9 +31,10 @@ from dataflywheel.features.examples import load_examples
 from dataflywheel.lifecycle.model_store import ModelStore
 from dataflywheel.monitoring import drift
 from dataflywheel.monitoring.loss_stream import LossStreamMonitor
+from dataflywheel.ranking.learning import learn_hour
 from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.simulator.config import DriftSchedule, SimulationConfig
-from dataflywheel.warehouse.duckdb import connect
+from dataflywheel.warehouse.duckdb import DuckDBEngine
 
 BENCH_DIR = Path(__file__).resolve().parent
 MONDAY = date(2026, 11, 16)
@@ -51,19 +52,19 @@ def build_week(work: Path, kind: str, seed: int) -> tuple[str, ModelStore]:
     warehouse = week_through_pipeline(config, work)
     store = ModelStore(work / "models")
     ranker = Ranker()
-    with connect(warehouse, read_only=True) as con:
-        examples = load_examples(con, datetime(1970, 1, 1), datetime(2100, 1, 1))
+    with DuckDBEngine.open(warehouse, read_only=True) as engine:
+        examples = load_examples(engine, datetime(1970, 1, 1), datetime(2100, 1, 1))
     for (hour,), part in examples.group_by(examples["impression_ts"].dt.truncate("1h"), maintain_order=True):
-        ranker.learn_many(part)
+        learn_hour(ranker, part)  # as ranker_model does (the loss-stream grid is replayed apart)
         store.save(hour, ranker)
     return warehouse, store
 
 
 def judge_week(warehouse: str, store: ModelStore) -> list[dict]:
     rows = []
-    with connect(warehouse, read_only=True) as con:
+    with DuckDBEngine.open(warehouse, read_only=True) as engine:
         for d in range(2, DAYS):
-            _, verdict = drift.judge_day(con, store, MONDAY + timedelta(days=d), MONDAY, SAMPLE_ROWS)
+            _, verdict = drift.judge_day(engine, store, MONDAY + timedelta(days=d), MONDAY, SAMPLE_ROWS)
             if verdict is None:  # no comparable reference yet (the first weekend day)
                 rows.append({"day": d, "drifted": None})
                 continue
@@ -87,8 +88,8 @@ def loss_stream_alarms(warehouse: str, store: ModelStore, grid: list[tuple[float
     for each (delta, threshold)."""
     monitors = {f"{d}/{t}": LossStreamMonitor(delta=d, threshold=t) for d, t in grid}
     alarms: dict[str, list[int]] = {name: [] for name in monitors}
-    with connect(warehouse, read_only=True) as con:
-        examples = load_examples(con, datetime(1970, 1, 1), datetime(2100, 1, 1))
+    with DuckDBEngine.open(warehouse, read_only=True) as engine:
+        examples = load_examples(engine, datetime(1970, 1, 1), datetime(2100, 1, 1))
     first = datetime.combine(MONDAY, datetime.min.time())
     for (hour,), part in examples.group_by(examples["impression_ts"].dt.truncate("1h"), maintain_order=True):
         model = store.load(hour - timedelta(hours=1)) or Ranker()

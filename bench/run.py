@@ -136,57 +136,58 @@ def week_through_pipeline(config, work: Path) -> str:
     return warehouse
 
 
-def _loaded_hours(con) -> list:
-    return [h for (h,) in con.execute("SELECT DISTINCT arrival_hour FROM raw.raw_events ORDER BY 1").fetchall()]
+def _loaded_hours(engine) -> list:
+    return (
+        engine.frame("SELECT DISTINCT arrival_hour FROM raw.raw_events ORDER BY 1").get_column("arrival_hour").to_list()
+    )
 
 
 def feature_stage(warehouse: str) -> int:
     """Tiles and feature rows for every arrival hour, as the hourly features assets build them."""
     from dataflywheel.features.build import build_feature_rows, build_tiles
-    from dataflywheel.warehouse.duckdb import connect
+    from dataflywheel.warehouse.duckdb import DuckDBEngine
 
-    with connect(warehouse) as con:
-        hours = _loaded_hours(con)
+    with DuckDBEngine.open(warehouse) as engine:
+        hours = _loaded_hours(engine)
         for hour in hours:
-            build_tiles(con, hour)
-            build_feature_rows(con, hour)
+            build_tiles(engine, hour)
+            build_feature_rows(engine, hour)
     return len(hours)
 
 
 def examples_stage(warehouse: str) -> int:
     from dataflywheel.features.examples import build_examples
-    from dataflywheel.warehouse.duckdb import connect
+    from dataflywheel.warehouse.duckdb import DuckDBEngine
 
-    with connect(warehouse) as con:
-        return sum(build_examples(con, hour) for hour in _loaded_hours(con))
+    with DuckDBEngine.open(warehouse) as engine:
+        return sum(build_examples(engine, hour) for hour in _loaded_hours(engine))
 
 
-def _hours_of_examples(con) -> list:
-    query = "SELECT DISTINCT date_trunc('hour', impression_ts) FROM training.training_examples ORDER BY 1"
-    return [h for (h,) in con.execute(query).fetchall()]
+def _hours_of_examples(engine) -> list:
+    query = "SELECT DISTINCT date_trunc('hour', impression_ts) AS hour FROM training.training_examples ORDER BY 1"
+    return engine.frame(query).get_column("hour").to_list()
 
 
 def ranker_stage(warehouse: str, models: str) -> dict:
-    """What ranker_model does per hour (score the hour, feed the loss monitor, learn the hour),
-    timed without loading the hour's examples or saving the model; examples/s and the last
-    day's mean hourly AUC."""
+    """What ranker_model does per hour (``learn_hour``: score the hour, feed the loss monitor, learn
+    the hour), timed without loading the hour's examples or saving the model; examples/s and the
+    last day's mean hourly AUC."""
     from datetime import timedelta
 
     from dataflywheel.features.examples import load_examples
     from dataflywheel.lifecycle.model_store import ModelStore
     from dataflywheel.monitoring.loss_stream import LossStreamMonitor
-    from dataflywheel.ranking.ranker import Ranker, progressive_metrics
-    from dataflywheel.warehouse.duckdb import connect
+    from dataflywheel.ranking.learning import learn_hour
+    from dataflywheel.ranking.ranker import Ranker
+    from dataflywheel.warehouse.duckdb import DuckDBEngine
 
     ranker, monitor, seconds, examples, aucs = Ranker(), LossStreamMonitor(), 0.0, 0, []
     store = ModelStore(Path(models))
-    with connect(warehouse, read_only=True) as con:
-        for hour in _hours_of_examples(con):
-            part = load_examples(con, hour, hour + timedelta(hours=1))
+    with DuckDBEngine.open(warehouse, read_only=True) as engine:
+        for hour in _hours_of_examples(engine):
+            part = load_examples(engine, hour, hour + timedelta(hours=1))
             started = time.perf_counter()
-            predicted = ranker.score_then_learn(part)
-            monitor.update(part.get_column("clicked").to_numpy(), predicted["p_click"])
-            aucs.append(progressive_metrics(part, predicted)["auc_click"])
+            aucs.append(learn_hour(ranker, part, monitor).metrics["auc_click"])
             seconds += time.perf_counter() - started
             examples += part.height
             store.save(hour, ranker)
@@ -200,29 +201,28 @@ def drift_report_stage(warehouse: str, models: str, rows: int | None) -> dict:
     sampling, held-out scoring, Evidently."""
     from dataflywheel.lifecycle.model_store import ModelStore
     from dataflywheel.monitoring import drift
-    from dataflywheel.warehouse.duckdb import connect
+    from dataflywheel.warehouse.duckdb import DuckDBEngine
 
     day = MONDAY + timedelta(days=DAYS - 1)
-    with connect(warehouse, read_only=True) as con:
-        day_examples = con.sql(
-            f"SELECT count(*) FROM training.training_examples WHERE impression_ts::DATE = DATE '{day}'"
-        ).fetchall()[0][0]
+    with DuckDBEngine.open(warehouse, read_only=True) as engine:
+        day_examples = engine.scalar(
+            f"SELECT count(*) FROM training.training_examples WHERE CAST(impression_ts AS DATE) = DATE '{day}'"
+        )
         started = time.perf_counter()
-        _, verdict = drift.judge_day(con, ModelStore(Path(models)), day, MONDAY, rows=rows)
+        _, verdict = drift.judge_day(engine, ModelStore(Path(models)), day, MONDAY, rows=rows)
         seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": verdict.current_rows + verdict.reference_rows, "day_examples": day_examples}
 
 
 def learn_one_baseline(warehouse: str, limit: int = 100_000) -> dict:
     """The same models fed one example at a time (River's predict_proba_one / learn_one), on a prefix."""
-    from datetime import datetime
+    from dataflywheel.features.examples import TABLE
+    from dataflywheel.ranking.inputs import model_inputs
+    from dataflywheel.ranking.ranker import Ranker
+    from dataflywheel.warehouse.duckdb import DuckDBEngine
 
-    from dataflywheel.features.examples import load_examples
-    from dataflywheel.ranking.ranker import Ranker, model_inputs
-    from dataflywheel.warehouse.duckdb import connect
-
-    with connect(warehouse, read_only=True) as con:
-        examples = load_examples(con, datetime(1970, 1, 1), datetime(2100, 1, 1), limit=limit)
+    with DuckDBEngine.open(warehouse, read_only=True) as engine:
+        examples = engine.frame(f"SELECT * FROM {TABLE} ORDER BY impression_ts, impression_id LIMIT {int(limit)}")
     ranker = Ranker()
     started = time.perf_counter()
     rows = model_inputs(examples).to_dict("records")

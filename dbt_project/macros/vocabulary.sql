@@ -6,7 +6,7 @@
 {% macro item_types() %}'confluence_page', 'jira_issue'{% endmacro %}
 {% macro products() %}'confluence', 'home_feed', 'jira', 'search'{% endmacro %}
 {% macro surfaces() %}'direct', 'home_feed', 'notification', 'search'{% endmacro %}
-{% macro roles() %}'designer', 'developer', 'marketing', 'product_manager', 'support', 'intern'{% endmacro %}
+{% macro roles() %}'designer', 'developer', 'marketing', 'product_manager', 'support'{% endmacro %}
 {% macro comment_events() %}'issue_commented', 'page_commented'{% endmacro %}
 {% macro confluence_events() %}'page_commented', 'page_created', 'page_edited', 'page_shared', 'page_viewed'{% endmacro %}
 {% macro edit_events() %}'issue_transitioned', 'page_edited'{% endmacro %}
@@ -44,7 +44,7 @@
 {% macro role_developer() %}'developer'{% endmacro %}
 {% macro role_product_manager() %}'product_manager'{% endmacro %}
 {% macro role_designer() %}'designer'{% endmacro %}
-{% macro role_support() %}'support', 'intern'{% endmacro %}
+{% macro role_support() %}'support'{% endmacro %}
 {% macro role_marketing() %}'marketing'{% endmacro %}
 
 {#- The product an event type belongs to (null for an unknown event type). -#}

@@ -81,7 +81,7 @@ class OnlineSnapshot:
             rows = rows.join(found, on=list(view.keys), how="left")
             usable = (pl.col("available_at") <= pl.col(ts)) & (pl.col(ts) - pl.col("available_at") <= view.ttl)
             rows = rows.with_columns(
-                [pl.when(usable).then(pl.col(c)).alias(c) for c in view.values],
+                *[pl.when(usable).then(pl.col(c)).alias(c) for c in view.values],
                 pl.when(usable).then(pl.col("feature_ts")).alias(view.ts_column),
             ).drop("feature_ts", "available_at")
         return derive(rows, ts)
