@@ -11,7 +11,7 @@ export DBT_LOG_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/logs
 export DBT_TARGET_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/target
 export DO_NOT_TRACK ?= 1
 
-.PHONY: setup demo test ui docs bench freshness drift-eval clean
+.PHONY: setup demo test test-fast ui docs bench freshness drift-eval clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest -n 2 --dist loadfile $(ARGS)
+
+# The inner loop: everything but the end-to-end runs marked slow.
+test-fast: setup
+	$(BIN)/pytest -n 2 --dist loadfile -m "not slow" $(ARGS)
 
 ui: setup
 	$(BIN)/dagster dev -w workspace.yaml

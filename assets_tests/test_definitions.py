@@ -1,8 +1,15 @@
 """The Dagster code location: loads, and every asset is owned, grouped, described and has freshness."""
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
+from dataflywheel import settings
 from dataflywheel.definitions import defs
 
 GRAPH = defs.resolve_asset_graph()
@@ -64,3 +71,55 @@ def test_training_examples_use_only_features_published_before_their_hour():
     feature_deps = [d for d in deps if d.asset_key.to_user_string().endswith("_features")]
     assert len(feature_deps) == 4
     assert all(d.partition_mapping.start_offset == -1 for d in feature_deps)
+
+
+def _import_definitions(home, **environ) -> str:
+    """Import the definitions in a fresh process on ``home``; what it printed."""
+    code = (
+        "from dataflywheel.definitions import defs; import dagster as dg; "
+        "spec = next(s for s in defs.resolve_asset_graph().get(dg.AssetKey('raw_events')).assets_def.check_specs "
+        "if s.name == 'volume_vs_last_week'); print(spec.description)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATAFLYWHEEL_", "DAGSTER_HOME", "DBT_"))}
+    env |= {"DATAFLYWHEEL_HOME": str(home), **environ}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def _files(root) -> dict[str, float]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")}
+
+
+def test_importing_the_definitions_writes_nothing(tmp_path):
+    """Set-up (the manifest, Dagster's configuration) is `make setup`'s; loading the code only reads."""
+    home = tmp_path / "home"
+    (home / "dbt" / "target").mkdir(parents=True)
+    shutil.copy(settings.current().dbt_target_path / "manifest.json", home / "dbt" / "target" / "manifest.json")
+    before = _files(home)
+    _import_definitions(home)
+    assert _files(home) == before
+    assert not (home / "dagster" / "dagster.yaml").exists()
+
+
+def test_descriptions_quote_the_settings_users_tune(tmp_path):
+    home = tmp_path / "home"
+    (home / "dbt" / "target").mkdir(parents=True)
+    shutil.copy(settings.current().dbt_target_path / "manifest.json", home / "dbt" / "target" / "manifest.json")
+    assert "0.8x-1.25x" in _import_definitions(home, DATAFLYWHEEL_VOLUME_TOLERANCE="0.2")
+
+
+def test_settings_read_every_knob_from_the_environment():
+    configured = settings.Settings.from_env(
+        {
+            "DATAFLYWHEEL_HOME": "/tmp/elsewhere",
+            "DATAFLYWHEEL_VOLUME_TOLERANCE": "0.3",
+            "DATAFLYWHEEL_GATE_LOG_LOSS_TOLERANCE": "0.05",
+            "DATAFLYWHEEL_DRIFT_COLUMN": "0.3",
+            "DATAFLYWHEEL_RETRAIN_COOLDOWN_HOURS": "6",
+        }
+    )
+    assert configured.warehouse_path == Path("/tmp/elsewhere/warehouse.duckdb")
+    assert configured.ranker_chain_dir == Path("/tmp/elsewhere/models/ranker")
+    assert (configured.volume_tolerance, configured.retrain_cooldown_hours) == (0.3, 6.0)
+    assert (configured.gate.log_loss_tolerance, configured.gate.auc_tolerance) == (0.05, 0.0)
+    assert configured.drift.column == 0.3

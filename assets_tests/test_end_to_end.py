@@ -22,6 +22,8 @@ from dataflywheel.simulator.config import DriftSchedule, SimulationConfig
 from dataflywheel.warehouse.duckdb import connect
 from helpers import land_rows
 
+pytestmark = pytest.mark.slow
+
 DRIFT_DAY = 3  # Thursday: compared with Tuesday and Wednesday
 
 

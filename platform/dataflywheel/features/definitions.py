@@ -82,7 +82,7 @@ TILES = (
         "user_item_tiles",
         ("tenant_id", "user_id", "item_id"),
         (
-            ("container_id", "any_value(i.container_id)", "VARCHAR"),
+            ("container_id", "max(i.container_id)", "VARCHAR"),  # an item has one container
             ("interactions", "count(*)", "BIGINT"),
             ("last_interaction_ts", "max(e.event_ts)", "TIMESTAMP"),
         ),

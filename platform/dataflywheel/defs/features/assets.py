@@ -5,8 +5,10 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from dataflywheel import settings
+from dataflywheel.defs.ingestion.assets import raw_events
 from dataflywheel.defs.partitions import arrival_hours
 from dataflywheel.defs.resources import Warehouse
+from dataflywheel.defs.transform.assets import dbt_model
 from dataflywheel.features import online
 from dataflywheel.features.build import build_feature_rows, build_tiles
 from dataflywheel.features.definitions import VIEWS
@@ -22,7 +24,7 @@ HOURLY_STEP = dict(partitions_def=arrival_hours(), pool="duckdb")
 
 
 @dg.asset(
-    deps=["raw_events", "dim_items"],
+    deps=[raw_events, dbt_model("dim_items")],
     description="Per-key counts of one arrival hour (users, items, engagers, user-item pairs): "
     "the building blocks every window sums.",
     kinds={"duckdb"},

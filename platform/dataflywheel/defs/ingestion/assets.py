@@ -12,6 +12,7 @@ from dataflywheel.ingest.raw_events import HourCounts, ingest_hour
 from dataflywheel.ingest.volume import loaded_a_week_earlier, within_tolerance
 
 _TOLERANCE = settings.current().volume_tolerance  # as the definitions were loaded
+RAW_DIRECTORY_USERS = dg.AssetKey("raw_directory_users")  # the directory sensor's marker
 OWNERS = ["team:data-platform"]
 
 
@@ -100,7 +101,7 @@ def raw_events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     )
 
 
-def _directory_spec(key: str, description: str) -> dg.AssetSpec:
+def _directory_spec(key: str | dg.AssetKey, description: str) -> dg.AssetSpec:
     return dg.AssetSpec(
         key,
         group_name="ingestion",
@@ -113,7 +114,7 @@ def _directory_spec(key: str, description: str) -> dg.AssetSpec:
 
 @dg.multi_asset(
     specs=[
-        _directory_spec("raw_directory_users", "Daily snapshots of the user directory (teams, roles, join dates)."),
+        _directory_spec(RAW_DIRECTORY_USERS, "Daily snapshots of the user directory (teams, roles, join dates)."),
         _directory_spec("raw_directory_items", "Daily snapshots of Jira issues and Confluence pages, with homes."),
     ],
     partitions_def=event_days(),
@@ -124,5 +125,5 @@ def raw_directory(context: dg.AssetExecutionContext, warehouse: Warehouse):
     snapshot = date.fromisoformat(context.partition_key)
     with warehouse.get_connection() as conn:
         rows = load_directory_snapshot(conn, settings.current().landing_url, snapshot)
-    yield dg.MaterializeResult(asset_key="raw_directory_users", metadata={"dagster/row_count": rows["directory_users"]})
+    yield dg.MaterializeResult(asset_key=RAW_DIRECTORY_USERS, metadata={"dagster/row_count": rows["directory_users"]})
     yield dg.MaterializeResult(asset_key="raw_directory_items", metadata={"dagster/row_count": rows["directory_items"]})

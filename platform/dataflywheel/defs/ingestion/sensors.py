@@ -8,6 +8,7 @@ import json
 import dagster as dg
 
 from dataflywheel import settings
+from dataflywheel.defs.ingestion.assets import RAW_DIRECTORY_USERS, raw_events
 from dataflywheel.defs.ingestion.jobs import directory_job, ingest_job
 from dataflywheel.defs.partitions import arrival_hours, event_days, landing_hour_of, partition_key_of
 from dataflywheel.ingest.landing import list_directory_snapshots, list_event_files
@@ -44,7 +45,7 @@ def loaded_file_counts(instance: dg.DagsterInstance) -> dict[str, int]:
     requested again; an hour that gained files since is.
     """
     counts: dict[str, int] = {}
-    for record in _all_materializations(instance, dg.AssetKey("raw_events")):  # newest first
+    for record in _all_materializations(instance, raw_events.key):  # newest first
         files = record.asset_materialization.metadata.get("files")
         hour = landing_hour_of(record.partition_key)
         if files is not None and hour not in counts:
@@ -68,7 +69,7 @@ def directory_sensor(context: dg.SensorEvaluationContext):
     done = (
         set(json.loads(context.cursor))
         if context.cursor
-        else {r.partition_key for r in _all_materializations(context.instance, dg.AssetKey("raw_directory_users"))}
+        else {r.partition_key for r in _all_materializations(context.instance, RAW_DIRECTORY_USERS)}
     )
     valid_keys = set(event_days().get_partition_keys())
     snapshots = [

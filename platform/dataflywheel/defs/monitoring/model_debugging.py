@@ -5,7 +5,9 @@ from datetime import timedelta
 import dagster as dg
 
 from dataflywheel import settings
+from dataflywheel.defs.features.assets import online_features
 from dataflywheel.defs.monitoring.spec import SPEC
+from dataflywheel.defs.ranking.assets import ranker_model
 from dataflywheel.defs.resources import Warehouse
 from dataflywheel.features.examples import load_examples
 from dataflywheel.lifecycle.model_store import ModelStore
@@ -16,7 +18,7 @@ KEYS_PER_TABLE = 5_000
 
 
 @dg.asset(
-    deps=["online_features", "ranker_model"],
+    deps=[online_features, ranker_model],
     kinds={"duckdb"},
     **SPEC,
     check_specs=[

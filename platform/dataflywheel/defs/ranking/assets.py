@@ -8,6 +8,7 @@ import polars as pl
 from dataflywheel import settings
 from dataflywheel.defs.partitions import arrival_hours, event_days
 from dataflywheel.defs.resources import ModelRegistry, Warehouse
+from dataflywheel.defs.transform.assets import dbt_model
 from dataflywheel.features.definitions import VIEWS
 from dataflywheel.features.examples import build_examples, load_examples
 from dataflywheel.lifecycle.model_store import ModelStore
@@ -29,9 +30,9 @@ PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 @dg.asset(
     deps=[
-        "fct_rec_impressions",
-        "dim_users",
-        "dim_items",
+        dbt_model("fct_rec_impressions"),
+        dbt_model("dim_users"),
+        dbt_model("dim_items"),
         # Impressions of hour h may only use rows published before them: hour h - 1's.
         *[dg.AssetDep(view.table, partition_mapping=PREVIOUS_HOUR) for view in VIEWS],
     ],

@@ -4,7 +4,7 @@ import json
 from functools import cache
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import DbtCliResource, dbt_assets, get_asset_key_for_model
 
 from dataflywheel import settings
 from dataflywheel.dbt_project import DBT_EXECUTABLE, dbt_project
@@ -61,3 +61,9 @@ def directory_models() -> dg.AssetsDefinition:
         yield from _build(dbt, context, ["--indirect-selection", "cautious"])
 
     return _directory_models
+
+
+def dbt_model(name: str) -> dg.AssetKey:
+    """The asset key of a dbt model of the project, by its name; fails as the definitions load if there is
+    no such model (both dbt asset definitions read the same manifest)."""
+    return get_asset_key_for_model([event_time_models()], name)

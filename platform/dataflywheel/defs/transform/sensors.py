@@ -9,10 +9,11 @@ It reads Dagster's event log only, never the warehouse.
 import dagster as dg
 
 from dataflywheel.defs.ingestion.assets import raw_events
+from dataflywheel.defs.transform.assets import dbt_model
 from dataflywheel.defs.transform.jobs import rebuild_days_job
 from dataflywheel.ingest.late import stale_days
 
-BUILT_MARKER = dg.AssetKey("fct_rec_impressions")  # the event-time models build together
+BUILT_MARKER = dbt_model("fct_rec_impressions")  # the event-time models build together
 
 
 def _last_built(instance: dg.DagsterInstance, day: str) -> float | None:
