@@ -19,7 +19,7 @@ from dataflywheel.lifecycle.model_store import HOUR_FORMAT, ModelStore
 from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, MODEL_NAME, code_version
 from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.simulator.config import DriftSchedule, SimulationConfig
-from dataflywheel.warehouse.duckdb import connect
+from dataflywheel.warehouse.duckdb import DuckDBEngine
 from helpers import land_rows
 
 pytestmark = pytest.mark.slow
@@ -89,10 +89,10 @@ def test_the_hourly_model_chain_equals_a_sequential_replay(demo):
     hours = _saved_hours(store)
     assert len(hours) >= 24
     replay = Ranker()
-    with connect(settings.current().warehouse_path, read_only=True) as con:
+    with DuckDBEngine.open(settings.current().warehouse_path, read_only=True) as engine:
         for hour in hours:
-            replay.learn_many(load_examples(con, hour, hour + timedelta(hours=1)))
-        examples = load_examples(con, hours[0], hours[-1] + timedelta(hours=1))
+            replay.learn_many(load_examples(engine, hour, hour + timedelta(hours=1)))
+        examples = load_examples(engine, hours[0], hours[-1] + timedelta(hours=1))
     chained = pickle.loads(store.path(hours[-1]).read_bytes())  # the chain's own, not a promotion's rebase
     assert chained.examples_seen == replay.examples_seen == examples.height
     np.testing.assert_array_equal(chained.predict(examples)["score"], replay.predict(examples)["score"])

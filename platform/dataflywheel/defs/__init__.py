@@ -1,1 +1,3 @@
-"""Dagster definitions, one folder per domain. Each domain only wires logic that lives elsewhere."""
+"""Dagster definitions, one folder per domain (ingestion, transform, features, ranking, lifecycle,
+monitoring). Each only wires logic that lives in the folders above it; nothing there imports this.
+"""
