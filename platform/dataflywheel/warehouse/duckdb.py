@@ -70,7 +70,7 @@ class DuckDBEngine:
         return scalar(self.con, sql, list(params or []))
 
     def frame(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
-        return pl.from_arrow(self.con.execute(sql, list(params or [])).to_arrow_table())
+        return pl.from_arrow(self.con.sql(sql, params=list(params or [])).to_arrow_table())
 
     def transaction(self):
         return transaction(self.con)
