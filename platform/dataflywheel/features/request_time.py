@@ -13,15 +13,21 @@ import polars as pl
 from dataflywheel.features.definitions import Segments
 
 
+HOURS_PER_MICROSECOND = 1 / 3.6e9
+
+
 def _hours_between(start: str, ts: str) -> pl.Expr:
-    return (pl.col(ts) - pl.col(start)).dt.total_microseconds() / 3.6e9
+    # A multiplication, not a division: polars evaluates ``x / c`` as ``x * (1 / c)`` on some
+    # paths and not on others (one unit in the last place apart), and training and serving
+    # must agree to the bit.
+    return (pl.col(ts) - pl.col(start)).dt.total_microseconds() * HOURS_PER_MICROSECOND
 
 
 def derive(requests: pl.DataFrame, ts: str, segments: Segments = Segments()) -> pl.DataFrame:
     """``requests`` (with ``joined_at``, ``item_created_at``, ``pair_last_interaction_ts``,
     ``container_last_interaction_ts``, ``team_id``, ``author_team_id``, ``tenant_users`` and
     ``item_type``) with the request-time features and segments as of column ``ts``."""
-    tenure_days = _hours_between("joined_at", ts) / 24
+    tenure_days = _hours_between("joined_at", ts) * (1 / 24)
     item_age_hours = _hours_between("item_created_at", ts)
     tenant_size = pl.lit("large")
     for limit, name in reversed(segments.tenant_size_buckets):
