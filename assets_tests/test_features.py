@@ -34,7 +34,8 @@ def engine(tmp_path):
     ensure_raw_tables(con)
     con.execute("""CREATE TABLE main.dim_items AS SELECT * FROM (VALUES
         ('i1', 't1', 'jira_issue', 'c1', 'tm1', TIMESTAMP '2026-11-01 00:00:00'),
-        ('i2', 't1', 'jira_issue', 'c1', 'tm2', TIMESTAMP '2026-11-16 00:00:00'))
+        ('i2', 't1', 'jira_issue', 'c1', 'tm2', TIMESTAMP '2026-11-16 00:00:00'),
+        ('i3', 't1', 'confluence_page', 'c2', 'tm2', TIMESTAMP '2026-11-16 00:00:00'))
         AS v(item_id, tenant_id, item_type, container_id, author_team_id, created_at)""")
     con.execute("""CREATE TABLE main.dim_users AS SELECT * FROM (VALUES
         ('u1', 't1', 'tm1', 'developer', TIMESTAMP '2026-01-01 00:00:00'),
@@ -280,3 +281,28 @@ def test_the_skew_check_finds_a_key_the_snapshot_lost(engine, tmp_path):
     skew = feature_skew(engine, tmp_path / "online", keys_per_table=100, seed=0)
     assert skew.keys_compared["user_features"] == 2
     assert skew.mismatched["user_features.user_events_1d"] == 0.5
+
+
+def test_a_user_container_row_counts_only_that_containers_items(engine):
+    hour = H - timedelta(hours=1)
+    for n, minute in enumerate((5, 10, 15)):
+        add_event(engine, f"c1-{n}", "issue_viewed", hour + timedelta(minutes=minute), hour, item="i1")
+    add_event(engine, "c2-0", "page_viewed", hour + timedelta(minutes=20), hour, item="i3")
+    build_hours(engine, hour, hour)
+    rows = engine.frame(
+        "SELECT container_id, container_interactions_28d, container_last_interaction_ts"
+        " FROM features.user_container_features ORDER BY container_id"
+    ).rows()
+    assert rows == [("c1", 3, hour + timedelta(minutes=15)), ("c2", 1, hour + timedelta(minutes=20))]
+
+
+def test_a_row_exactly_as_old_as_the_ttl_is_used_online_and_offline(engine, tmp_path):
+    old = H - timedelta(days=30)
+    add_event(engine, "a", "issue_viewed", old + timedelta(minutes=5), old)
+    build_hours(engine, old, old)
+    as_of = old + timedelta(hours=1) + USER_FEATURES.publish_delay + USER_FEATURES.ttl  # the edge
+    online.publish(engine, tmp_path / "online", as_of)
+    served = online.OnlineSnapshot.load(tmp_path / "online").lookup("user_features", user_id="u1")
+    requests = f"SELECT 'u1' AS user_id, 'i1' AS item_id, 'c1' AS container_id, TIMESTAMP '{as_of}' AS ts"
+    offline = engine.frame(point_in_time_sql(engine, requests, "ts")).row(0, named=True)
+    assert served is not None and served["user_events_28d"] == offline["user_events_28d"] == 1

@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from dataflywheel.features.definitions import (
-    LONGEST_WINDOW_HOURS,
     SCHEMA,
     TILE_BY_TABLE,
     TILES,
@@ -74,12 +73,15 @@ def feature_rows_sql(view: FeatureView, hour: datetime) -> str:
     feature_ts = hour + timedelta(hours=1)
     keys = ("tenant_id", *view.keys)
     listed = ", ".join(keys)
-    horizon = f"t.hour > {h} - INTERVAL {LONGEST_WINDOW_HOURS} HOUR AND t.hour <= {h}"
+    longest = max(f.window.hours for f in view.features)
+    horizon = f"t.hour > {h} - INTERVAL {longest} HOUR AND t.hour <= {h}"
     ctes = [f"a AS (SELECT DISTINCT {listed} FROM {SCHEMA}.{view.tiles} a WHERE hour = {h} AND {view.where})"]
     sources = list(dict.fromkeys(f.tiles for f in view.features))
     active_keys = ", ".join(f"a.{k}" for k in keys)
     for n, source in enumerate(sources):
-        shared = ", ".join(k for k in keys if k in TILE_BY_TABLE[source].keys)
+        # The view's keys the tile has as columns (a user-container row sums its container's pairs).
+        columns = {name for name, _ in tile_columns(TILE_BY_TABLE[source])}
+        shared = ", ".join(k for k in keys if k in columns)
         windows = ", ".join(f"{f.window.sql(h)} AS {f.name}" for f in view.features if f.tiles == source)
         ctes.append(
             f"""s{n} AS (SELECT {active_keys}, {windows}

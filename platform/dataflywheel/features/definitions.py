@@ -167,7 +167,6 @@ class FeatureView:
         return f"{self.table}_ts"
 
 
-LONGEST_WINDOW_HOURS = 28 * 24
 H1, D1, D7, D28 = 1, 24, 7 * 24, 28 * 24
 
 
@@ -185,9 +184,9 @@ def distinct(name: str, tiles: str, column: str, hours: int) -> Feature:
     return Feature(name, tiles, Window("distinct", column, hours), "BIGINT", Input.LOG_COUNT)
 
 
-def latest(name: str, tiles: str, column: str) -> Feature:
-    """The latest timestamp over the longest window (the model sees the hours since it)."""
-    return Feature(name, tiles, Window("max", column, LONGEST_WINDOW_HOURS), "TIMESTAMP", Input.NONE)
+def latest(name: str, tiles: str, column: str, hours: int) -> Feature:
+    """The latest timestamp within a window (the model sees the hours since it, a request-time feature)."""
+    return Feature(name, tiles, Window("max", column, hours), "TIMESTAMP", Input.NONE)
 
 
 USER_FEATURES = FeatureView(
@@ -227,7 +226,7 @@ USER_ITEM_FEATURES = FeatureView(
     "user_item_tiles",
     (
         count("pair_interactions_28d", "user_item_tiles", "interactions", D28),
-        latest("pair_last_interaction_ts", "user_item_tiles", "last_interaction_ts"),
+        latest("pair_last_interaction_ts", "user_item_tiles", "last_interaction_ts", D28),
     ),
 )
 USER_CONTAINER_FEATURES = FeatureView(
@@ -236,7 +235,7 @@ USER_CONTAINER_FEATURES = FeatureView(
     "user_item_tiles",
     (
         count("container_interactions_28d", "user_item_tiles", "interactions", D28),
-        latest("container_last_interaction_ts", "user_item_tiles", "last_interaction_ts"),
+        latest("container_last_interaction_ts", "user_item_tiles", "last_interaction_ts", D28),
     ),
     where="a.container_id IS NOT NULL",
 )
@@ -255,14 +254,23 @@ class RequestFeature:
     name: str
     model_input: Input
     description: str
+    depends_on: tuple[str, ...] = ()  # view features it is computed from
 
 
 REQUEST_FEATURES = (
     RequestFeature("user_tenure_days", Input.LOG_COUNT, "days since the user joined"),
     RequestFeature("item_age_hours", Input.HOURS_SINCE, "hours since the item was created"),
-    RequestFeature("hours_since_pair_interaction", Input.HOURS_SINCE, "hours since the user last touched the item"),
     RequestFeature(
-        "hours_since_container_interaction", Input.HOURS_SINCE, "hours since the user last touched its container"
+        "hours_since_pair_interaction",
+        Input.HOURS_SINCE,
+        "hours since the user last touched the item",
+        ("pair_last_interaction_ts",),
+    ),
+    RequestFeature(
+        "hours_since_container_interaction",
+        Input.HOURS_SINCE,
+        "hours since the user last touched its container",
+        ("container_last_interaction_ts",),
     ),
     RequestFeature("same_team", Input.FLAG, "the item's author team is the user's team"),
     RequestFeature("team_size", Input.LOG_COUNT, "members of the user's team at request time"),

@@ -64,4 +64,4 @@ def sample_examples(engine: Engine, start: datetime, end: datetime, rows: int | 
     window = f"""(SELECT * FROM {TABLE}
         WHERE impression_ts >= {sql_timestamp(start)} AND impression_ts < {sql_timestamp(end)})"""
     sample = engine.sample_sql(window, rows, seed, "impression_id")
-    return engine.frame(f"SELECT * FROM ({sample}) ORDER BY impression_ts, impression_id")
+    return engine.frame(f"SELECT * FROM ({sample}) sampled ORDER BY impression_ts, impression_id")

@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from dataflywheel.features.build import ensure_feature_tables, sql_timestamp
-from dataflywheel.features.definitions import SCHEMA, VIEWS
+from dataflywheel.features.definitions import SCHEMA, VIEWS, FeatureView
 from dataflywheel.features.point_in_time import directory_sql
 from dataflywheel.features.request_time import derive
 from dataflywheel.warehouse.engine import Engine
@@ -27,15 +27,19 @@ USER_ATTRIBUTES = ("team_id", "role", "joined_at", "tenant_users", "team_size")
 ITEM_ATTRIBUTES = ("item_type", "container_id", "author_team_id", "item_created_at", "container_items")
 
 
+def usable_rows_sql(view: FeatureView, as_of: datetime) -> str:
+    """The view's rows the point-in-time join may use at ``as_of``: published, and not older than the TTL."""
+    return f"""SELECT * FROM {SCHEMA}.{view.table} WHERE available_at <= {sql_timestamp(as_of)}
+        AND available_at >= {sql_timestamp(as_of - view.ttl)}"""
+
+
 def publish(engine: Engine, out_dir: Path, as_of: datetime, marts: str = "main", views=VIEWS) -> dict[str, int]:
     """Write ``<view>.parquet`` per feature view, and the user and item directory as of ``as_of``
     (team and container sizes then), each replaced atomically; rows per file."""
     ensure_feature_tables(engine, views)  # before the first feature hour: empty files, not a failure
     rows = {}
     for view in views:
-        published = f"""(SELECT * FROM {SCHEMA}.{view.table} WHERE available_at <= {sql_timestamp(as_of)}
-            AND available_at > {sql_timestamp(as_of - view.ttl)})"""
-        latest = engine.latest_per_key_sql(published, view.keys, "available_at")
+        latest = engine.latest_per_key_sql(f"({usable_rows_sql(view, as_of)})", view.keys, "available_at")
         rows[view.table] = engine.export_parquet(latest, out_dir / f"{view.table}.parquet")
     ts = sql_timestamp(as_of)
     directories = {
@@ -60,10 +64,6 @@ class OnlineSnapshot:
     def load(cls, out_dir: Path, views=VIEWS) -> "OnlineSnapshot":
         names = [view.table for view in views] + [USER_DIRECTORY, ITEM_DIRECTORY]
         return cls({name: pl.read_parquet(out_dir / f"{name}.parquet") for name in names}, views)
-
-    @property
-    def as_of(self) -> datetime | None:
-        return self.tables[USER_DIRECTORY].get_column("as_of").max() if self.tables[USER_DIRECTORY].height else None
 
     def lookup(self, table: str, **keys: str) -> dict | None:
         """One key's published row (what serving sees), or None."""

@@ -22,7 +22,7 @@ def point_in_time_sql(engine: Engine, requests: str, ts: str, views=VIEWS) -> st
         # Only rows of keys asked for, published within the requests' time span: the join's
         # cost follows the requests, not the feature table's history.
         candidates = f"""(SELECT * FROM {SCHEMA}.{view.table}
-            WHERE ({keys}) IN (SELECT ({keys}) FROM requests)
+            WHERE ({keys}) IN (SELECT {keys} FROM requests)
               AND available_at <= (SELECT max({ts}) FROM requests)
               AND available_at >= (SELECT min({ts}) FROM requests) - {ttl})"""
         usable = f"CASE WHEN l.{ts} - {{r}}.available_at <= {ttl} THEN {{r}}.{{column}} END"

@@ -12,7 +12,6 @@ import polars as pl
 
 from dataflywheel.features.definitions import Segments
 
-
 HOURS_PER_MICROSECOND = 1 / 3.6e9
 
 

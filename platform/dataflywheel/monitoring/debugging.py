@@ -19,7 +19,8 @@ import numpy as np
 import polars as pl
 
 from dataflywheel.features.build import sql_timestamp
-from dataflywheel.features.definitions import SCHEMA, VIEWS, FeatureView
+from dataflywheel.features.definitions import VIEWS, FeatureView
+from dataflywheel.features.online import usable_rows_sql
 from dataflywheel.features.point_in_time import point_in_time_sql
 from dataflywheel.warehouse.engine import Engine
 
@@ -49,10 +50,9 @@ def feature_skew(engine: Engine, online_dir: Path, keys_per_table: int, seed: in
             continue
         served = engine.parquet_sql([path])
         listed = ", ".join(view.keys)
-        offline_keys = f"""(SELECT DISTINCT {listed} FROM {SCHEMA}.{view.table}
-            WHERE available_at <= {sql_timestamp(as_of)} AND available_at > {sql_timestamp(as_of - view.ttl)})"""
+        offline_keys = f"(SELECT DISTINCT {listed} FROM ({usable_rows_sql(view, as_of)}) usable)"
         samples = [engine.sample_sql(side, keys_per_table, seed, listed) for side in (served, offline_keys)]
-        keys = pl.concat([engine.frame(f"SELECT {listed} FROM ({sample})") for sample in samples]).unique()
+        keys = pl.concat([engine.frame(f"SELECT {listed} FROM ({sample}) sampled") for sample in samples]).unique()
         compared[view.table] = keys.height
         if keys.height == 0:
             continue

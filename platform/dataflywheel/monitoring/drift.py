@@ -38,7 +38,7 @@ from dataflywheel.lifecycle.model_store import ModelStore
 from dataflywheel.monitoring.like_days import reference_days
 from dataflywheel.ranking import metrics
 from dataflywheel.ranking.evaluation import held_out_scores
-from dataflywheel.ranking.inputs import model_inputs
+from dataflywheel.ranking.inputs import input_specs, model_inputs
 from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.settings import DriftThresholds
 from dataflywheel.warehouse.engine import Engine
@@ -46,10 +46,8 @@ from dataflywheel.warehouse.engine import Engine
 PREDICTIONS = ("score", "p_click")  # from one model, the one serving when the day starts
 TARGETS = ("clicked", "engaged")
 FLAGS = ("data_drift", "prediction_drift", "target_drift", "quality_drop")  # the verdict's four ways
-INDICATORS = ("same_team", "is_jira", "no_user_features", "no_item_features")
-TRAFFIC_VOLUME = ("user_events_1h", "user_events_1d", "item_views_1d")
-# How many days of data a column needs behind it before its distribution is steady.
-WINDOW_DAYS = {"_1h": 1, "_1d": 1, "_7d": 7, "_28d": 28, "hours_since_": 28}
+INPUTS = {spec.name: spec for spec in input_specs()}  # what each model input is (ranking.inputs)
+TRAFFIC_VOLUME = tuple(name for name, spec in INPUTS.items() if spec.traffic_volume)
 
 
 @dataclass
@@ -84,14 +82,10 @@ class DriftVerdict:
         return bool(self.reasons)
 
 
-def window_days(column: str) -> int:
-    return max((days for marker, days in WINDOW_DAYS.items() if marker in column), default=0)
-
-
 def judged(features: list[str], history_days: int) -> tuple[list[str], bool]:
-    """The feature columns the verdict counts after ``history_days`` of data, and whether
-    predictions count (only once every input is steady)."""
-    steady = [c for c in features if window_days(c) <= history_days]
+    """The feature columns the verdict counts after ``history_days`` of data (each input's window
+    is behind it), and whether predictions count (only once every input is steady)."""
+    steady = [c for c in features if INPUTS[c].window_days <= history_days]
     return [c for c in steady if c not in TRAFFIC_VOLUME], len(steady) == len(features)
 
 
@@ -120,7 +114,7 @@ def compare(
     ref, cur = monitored_frame(reference), monitored_frame(current)
     features = [c for c in ref.columns if c not in PREDICTIONS + TARGETS]
     judged_features, predictions_judged = judged(features, history_days)
-    indicators = [c for c in features if c in INDICATORS or c.startswith("role_")]
+    indicators = [c for c in features if INPUTS[c].binary]
     numeric = [c for c in features if c not in indicators] + list(PREDICTIONS)
     columns = numeric + indicators + list(TARGETS)
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=indicators + list(TARGETS))
