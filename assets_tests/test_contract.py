@@ -8,11 +8,11 @@ import yaml
 
 from dataflywheel import settings
 from dataflywheel.contracts import dbt_vocabulary, vocabulary
-from dataflywheel.contracts.vocabulary import PRODUCT_OF_EVENT, EventType, ItemType, Product, Role, Surface
+from dataflywheel.contracts.vocabulary import PRODUCT_OF_EVENT, EventType
 
 PROJECT = settings.DBT_PROJECT_DIR
 GENERATED = PROJECT / "macros" / "vocabulary.sql"
-ENUM_OF_COLUMN = {"event_type": EventType, "item_type": ItemType, "product": Product, "surface": Surface, "role": Role}
+ENUM_OF_COLUMN = dbt_vocabulary.ENUM_OF_COLUMN
 EVERY_VALUE = {member.value for enum in ENUM_OF_COLUMN.values() for member in enum}
 HAND_WRITTEN_SQL = sorted(
     path for folder in ("models", "tests", "macros") for path in (PROJECT / folder).rglob("*.sql") if path != GENERATED

@@ -63,6 +63,10 @@ class Settings:
     allowed_lateness_hours: float = 2  # later events still load, are counted, and make built days stale
     volume_tolerance: float = 0.5  # an hour may be (1 - t) to 1 / (1 - t) times the same hour a week earlier
     retrain_cooldown_hours: float = 12  # no second drift-triggered retrain within this many hours
+    calibration_tolerance: float = 0.25  # a segment's predicted P(click) within this share of the observed ...
+    calibration_min_clicks: int = 50  # ... in every segment with at least this many clicks
+    skew_keys_per_table: int = 5_000  # keys the skew check samples per feature table, from each side
+    alert_webhook: str | None = None  # also post alerts here (Slack-compatible ``{"text": ...}``)
     gate: GateThresholds = field(default_factory=GateThresholds)
     drift: DriftThresholds = field(default_factory=DriftThresholds)
 
@@ -144,6 +148,10 @@ _KNOBS = {
     "allowed_lateness_hours": float,
     "volume_tolerance": float,
     "retrain_cooldown_hours": float,
+    "calibration_tolerance": float,
+    "calibration_min_clicks": int,
+    "skew_keys_per_table": int,
+    "alert_webhook": str,
 }
 
 

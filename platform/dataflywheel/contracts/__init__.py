@@ -1,4 +1,5 @@
 """The contracts every other folder builds on: the event schema and every vocabulary.
 
-Imports nothing from the rest of the package; everything else may import from here.
+Imports only ``settings`` (where the dbt project is, for the generated vocabulary macros);
+everything else may import from here.
 """

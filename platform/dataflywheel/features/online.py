@@ -33,6 +33,12 @@ def usable_rows_sql(view: FeatureView, as_of: datetime) -> str:
         AND available_at >= {sql_timestamp(as_of - view.ttl)}"""
 
 
+def newest_available_at(engine: Engine, views=VIEWS) -> datetime | None:
+    """When the newest user feature row became usable: the time a snapshot published now describes."""
+    ensure_feature_tables(engine, views)
+    return engine.scalar(f"SELECT max(available_at) FROM {SCHEMA}.{views[0].table}")
+
+
 def publish(engine: Engine, out_dir: Path, as_of: datetime, marts: str = "main", views=VIEWS) -> dict[str, int]:
     """Write ``<view>.parquet`` per feature view, and the user and item directory as of ``as_of``
     (team and container sizes then), each replaced atomically; rows per file."""

@@ -27,8 +27,13 @@ EXPERIMENT = "ranker-hourly"
 CHAMPION, CHALLENGER = "champion", "challenger"
 ARTIFACT = "ranker.pkl"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-# What decides what a model learns: the feature definitions, the examples, the inputs and the learner.
-ML_SOURCES = (*sorted((PACKAGE_ROOT / "features").glob("*.py")), *sorted((PACKAGE_ROOT / "ranking").glob("*.py")))
+# What decides what a model learns: the vocabularies, the feature definitions, the examples, the
+# inputs and the learner.
+ML_SOURCES = (
+    PACKAGE_ROOT / "contracts" / "vocabulary.py",
+    *sorted((PACKAGE_ROOT / "features").glob("*.py")),
+    *sorted((PACKAGE_ROOT / "ranking").glob("*.py")),
+)
 
 
 def code_version() -> str:

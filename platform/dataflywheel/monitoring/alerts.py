@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -87,7 +86,8 @@ class WebhookAlertSink:
 
 def configured_sinks() -> list[AlertSink]:
     """The alerts table under the home folder, and a webhook if ``DATAFLYWHEEL_ALERT_WEBHOOK`` is set."""
-    chosen: list[AlertSink] = [SqliteAlertSink(settings.current().alerts_path)]
-    if url := os.environ.get("DATAFLYWHEEL_ALERT_WEBHOOK"):
-        chosen.append(WebhookAlertSink(url))
+    config = settings.current()
+    chosen: list[AlertSink] = [SqliteAlertSink(config.alerts_path)]
+    if config.alert_webhook:
+        chosen.append(WebhookAlertSink(config.alert_webhook))
     return chosen

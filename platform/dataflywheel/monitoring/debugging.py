@@ -25,8 +25,6 @@ from dataflywheel.features.point_in_time import point_in_time_sql
 from dataflywheel.warehouse.engine import Engine
 
 SEGMENTS = ("user_segment", "item_segment", "tenant_size", "product")
-CALIBRATION_TOLERANCE = 0.25  # predicted P(click) within 25% of the observed rate ...
-CALIBRATION_MIN_CLICKS = 50  # ... in every segment with at least this many clicks
 
 
 @dataclass
@@ -113,8 +111,6 @@ def calibration_by_segment(scored: pl.DataFrame) -> pl.DataFrame:
     return table.with_columns(ratio=pl.col("predicted") / pl.col("observed")).sort("segment", "value")
 
 
-def miscalibrated(
-    table: pl.DataFrame, tolerance: float = CALIBRATION_TOLERANCE, min_clicks: int = CALIBRATION_MIN_CLICKS
-) -> pl.DataFrame:
+def miscalibrated(table: pl.DataFrame, tolerance: float, min_clicks: int) -> pl.DataFrame:
     """Segments with enough clicks to tell whose predicted rate is off by more than ``tolerance``."""
     return table.filter((pl.col("clicks") >= min_clicks) & ((pl.col("ratio") - 1).abs() > tolerance))

@@ -1,6 +1,6 @@
 """Ranking: the model's inputs, the online multi-objective ranker, its hourly learning step,
 metrics and the offline evaluation.
 
-Imports ``contracts``, ``features`` (declarations) and ``lifecycle.model_store`` (the chain it
-evaluates); no Dagster.
+Imports ``contracts`` and ``features`` (the declarations); the hourly chain it evaluates is any
+object with ``load(hour)`` (``lifecycle.model_store``). No Dagster.
 """

@@ -70,8 +70,7 @@ def feature_rows(context: dg.AssetExecutionContext, warehouse: Warehouse):
 )
 def online_features(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     with warehouse.engine() as engine:
-        newest = engine.scalar("SELECT max(available_at) FROM features.user_features")
-        as_of = newest or datetime(1970, 1, 1)
+        as_of = online.newest_available_at(engine) or datetime(1970, 1, 1)
         rows = online.publish(engine, settings.current().online_features_dir, as_of)
     return dg.MaterializeResult(
         metadata={

@@ -11,7 +11,7 @@ from dataflywheel.ingest.directory import load_directory_snapshot
 from dataflywheel.ingest.raw_events import HourCounts, ingest_hour
 from dataflywheel.ingest.volume import loaded_a_week_earlier, within_tolerance
 
-_TOLERANCE = settings.current().volume_tolerance  # as the definitions were loaded
+_TOLERANCE = settings.current().volume_tolerance  # as the definitions were loaded: quoted in a description
 RAW_DIRECTORY_USERS = dg.AssetKey("raw_directory_users")  # the directory sensor's marker
 OWNERS = ["team:data-platform"]
 

@@ -8,7 +8,7 @@ import json
 import dagster as dg
 
 from dataflywheel import settings
-from dataflywheel.defs.ingestion.assets import RAW_DIRECTORY_USERS, raw_events
+from dataflywheel.defs.ingestion.assets import RAW_DIRECTORY_USERS, landing_events, raw_events
 from dataflywheel.defs.ingestion.jobs import directory_job, ingest_job
 from dataflywheel.defs.partitions import arrival_hours, event_days, landing_hour_of, partition_key_of
 from dataflywheel.ingest.landing import list_directory_snapshots, list_event_files
@@ -32,7 +32,7 @@ def landing_sensor(context: dg.SensorEvaluationContext):
             context.log.warning(f"Landing hour {hour} is outside the partitions; skipped")
             continue
         requests.append(dg.RunRequest(run_key=f"{key}:{n_files}", partition_key=key))
-        landed.append(dg.AssetMaterialization("landing_events", partition=key, metadata={"files": n_files}))
+        landed.append(dg.AssetMaterialization(landing_events.key, partition=key, metadata={"files": n_files}))
     return dg.SensorResult(
         run_requests=requests, asset_events=landed, cursor=json.dumps({**seen, **new}, sort_keys=True)
     )

@@ -1,6 +1,6 @@
 """Retraining when the world changed: a challenger, its quality gate, and its promotion.
 
-Launched by the retrain sensor (defs/monitoring) for the day whose drift was confirmed.
+Launched by the retrain sensor (defs/lifecycle/sensors.py) for the day whose drift was confirmed.
 The gate is a blocking check: a challenger that fails it is registered (to be looked at)
 but never promoted, because the promotion step does not run.
 """

@@ -14,7 +14,7 @@ from dataflywheel.lifecycle.model_store import ModelStore
 from dataflywheel.monitoring import debugging
 from dataflywheel.ranking.evaluation import held_out_scores
 
-KEYS_PER_TABLE = 5_000
+_CONFIG = settings.current()  # as the definitions were loaded: quoted in the check descriptions
 
 
 @dg.asset(
@@ -32,24 +32,29 @@ KEYS_PER_TABLE = 5_000
         dg.AssetCheckSpec(
             "calibrated_by_segment",
             asset="model_debugging",
-            description=f"In every segment with {debugging.CALIBRATION_MIN_CLICKS}+ clicks, predicted P(click) is "
-            f"within {debugging.CALIBRATION_TOLERANCE:.0%} of the observed rate.",
+            description=f"In every segment with {_CONFIG.calibration_min_clicks}+ clicks, predicted P(click) is "
+            f"within {_CONFIG.calibration_tolerance:.0%} of the observed rate.",
         ),
     ],
     description="Works offline, poorly online? Served (online snapshot) vs offline features for the same keys "
     "and time, and predicted vs observed click rate per segment over the snapshot's last 24 hours.",
 )
 def model_debugging(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    online_dir = settings.current().online_features_dir
+    config = settings.current()
+    online_dir = config.online_features_dir
     with warehouse.engine() as engine:
-        skew = debugging.feature_skew(engine, online_dir, KEYS_PER_TABLE, seed=0)
+        skew = debugging.feature_skew(engine, online_dir, config.skew_keys_per_table, seed=0)
         as_of = debugging.snapshot_time(engine, online_dir)
         examples = load_examples(engine, as_of - timedelta(hours=24), as_of) if as_of else None
     calibration = None
     if examples is not None and examples.height:
-        scored = held_out_scores(examples, ModelStore(settings.current().ranker_chain_dir))
+        scored = held_out_scores(examples, ModelStore(config.ranker_chain_dir))
         calibration = debugging.calibration_by_segment(scored)
-    off = debugging.miscalibrated(calibration) if calibration is not None else None
+    off = (
+        debugging.miscalibrated(calibration, config.calibration_tolerance, config.calibration_min_clicks)
+        if calibration is not None
+        else None
+    )
     mismatched = {c: share for c, share in skew.mismatched.items() if share > 0}
     return dg.MaterializeResult(
         metadata={
