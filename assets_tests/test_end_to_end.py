@@ -15,8 +15,8 @@ from dataflywheel.defs.lifecycle.sensors import RetrainCursor
 from dataflywheel.defs.resources import model_registry
 from dataflywheel.demo import run_demo
 from dataflywheel.features.examples import load_examples
-from dataflywheel.lifecycle.model_store import HOUR_FORMAT, ModelStore
-from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, MODEL_NAME, code_version
+from dataflywheel.lifecycle.model_store import ModelStore
+from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, MODEL_NAME, REPLAY, code_version
 from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.simulator.config import DriftSchedule, SimulationConfig
 from dataflywheel.warehouse.duckdb import DuckDBEngine
@@ -80,13 +80,9 @@ def test_a_late_arrival_makes_the_sensor_rebuild_its_day(demo):
     assert [r.partition_key for r in evaluation.run_requests] == [f"{day0:%Y-%m-%d}"]
 
 
-def _saved_hours(store) -> list[datetime]:
-    return sorted(datetime.strptime(p.stem, HOUR_FORMAT) for p in store.root.glob("*.pkl"))
-
-
 def test_the_hourly_model_chain_equals_a_sequential_replay(demo):
     store = ModelStore(settings.current().ranker_chain_dir)
-    hours = _saved_hours(store)
+    hours = store.hours()
     assert len(hours) >= 24
     replay = Ranker()
     with DuckDBEngine.open(settings.current().warehouse_path, read_only=True) as engine:
@@ -107,23 +103,57 @@ def test_each_hour_records_its_progressive_validation_metrics(demo):
     assert all(0.0 <= a <= 1.0 for a in measured)
 
 
-def test_a_gap_in_the_chain_fails_instead_of_starting_over(demo):
+def _learn_hour(defs, instance, hour: datetime):
+    return defs.resolve_job_def("hourly_learning").execute_in_process(
+        instance=instance, partition_key=f"{hour:%Y-%m-%d-%H:00}", raise_on_error=False
+    )
+
+
+def test_a_gap_with_impressions_fails_instead_of_starting_over(demo, tmp_path):
     _, _, defs, instance = demo
     store = ModelStore(settings.current().ranker_chain_dir)
-    last = _saved_hours(store)[-1]
-    skipped = last + timedelta(hours=2)  # hour last + 1 was never trained
-    result = defs.resolve_job_def("hourly_learning").execute_in_process(
-        instance=instance, partition_key=f"{skipped:%Y-%m-%d-%H:00}", raise_on_error=False
+    missing = store.hours()[len(store.hours()) // 2]  # an hour with impressions loses its model
+    aside = tmp_path / "aside.pkl"
+    store.path(missing).rename(aside)
+    after = store.path(missing + timedelta(hours=1)).read_bytes()
+    try:
+        assert not _learn_hour(defs, instance, missing + timedelta(hours=1)).success
+        assert store.path(missing + timedelta(hours=1)).read_bytes() == after  # nothing learned past the gap
+    finally:
+        aside.rename(store.path(missing))
+
+
+def test_an_empty_hour_does_not_stall_the_chain(demo):
+    _, _, defs, instance = demo
+    store = ModelStore(settings.current().ranker_chain_dir)
+    last = store.latest_hour()
+    after_empty = last + timedelta(hours=2)  # hour last + 1 has no impressions and was never run
+    assert _learn_hour(defs, instance, after_empty).success
+    assert store.load(after_empty).examples_seen == store.load(last).examples_seen
+    assert model_registry().get().alias(CHAMPION).tags["dagster_partition"] == f"{after_empty:%Y-%m-%d-%H:00}"
+
+
+def test_a_rerun_of_an_old_hour_does_not_move_champion(demo):
+    _, _, defs, instance = demo
+    registry, store = model_registry().get(), ModelStore(settings.current().ranker_chain_dir)
+    champion = registry.alias(CHAMPION).version
+    old = store.hours()[3]
+    before = pickle.loads(store.path(old).read_bytes())
+    result = _learn_hour(defs, instance, old)
+    assert result.success
+    assert registry.alias(CHAMPION).version == champion
+    rerun = registry.version(
+        result.asset_materializations_for_node("ranker_model")[0].metadata["registry_version"].value
     )
-    assert not result.success
-    assert store.load(skipped) is None
+    assert rerun.tags["registered_as"] == REPLAY
+    assert pickle.loads(store.path(old).read_bytes()).examples_seen == before.examples_seen  # the same state again
 
 
 def test_every_trained_hour_is_a_registry_version_with_its_lineage(demo):
     registry = model_registry().get()
     versions = registry.client.search_model_versions(f"name = '{MODEL_NAME}'")
     hourly = [v for v in versions if v.tags["registered_as"] == CHAMPION]
-    hours = _saved_hours(ModelStore(settings.current().ranker_chain_dir))
+    hours = ModelStore(settings.current().ranker_chain_dir).hours()
     assert sorted(v.tags["dagster_partition"] for v in hourly) == [f"{h:%Y-%m-%d-%H:00}" for h in hours]
     assert all(v.tags["code_version"] == code_version() and v.tags["training_examples_run_id"] for v in hourly)
 
@@ -221,6 +251,15 @@ def test_the_quality_gate_keeps_a_degraded_challenger_from_promotion(demo):
     assert [e.asset_key for e in result.get_asset_materialization_events()] == [dg.AssetKey("ranker_challenger")]
     assert registry.alias(CHAMPION).version == champion_before  # not promoted
     assert registry.alias(CHALLENGER).tags["dagster_run_id"] == result.run_id  # registered, to be looked at
+    # Nor later, by materializing the promotion alone: it reads the challenger's own verdict.
+    alone = defs.resolve_job_def("retrain_ranker").execute_in_process(
+        instance=instance,
+        partition_key=_day(config, DRIFT_DAY),
+        asset_selection=[dg.AssetKey("ranker_promotion")],
+        raise_on_error=False,
+    )
+    assert not alone.success
+    assert registry.alias(CHAMPION).version == champion_before
 
 
 def test_served_features_match_the_offline_join(demo):
@@ -234,17 +273,23 @@ def test_served_features_match_the_offline_join(demo):
     assert "| user_segment | new |" in metadata["calibration_by_segment"].value
 
 
-def test_a_promotion_makes_the_next_hour_continue_from_the_promoted_model(demo):
+def test_a_promotion_makes_the_next_hour_continue_from_the_promoted_model(demo, monkeypatch):
     config, _, defs, instance = demo
     registry, store = model_registry().get(), ModelStore(settings.current().ranker_chain_dir)
     latest = store.latest_hour()
     own = pickle.loads(store.path(latest).read_bytes())
-    # An operator promoting the day's challenger past its gate (the gate's own path is tested above).
-    result = defs.resolve_job_def("retrain_ranker").execute_in_process(
-        instance=instance, partition_key=_day(config, DRIFT_DAY), asset_selection=[dg.AssetKey("ranker_promotion")]
-    )
+    # A lenient gate (the strict gate's path is tested above): the challenger passes and is promoted.
+    monkeypatch.setenv("DATAFLYWHEEL_GATE_AUC_TOLERANCE", "1")
+    monkeypatch.setenv("DATAFLYWHEEL_GATE_LOG_LOSS_TOLERANCE", "100")
+    retrain = defs.resolve_job_def("retrain_ranker")
+    result = retrain.execute_in_process(instance=instance, partition_key=_day(config, DRIFT_DAY))
     assert result.success
     champion = registry.alias(CHAMPION)
+    # Promoting the same challenger again changes nothing.
+    again = retrain.execute_in_process(
+        instance=instance, partition_key=_day(config, DRIFT_DAY), asset_selection=[dg.AssetKey("ranker_promotion")]
+    )
+    assert again.success and registry.alias(CHAMPION).version == champion.version
     assert champion.tags["caught_up_through"] == str(latest)
     promoted = store.load(latest)
     assert promoted.examples_seen < own.examples_seen  # a recent window, caught up: not the whole chain
@@ -257,3 +302,19 @@ def test_a_promotion_makes_the_next_hour_continue_from_the_promoted_model(demo):
     )
     assert store.load(next_hour).examples_seen == promoted.examples_seen  # an empty hour: nothing new learned
     assert registry.alias(CHAMPION).tags["dagster_partition"] == f"{next_hour:%Y-%m-%d-%H:00}"
+
+
+def test_a_rollback_restores_the_replaced_champion_caught_up_to_the_head(demo):
+    from dataflywheel.cli import main
+
+    registry, store = model_registry().get(), ModelStore(settings.current().ranker_chain_dir)
+    *earlier, replaced = registry.champion_history()  # the promotion above replaced it
+    head = store.latest_hour()
+    assert main(["rollback", "--reason", "worse online"]) == 0  # a Dagster run in the duckdb pool
+    champion = registry.alias(CHAMPION)
+    assert (champion.tags["caught_up_from"], champion.tags["caught_up_through"]) == (replaced, str(head))
+    through = datetime.strptime(registry.version(replaced).tags["dagster_partition"], "%Y-%m-%d-%H:%M")
+    with DuckDBEngine.open(settings.current().warehouse_path, read_only=True) as engine:
+        since = load_examples(engine, through + timedelta(hours=1), head + timedelta(hours=1)).height
+    assert store.load(head).examples_seen == registry.load(replaced).examples_seen + since
+    assert registry.champion_history() == earlier  # one step back; the next rollback goes further

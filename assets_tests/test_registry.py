@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dataflywheel.lifecycle.model_store import ModelStore
-from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, Registry
+from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, REPLAY, Registry
 from dataflywheel.ranking.ranker import Ranker
 from helpers import random_examples
 
@@ -56,6 +56,28 @@ def test_promote_and_roll_back_are_one_call_each_and_recorded(registry):
     demoted = registry.client.get_model_version("ranker", second.version)
     assert demoted.tags["rollback_reason"] == "canary failed"
     assert "promoted_at" in registry.client.get_model_version("ranker", first.version).tags
+
+
+def test_two_rollbacks_go_two_promotions_back_and_then_refuse(registry):
+    first = registry.register(trained(1), {"dagster_partition": "h1"}, {})
+    second = registry.register(trained(2), {"dagster_partition": "d1"}, {}, alias=CHALLENGER)
+    registry.promote(second.version, reason="better NDCG")
+    third = registry.register(trained(3), {"dagster_partition": "d2"}, {}, alias=CHALLENGER)
+    registry.promote(third.version, reason="better again")
+    assert registry.champion_history() == [str(first.version), str(second.version)]
+
+    assert registry.rollback(reason="worse online").version == second.version
+    assert registry.rollback(reason="still worse").version == first.version  # back, not forward to third
+    with pytest.raises(ValueError):
+        registry.rollback(reason="nothing left")
+    assert registry.alias(CHAMPION).version == first.version
+
+
+def test_a_version_registered_without_an_alias_moves_none(registry):
+    head = registry.register(trained(1), {"dagster_partition": "h2"}, {})
+    replay = registry.register(trained(2), {"dagster_partition": "h1"}, {}, alias=None)
+    assert registry.alias(CHAMPION).version == head.version
+    assert registry.version(replay.version).tags["registered_as"] == REPLAY
 
 
 def test_rollback_without_an_earlier_champion_is_refused(registry):

@@ -103,18 +103,30 @@ def _setup() -> int:
 
 
 def _registry_command(args: argparse.Namespace) -> int:
-    from dataflywheel.defs.resources import model_registry
-    from dataflywheel.lifecycle import promotion
+    """Run the promote / rollback job through the platform's Dagster instance (in the warehouse's
+    pool: it waits for a running hourly step) and wait for it."""
+    import dagster as dg
+
+    from dataflywheel.defs.lifecycle.champion import promote_champion_job, rollback_champion_job
+    from dataflywheel.defs.resources import model_registry, warehouse
     from dataflywheel.lifecycle.model_store import ModelStore
 
-    registry, store = model_registry().get(), ModelStore(settings.current().ranker_chain_dir)
     if args.command == "promote":
-        champion = promotion.promote(registry, store, args.version, reason=args.reason)
+        job, op, config = promote_champion_job, "promote_champion", {"version": args.version, "reason": args.reason}
     else:
-        champion = promotion.rollback(registry, store, reason=args.reason)
-    rebased = store.latest_hour()
+        job, op, config = rollback_champion_job, "rollback_champion", {"reason": args.reason}
+    result = job.execute_in_process(
+        run_config={"ops": {op: {"config": config}}},
+        instance=dg.DagsterInstance.get(),
+        resources={"warehouse": warehouse(), "model_registry": model_registry()},
+        raise_on_error=False,
+    )
+    if not result.success:
+        print(f"{args.command} failed: see run {result.run_id} in the Dagster UI")
+        return 1
+    rebased = ModelStore(settings.current().ranker_chain_dir).latest_hour()
     after = f"; the hourly chain continues from it after {rebased:%Y-%m-%d %H:00}" if rebased else ""
-    print(f"champion is now version {champion.version}{after}")
+    print(f"champion is now version {result.output_for_node(op)}{after}")
     return 0
 
 

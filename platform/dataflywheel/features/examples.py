@@ -46,6 +46,14 @@ def build_examples(engine: Engine, hour: datetime, marts: str = "main", views=VI
     return examples.height
 
 
+def impressions_between(engine: Engine, start: datetime, end: datetime, marts: str = "main") -> int:
+    """Impressions of [start, end): the examples those hours have, or will have once built."""
+    return engine.scalar(
+        f"SELECT count(*) FROM {marts}.fct_rec_impressions WHERE impression_ts >= ? AND impression_ts < ?",
+        [start, end],
+    )
+
+
 def load_examples(engine: Engine, start: datetime, end: datetime) -> pl.DataFrame:
     """Training examples of [start, end) in stream order (impression time, then id): the order
     the ranker learns them in, so every reader replays the same stream."""

@@ -17,7 +17,6 @@ import polars as pl
 
 from dataflywheel.lifecycle.model_store import ModelStore
 from dataflywheel.ranking import metrics
-from dataflywheel.ranking.evaluation import held_out_scores
 from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.settings import GateThresholds
 
@@ -69,17 +68,25 @@ def fit_challenger(train: pl.DataFrame, learning_rate: float) -> Ranker:
 
 
 def judge(challenger: Ranker, holdout: pl.DataFrame, champions: ModelStore) -> Comparison:
-    """Score the holdout progressively with both; the challenger learns each hour after scoring it."""
-    clicked = holdout.get_column("clicked").to_numpy()
-    champion_p = held_out_scores(holdout, champions).get_column("p_click").to_numpy()
-    challenger_p = np.concatenate(
-        [
-            challenger.score_then_learn(part)["p_click"]
-            for _, part in holdout.group_by(pl.col("impression_ts").dt.truncate("1h"), maintain_order=True)
-        ]
-        or [np.empty(0)]
+    """Score the holdout progressively with both; the challenger learns each hour after scoring it.
+
+    Only hours the champion's chain has a model for are compared: an hour without one is not
+    evaluable, and with none at all the comparison is empty and the gate does not pass.
+    """
+    clicked, challenger_p, champion_p = [], [], []
+    for (hour,), part in holdout.group_by(pl.col("impression_ts").dt.truncate("1h"), maintain_order=True):
+        scored = challenger.score_then_learn(part)["p_click"]
+        champion = champions.load(hour - timedelta(hours=1))
+        if champion is not None:
+            clicked.append(part.get_column("clicked").to_numpy())
+            challenger_p.append(scored)
+            champion_p.append(champion.predict(part)["p_click"])
+    labels = np.concatenate(clicked or [np.empty(0)])
+    return Comparison(
+        len(labels),
+        _quality(labels, np.concatenate(challenger_p or [np.empty(0)])),
+        _quality(labels, np.concatenate(champion_p or [np.empty(0)])),
     )
-    return Comparison(holdout.height, _quality(clicked, challenger_p), _quality(clicked, champion_p))
 
 
 def _quality(clicked: np.ndarray, p: np.ndarray) -> dict[str, float | None]:

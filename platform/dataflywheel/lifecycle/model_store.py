@@ -42,13 +42,18 @@ class ModelStore:
                 return pickle.loads(path.read_bytes())
         return None
 
-    def latest_hour(self) -> datetime | None:
-        hours = [datetime.strptime(p.stem, HOUR_FORMAT) for p in self.root.glob("*.pkl")]
-        return max(hours, default=None)
+    def hours(self) -> list[datetime]:
+        """The hours the chain has its own state for (rebased states aside)."""
+        return sorted(datetime.strptime(p.stem, HOUR_FORMAT) for p in self.root.glob("*.pkl"))
 
-    def any_before(self, hour: datetime) -> bool:
-        """Whether a chain already exists before ``hour`` (then hour - 1 must be there too)."""
-        return any(datetime.strptime(p.stem, HOUR_FORMAT) < hour for p in self.root.glob("*.pkl"))
+    def latest_hour(self) -> datetime | None:
+        return max(self.hours(), default=None)
+
+    def latest_before(self, hour: datetime) -> datetime | None:
+        """The last hour before ``hour`` that has a state (None: the chain starts at ``hour``)."""
+        return max(
+            (h for p in self.root.glob("*.pkl") if (h := datetime.strptime(p.stem, HOUR_FORMAT)) < hour), default=None
+        )
 
 
 def _write_atomic(final: Path, state: object) -> Path:

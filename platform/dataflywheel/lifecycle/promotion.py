@@ -2,15 +2,24 @@
 
 The champion line keeps learning every hour. Promoting a version (or rolling back to one)
 therefore also rebases the chain on it after its latest hour, so the next hourly update
-continues from the new champion instead of silently taking the alias back.
+continues from the new champion instead of silently taking the alias back. A rollback
+restores the champion the last promotion replaced and catches it up on the hours the chain
+has learned since it was that champion. Both run as Dagster jobs in the warehouse's pool
+(``defs/lifecycle/champion.py``), so they never race the hourly chain.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import polars as pl
 from mlflow.entities.model_registry import ModelVersion
 
 from dataflywheel.lifecycle.model_store import ModelStore
 from dataflywheel.lifecycle.registry import CHAMPION, Registry
+
+HOURLY_KEY = "%Y-%m-%d-%H:%M"  # an hourly version's dagster_partition
 
 
 def promote(registry: Registry, store: ModelStore, version: str | int, reason: str) -> ModelVersion:
@@ -19,10 +28,36 @@ def promote(registry: Registry, store: ModelStore, version: str | int, reason: s
     return registry.alias(CHAMPION)
 
 
-def rollback(registry: Registry, store: ModelStore, reason: str) -> ModelVersion:
-    champion = registry.rollback(reason)
-    _rebase(registry, store, champion.version)
-    return champion
+def rollback(
+    registry: Registry, store: ModelStore, reason: str, examples: Callable[[datetime, datetime], pl.DataFrame]
+) -> ModelVersion:
+    """Back one step in the champion history; the restored model learns ``examples`` of the hours
+    between what it was trained through and the chain's head, and the chain continues from it."""
+    restored = registry.rollback(reason)
+    head, through = store.latest_hour(), trained_through(restored)
+    if head is None or through is None or through >= head:
+        _rebase(registry, store, restored.version)
+        return restored
+    model = registry.load(restored.version)
+    model.learn_many(examples(through + timedelta(hours=1), head + timedelta(hours=1)))
+    tags = {"caught_up_from": str(restored.version), "caught_up_through": str(head), "rollback_reason": reason}
+    caught_up = registry.register(model, tags, {}, alias=CHAMPION)
+    store.rebase(head, model)
+    return caught_up
+
+
+def trained_through(version: ModelVersion) -> datetime | None:
+    """The last hour a version learned: an hourly version's partition, a caught-up version's
+    head, a challenger's window end; None when its tags do not say."""
+    tags = version.tags
+    if tags.get("caught_up_through", "None") != "None":
+        return datetime.fromisoformat(tags["caught_up_through"])
+    if "trained_until" in tags:
+        return datetime.fromisoformat(tags["trained_until"]) - timedelta(hours=1)
+    try:
+        return datetime.strptime(tags.get("dagster_partition", ""), HOURLY_KEY)
+    except ValueError:
+        return None
 
 
 def _rebase(registry: Registry, store: ModelStore, version: str | int) -> None:

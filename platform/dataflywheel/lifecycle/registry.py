@@ -10,6 +10,7 @@ one call each and leave a trail: tags on the versions and on the registered mode
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 import tempfile
 from datetime import datetime, timezone
@@ -25,6 +26,9 @@ from dataflywheel.ranking.ranker import Ranker
 MODEL_NAME = "ranker"
 EXPERIMENT = "ranker-hourly"
 CHAMPION, CHALLENGER = "champion", "challenger"
+REPLAY = "replay"  # registered_as of a re-run behind the chain's head: it moves no alias
+HISTORY_TAG = "champion_history"  # on the registered model: JSON list of replaced champions
+GATE_TAG, GATE_PASSED, GATE_FAILED = "quality_gate", "passed", "failed"  # a challenger's own verdict
 ARTIFACT = "ranker.pkl"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 # What decides what a model learns: the vocabularies, the feature definitions, the examples, the
@@ -57,10 +61,11 @@ class Registry:
         return self.client.create_experiment(EXPERIMENT, artifact_location=self.artifact_root.as_uri())
 
     def register(
-        self, ranker: Ranker, tags: dict[str, str], metrics: dict[str, float], alias: str = CHAMPION
+        self, ranker: Ranker, tags: dict[str, str], metrics: dict[str, float], alias: str | None = CHAMPION
     ) -> ModelVersion:
         """Log the model in a run of its own and register it as a new version under ``alias``:
-        an hourly update of the champion line, or a challenger."""
+        an hourly update of the champion line, or a challenger. ``alias=None``: a version that
+        moves no alias (a re-run of an hour behind the chain's head)."""
         run = self.client.create_run(self._experiment_id(), tags=tags, run_name=tags.get("dagster_partition"))
         for name, value in metrics.items():
             self.client.log_metric(run.info.run_id, name, value)
@@ -76,8 +81,9 @@ class Registry:
         version = self.client.create_model_version(
             MODEL_NAME, f"{run.info.artifact_uri}/{ARTIFACT}", run_id=run.info.run_id, tags=tags
         )
-        self.client.set_registered_model_alias(MODEL_NAME, alias, version.version)
-        self.client.set_model_version_tag(MODEL_NAME, version.version, "registered_as", alias)
+        if alias is not None:
+            self.client.set_registered_model_alias(MODEL_NAME, alias, version.version)
+        self.client.set_model_version_tag(MODEL_NAME, version.version, "registered_as", alias or REPLAY)
         return version
 
     def alias(self, alias: str) -> ModelVersion | None:
@@ -85,6 +91,14 @@ class Registry:
             return self.client.get_model_version_by_alias(MODEL_NAME, alias)
         except MlflowException:
             return None
+
+    def promoted_from(self, challenger: str | int) -> ModelVersion | None:
+        """The version a challenger was caught up into and promoted as, if it was."""
+        found = self.client.search_model_versions(f"name = '{MODEL_NAME}' and tags.caught_up_from = '{challenger}'")
+        return next((v for v in found if "promoted_at" in v.tags), None)
+
+    def version(self, version: str | int) -> ModelVersion:
+        return self.client.get_model_version(MODEL_NAME, str(version))
 
     def load(self, version: str | int) -> Ranker:
         source = self.client.get_model_version(MODEL_NAME, str(version)).source
@@ -94,25 +108,35 @@ class Registry:
             )
             return pickle.loads(Path(local).read_bytes())
 
-    def promote(self, version: str | int, reason: str) -> None:
-        """Make ``version`` the champion, remembering the one it replaces (for rollback). The
-        hourly chain continues from it: see ``lifecycle.promotion``."""
+    def champion_history(self) -> list[str]:
+        """The champions that promotions replaced, oldest first: what rollbacks walk back through."""
+        return json.loads(self.client.get_registered_model(MODEL_NAME).tags.get(HISTORY_TAG, "[]"))
+
+    def promote(self, version: str | int, reason: str, remember: bool = True) -> None:
+        """Make ``version`` the champion, recording the one it replaces in the history (a
+        rollback does not: it walks the history back). The hourly chain continues from it: see
+        ``lifecycle.promotion``."""
         current = self.alias(CHAMPION)
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
         self.client.set_model_version_tag(MODEL_NAME, str(version), "promoted_at", now)
         self.client.set_model_version_tag(MODEL_NAME, str(version), "promotion_reason", reason)
-        self.client.set_registered_model_tag(MODEL_NAME, "previous_champion", current.version if current else "")
+        if remember and current is not None:
+            history = [*self.champion_history(), str(current.version)]
+            self.client.set_registered_model_tag(MODEL_NAME, HISTORY_TAG, json.dumps(history))
 
     def rollback(self, reason: str) -> ModelVersion:
-        """Give the champion alias back to the version it replaced; returns the champion now."""
-        previous = self.client.get_registered_model(MODEL_NAME).tags.get("previous_champion")
-        if not previous:
+        """Give the champion alias back to the version the last promotion replaced, one step
+        further back on each call; returns the champion now."""
+        history = self.champion_history()
+        if not history:
             raise ValueError("No earlier champion to roll back to.")
+        *earlier, previous = history
         demoted = self.alias(CHAMPION)
         self.client.set_model_version_tag(
             MODEL_NAME, demoted.version, "rolled_back_at", datetime.now(timezone.utc).isoformat(timespec="seconds")
         )
         self.client.set_model_version_tag(MODEL_NAME, demoted.version, "rollback_reason", reason)
-        self.promote(previous, reason=f"rollback: {reason}")
+        self.promote(previous, reason=f"rollback: {reason}", remember=False)
+        self.client.set_registered_model_tag(MODEL_NAME, HISTORY_TAG, json.dumps(earlier))
         return self.alias(CHAMPION)

@@ -50,6 +50,10 @@ INPUTS = {spec.name: spec for spec in input_specs()}  # what each model input is
 TRAFFIC_VOLUME = tuple(name for name, spec in INPUTS.items() if spec.traffic_volume)
 
 
+class ModelMissing(LookupError):
+    """The model a report needs does not exist: not evaluable, never stood in for by the priors."""
+
+
 @dataclass
 class DriftVerdict:
     current_rows: int
@@ -232,7 +236,9 @@ def judge_day(
     reference = reference_days(day, first_day)
     if not reference:
         return None, None
-    serving = store.load(_midnight(day) - timedelta(hours=1)) or Ranker()
+    serving = store.load(_midnight(day) - timedelta(hours=1))
+    if serving is None:
+        raise ModelMissing(f"No model for the hour before {day}: the day's predictions are not evaluable.")
     seed = day.toordinal()
     before, now = _target_rates(engine, reference), _target_rates(engine, [day])
     return compare(

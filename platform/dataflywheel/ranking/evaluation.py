@@ -31,14 +31,17 @@ class ModelsByHour(Protocol):
 
 def held_out_scores(examples: pl.DataFrame, store: ModelsByHour) -> pl.DataFrame:
     """Examples with ``p_click`` (at the logged position) and the ranking ``score`` (position-free),
-    each from the model trained up to the hour before it."""
+    each from the model trained up to the hour before it. Hours without such a model are left
+    out, never scored by a stand-in: what is not evaluable is not reported as evaluated."""
     parts = []
     for (hour,), part in examples.group_by(pl.col("impression_ts").dt.truncate("1h"), maintain_order=True):
-        model = store.load(hour - timedelta(hours=1)) or Ranker()  # no model yet: the priors
+        model = store.load(hour - timedelta(hours=1))
+        if model is None:
+            continue
         as_shown = model.predict(part)  # for calibration: the outcome at the logged position
         to_rank = model.predict(part, position=0)  # for ranking: the slot is what is being decided
         parts.append(part.with_columns(p_click=as_shown["p_click"], score=to_rank["score"]))
-    return pl.concat(parts) if parts else examples.with_columns(p_click=pl.lit(0.0), score=pl.lit(0.0))
+    return pl.concat(parts) if parts else examples.clear().with_columns(p_click=pl.lit(0.0), score=pl.lit(0.0))
 
 
 def baseline_scores(examples: pl.DataFrame, seed: int = 0) -> dict[str, np.ndarray]:

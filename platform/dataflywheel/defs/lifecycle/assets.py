@@ -16,7 +16,7 @@ from dataflywheel.defs.resources import ModelRegistry, Warehouse
 from dataflywheel.lifecycle import promotion
 from dataflywheel.lifecycle.challenger import RetrainWindow, fit_challenger, judge
 from dataflywheel.lifecycle.model_store import ModelStore
-from dataflywheel.lifecycle.registry import CHALLENGER
+from dataflywheel.lifecycle.registry import CHALLENGER, GATE_FAILED, GATE_PASSED, GATE_TAG
 
 GATE = "challenger_not_worse"
 ON_DEMAND = {
@@ -63,7 +63,12 @@ def ranker_challenger(
     )
     holdout = examples_between(warehouse, window.holdout_start, window.holdout_end)
     comparison = judge(challenger, holdout, ModelStore(settings.current().ranker_chain_dir))  # learns the holdout too
-    tags = run_lineage(context) | {"trained_from": str(window.train_start), "trained_until": str(window.holdout_end)}
+    passed = comparison.passed(settings.current().gate)
+    tags = run_lineage(context) | {
+        "trained_from": str(window.train_start),
+        "trained_until": str(window.holdout_end),
+        GATE_TAG: GATE_PASSED if passed else GATE_FAILED,  # what a promotion reads: its own gate's verdict
+    }
     measured = comparison.metrics()
     version = model_registry.get().register(challenger, tags, measured, alias=CHALLENGER)
     numbers = {k: dg.FloatMetadataValue(v) for k, v in measured.items()}
@@ -72,7 +77,7 @@ def ranker_challenger(
         check_results=[
             dg.AssetCheckResult(
                 check_name=GATE,
-                passed=comparison.passed(settings.current().gate),
+                passed=passed,
                 severity=dg.AssetCheckSeverity.ERROR,
                 metadata={"registry_version": int(version.version), **numbers},
             )
@@ -93,6 +98,13 @@ def ranker_promotion(
 ) -> dg.MaterializeResult:
     registry = model_registry.get()
     challenger = _challenger_version(context)
+    verdict = registry.version(challenger).tags.get(GATE_TAG)
+    if verdict != GATE_PASSED:
+        raise dg.Failure(f"Challenger version {challenger} did not pass {GATE} ({verdict}): it is not promoted.")
+    if done := registry.promoted_from(challenger):  # promoted already: a repeat changes nothing
+        return dg.MaterializeResult(
+            metadata={"promoted_version": int(done.version), "challenger_version": int(challenger), "repeat": True}
+        )
     store = ModelStore(settings.current().ranker_chain_dir)
     latest = store.latest_hour()
     caught_up = registry.load(challenger)

@@ -34,7 +34,12 @@ def drift_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
         first_day = drift.first_data_day(engine)
         snapshot, verdict = (None, None)
         if first_day is not None:
-            snapshot, verdict = drift.judge_day(engine, ModelStore(settings.current().ranker_chain_dir), day, first_day)
+            try:
+                snapshot, verdict = drift.judge_day(
+                    engine, ModelStore(settings.current().ranker_chain_dir), day, first_day
+                )
+            except drift.ModelMissing as missing:
+                raise dg.Failure(str(missing)) from missing
     if verdict is None:
         note = "no comparable reference yet (the first day, or the first weekend day)"
         return dg.MaterializeResult(

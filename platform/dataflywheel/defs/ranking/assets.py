@@ -10,9 +10,9 @@ from dataflywheel.defs.partitions import arrival_hours, event_days
 from dataflywheel.defs.resources import ModelRegistry, Warehouse
 from dataflywheel.defs.transform.assets import dbt_model
 from dataflywheel.features.definitions import VIEWS
-from dataflywheel.features.examples import build_examples, load_examples
+from dataflywheel.features.examples import build_examples, impressions_between, load_examples
 from dataflywheel.lifecycle.model_store import ModelStore
-from dataflywheel.lifecycle.registry import code_version
+from dataflywheel.lifecycle.registry import CHAMPION, code_version
 from dataflywheel.monitoring.loss_stream import LossStreamMonitor
 from dataflywheel.ranking.evaluation import evaluate_day, held_out_scores
 from dataflywheel.ranking.learning import learn_hour
@@ -85,21 +85,29 @@ def ranker_model(
 ) -> dg.MaterializeResult:
     window = context.partition_time_window
     hour = window.start.replace(tzinfo=None)
-    store = ModelStore(settings.current().ranker_chain_dir)
-    ranker = store.load(hour - timedelta(hours=1))
-    if ranker is None:
-        if store.any_before(hour):
-            raise dg.Failure(f"No ranker for {hour - timedelta(hours=1)}: materialize the chain in order.")
-        ranker = Ranker()  # the chain starts here, from the priors
+    store, monitors = ModelStore(settings.current().ranker_chain_dir), ModelStore(settings.current().loss_monitor_dir)
+    before = store.latest_before(hour)
+    if before is not None and before < hour - timedelta(hours=1):
+        # Hours without a model: go on from the last one only if they had nothing to learn.
+        with warehouse.engine() as engine:
+            skipped = impressions_between(engine, before + timedelta(hours=1), hour)
+        if skipped:
+            raise dg.Failure(
+                f"No ranker for {hour - timedelta(hours=1)} and {skipped} impressions since the last one "
+                f"({before}): materialize the chain in order."
+            )
+    ranker = store.load(before) if before is not None else Ranker()  # None: the chain starts here, from the priors
     ranker.w_click, ranker.w_engage = config.w_click, config.w_engage
-    monitors = ModelStore(settings.current().loss_monitor_dir)
-    monitor = monitors.load(hour - timedelta(hours=1)) or LossStreamMonitor()
+    monitor = (monitors.load(before) if before is not None else None) or LossStreamMonitor()
     examples = examples_between(warehouse, hour, hour + timedelta(hours=1))
     update = learn_hour(ranker, examples, monitor)
+    head = store.latest_hour()
+    moves_head = head is None or hour >= head  # a re-run or backfill of an older hour never moves champion
     path = store.save(hour, ranker)
     monitors.save(hour, monitor)
     measured = {k: v for k, v in update.metrics.items() if isinstance(v, float)}
-    version = model_registry.get().register(ranker, _lineage(context), measured)
+    alias = CHAMPION if moves_head else None
+    version = model_registry.get().register(ranker, _lineage(context), measured, alias=alias)
     return dg.MaterializeResult(
         metadata={
             **{name: dg.FloatMetadataValue(v) for name, v in measured.items()},
@@ -108,6 +116,7 @@ def ranker_model(
             "examples_seen": ranker.examples_seen,
             "path": str(path),
             "registry_version": int(version.version),
+            "moved_champion": moves_head,
         },
         check_results=[
             dg.AssetCheckResult(
@@ -150,7 +159,11 @@ def _lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
 def model_evaluation(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     window = context.partition_time_window
     start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
-    scored = held_out_scores(examples_between(warehouse, start, end), ModelStore(settings.current().ranker_chain_dir))
+    examples = examples_between(warehouse, start, end)
+    scored = held_out_scores(examples, ModelStore(settings.current().ranker_chain_dir))
+    not_evaluable = {"not_evaluable_examples": examples.height - scored.height}  # hours the chain had no model for
+    if scored.height == 0:
+        return dg.MaterializeResult(metadata={"verdict": "not evaluable: no model for any hour", **not_evaluable})
     result = evaluate_day(scored)
     numbers = {f"ndcg_at_10/{policy}": v for policy, v in result.ndcg_at_10.items()}
     numbers |= {"auc_click": result.auc_click, "log_loss_click": result.log_loss_click}
@@ -161,6 +174,7 @@ def model_evaluation(context: dg.AssetExecutionContext, warehouse: Warehouse) ->
     return dg.MaterializeResult(
         metadata={
             "examples": result.examples,
+            **not_evaluable,
             **{k: dg.FloatMetadataValue(v) for k, v in numbers.items() if v is not None},
         }
     )
