@@ -1,5 +1,6 @@
 """The model registry, on a real MLflow SQLite store: round trip, lineage tags, promote and roll back."""
 
+import shutil
 from datetime import datetime
 
 import numpy as np
@@ -92,6 +93,9 @@ def test_the_cli_promotes_and_rolls_back_and_the_hourly_chain_follows(tmp_path, 
     from dataflywheel.cli import main
     from dataflywheel.defs.resources import model_registry
 
+    # A home of its own, set up as `make setup` leaves one (the CLI loads the Dagster definitions).
+    (tmp_path / "dbt" / "target").mkdir(parents=True)
+    shutil.copy(settings.current().dbt_target_path / "manifest.json", tmp_path / "dbt" / "target" / "manifest.json")
     monkeypatch.setenv("DATAFLYWHEEL_HOME", str(tmp_path))
     monkeypatch.setenv("DATAFLYWHEEL_MLFLOW_URI", f"sqlite:///{tmp_path / 'cli.db'}")
     registry, store = model_registry().get(), ModelStore(settings.current().ranker_chain_dir)

@@ -4,8 +4,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 
 from dataflywheel import settings
+from dataflywheel.features.examples import load_examples
 from dataflywheel.lifecycle.registry import Registry
 from dataflywheel.warehouse.duckdb import DuckDBEngine
 
@@ -48,3 +50,9 @@ def model_registry() -> ModelRegistry:
     return ModelRegistry(
         tracking_uri=settings.current().mlflow_uri, artifact_root=str(settings.current().mlflow_artifact_root)
     )
+
+
+def examples_between(warehouse: Warehouse, start, end) -> pl.DataFrame:
+    """Training examples of [start, end) in stream order, for assets and jobs that learn or score them."""
+    with warehouse.engine() as engine:
+        return load_examples(engine, start, end)

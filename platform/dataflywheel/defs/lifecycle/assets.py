@@ -11,8 +11,8 @@ import dagster as dg
 
 from dataflywheel import settings
 from dataflywheel.defs.partitions import event_days
-from dataflywheel.defs.ranking.assets import SPEC, examples_between, ranker_model, run_lineage, training_examples
-from dataflywheel.defs.resources import ModelRegistry, Warehouse
+from dataflywheel.defs.ranking.assets import SPEC, ranker_model, run_lineage, training_examples
+from dataflywheel.defs.resources import ModelRegistry, Warehouse, examples_between
 from dataflywheel.lifecycle import promotion
 from dataflywheel.lifecycle.challenger import RetrainWindow, fit_challenger, judge
 from dataflywheel.lifecycle.model_store import ModelStore

@@ -6,8 +6,7 @@ The CLI (`dataflywheel promote | rollback`) launches these and waits for them.
 import dagster as dg
 
 from dataflywheel import settings
-from dataflywheel.defs.ranking.assets import examples_between
-from dataflywheel.defs.resources import ModelRegistry, Warehouse
+from dataflywheel.defs.resources import ModelRegistry, Warehouse, examples_between
 from dataflywheel.lifecycle import promotion
 from dataflywheel.lifecycle.model_store import ModelStore
 

@@ -3,14 +3,13 @@
 from datetime import timedelta
 
 import dagster as dg
-import polars as pl
 
 from dataflywheel import settings
 from dataflywheel.defs.partitions import arrival_hours, event_days
-from dataflywheel.defs.resources import ModelRegistry, Warehouse
+from dataflywheel.defs.resources import ModelRegistry, Warehouse, examples_between
 from dataflywheel.defs.transform.assets import dbt_model
 from dataflywheel.features.definitions import VIEWS
-from dataflywheel.features.examples import build_examples, impressions_between, load_examples
+from dataflywheel.features.examples import build_examples, impressions_between
 from dataflywheel.lifecycle.model_store import ModelStore
 from dataflywheel.lifecycle.registry import CHAMPION, code_version
 from dataflywheel.monitoring.loss_stream import LossStreamMonitor
@@ -55,12 +54,6 @@ class ScoreWeights(dg.Config):
 
     w_click: float = 1.0
     w_engage: float = 2.0
-
-
-def examples_between(warehouse: Warehouse, start, end) -> pl.DataFrame:
-    """Training examples of [start, end) in stream order."""
-    with warehouse.engine() as engine:
-        return load_examples(engine, start, end)
 
 
 @dg.asset(
