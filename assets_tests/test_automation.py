@@ -39,3 +39,38 @@ def test_a_day_is_built_once_all_its_arrival_hours_are_loaded():
             defs=defs, instance=instance, evaluation_time=next_morning, cursor=partial.cursor
         )
         assert requested(complete, "2026-11-18") == EVENT_TIME_MODELS
+
+
+def land_directory(instance: dg.DagsterInstance, day: str) -> None:
+    for key in ("raw_directory_users", "raw_directory_items"):
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=day))
+
+
+def test_the_automation_sensor_runs_by_default():
+    """Dagster's own default automation sensor is stopped: ours is declared running, over every asset."""
+    sensors = [s for s in defs.sensors if isinstance(s, dg.AutomationConditionSensorDefinition)]
+    assert len(sensors) == 1
+    assert sensors[0].default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_the_directory_models_are_built_from_the_newest_snapshot():
+    """A day's directory snapshot is enough: dims do not wait for every day since the partitions start."""
+    with dg.instance_for_test() as instance:
+        land_directory(instance, "2026-11-18")
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, evaluation_time=DAY + timedelta(hours=1)
+        )
+        requested_keys = {key.to_user_string() for key in result.get_requested_asset_keys()}
+        assert {"dim_users", "dim_items"} <= requested_keys
+
+
+def test_an_arrival_hour_is_featurized_once_it_is_loaded_and_the_dims_exist():
+    hour = (DAY + timedelta(hours=5)).strftime("%Y-%m-%d-%H:%M")
+    with dg.instance_for_test() as instance:
+        for name in ("dim_users", "dim_items"):
+            instance.report_runless_asset_event(dg.AssetMaterialization(name))
+        instance.report_runless_asset_event(dg.AssetMaterialization("raw_events", partition=hour))
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, evaluation_time=DAY + timedelta(hours=6)
+        )
+        assert hour in result.get_requested_partitions(dg.AssetKey("feature_tiles"))
