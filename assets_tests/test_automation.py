@@ -41,9 +41,7 @@ def test_a_day_is_built_once_all_its_arrival_hours_are_loaded():
         assert requested(complete, "2026-11-18") == EVENT_TIME_MODELS
 
 
-def land_directory(instance: dg.DagsterInstance, day: str) -> None:
-    for key in ("raw_directory_users", "raw_directory_items"):
-        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=day))
+DIRECTORY = ("raw_directory_users", "raw_directory_items")
 
 
 def test_the_automation_sensor_runs_by_default():
@@ -53,15 +51,25 @@ def test_the_automation_sensor_runs_by_default():
     assert sensors[0].default_status == dg.DefaultSensorStatus.RUNNING
 
 
+def tick_after(
+    instance: dg.DagsterInstance, evaluation_time: datetime, events
+) -> dg.EvaluateAutomationConditionsResult:
+    """One sensor tick before ``events`` happen and one after, as the running sensor sees them."""
+    before = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=evaluation_time)
+    for event in events:
+        instance.report_runless_asset_event(event)
+    return dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, evaluation_time=evaluation_time, cursor=before.cursor
+    )
+
+
 def test_the_directory_models_are_built_from_the_newest_snapshot():
     """A day's directory snapshot is enough: dims do not wait for every day since the partitions start."""
+    snapshot = [dg.AssetMaterialization(key, partition="2026-11-18") for key in DIRECTORY]
     with dg.instance_for_test() as instance:
-        land_directory(instance, "2026-11-18")
-        result = dg.evaluate_automation_conditions(
-            defs=defs, instance=instance, evaluation_time=DAY + timedelta(hours=1)
-        )
-        requested_keys = {key.to_user_string() for key in result.get_requested_asset_keys()}
-        assert {"dim_users", "dim_items"} <= requested_keys
+        result = tick_after(instance, DAY + timedelta(days=1, hours=1), snapshot)
+        assert result.get_num_requested(dg.AssetKey("dim_users")) == 1
+        assert result.get_num_requested(dg.AssetKey("dim_items")) == 1
 
 
 def test_an_arrival_hour_is_featurized_once_it_is_loaded_and_the_dims_exist():
@@ -69,8 +77,6 @@ def test_an_arrival_hour_is_featurized_once_it_is_loaded_and_the_dims_exist():
     with dg.instance_for_test() as instance:
         for name in ("dim_users", "dim_items"):
             instance.report_runless_asset_event(dg.AssetMaterialization(name))
-        instance.report_runless_asset_event(dg.AssetMaterialization("raw_events", partition=hour))
-        result = dg.evaluate_automation_conditions(
-            defs=defs, instance=instance, evaluation_time=DAY + timedelta(hours=6)
-        )
-        assert hour in result.get_requested_partitions(dg.AssetKey("feature_tiles"))
+        loaded = [dg.AssetMaterialization("raw_events", partition=hour)]
+        result = tick_after(instance, DAY + timedelta(hours=6), loaded)
+        assert result.get_requested_partitions(dg.AssetKey("feature_tiles")) == {hour}

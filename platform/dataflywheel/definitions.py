@@ -1,9 +1,19 @@
-"""The root of the Dagster code location: gathers each domain's definitions. Writes nothing."""
+"""The root of the Dagster code location: gathers each domain's definitions and applies the
+global rules once. Writes nothing."""
 
 import dagster as dg
 
 from dataflywheel.defs import features, ingestion, lifecycle, monitoring, ranking, transform
 from dataflywheel.defs.resources import model_registry, warehouse
+
+# Dagster's own default automation sensor starts stopped: without one declared running, no
+# AutomationCondition ever fires under the daemon. This one evaluates every asset's condition.
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
 
 defs = dg.Definitions.merge(
     ingestion.defs(),
@@ -12,5 +22,7 @@ defs = dg.Definitions.merge(
     ranking.defs(),
     lifecycle.defs(),
     monitoring.defs(),
-    dg.Definitions(resources={"warehouse": warehouse(), "model_registry": model_registry()}),
+    dg.Definitions(
+        sensors=[automation_sensor], resources={"warehouse": warehouse(), "model_registry": model_registry()}
+    ),
 )

@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
 DEFAULT_FRESHNESS_HOURS = 26
+DIRECTORY_SOURCES = ("directory_users", "directory_items")  # raw sources loaded per daily snapshot
 
 
 class DataflywheelTranslator(DagsterDbtTranslator):
@@ -15,6 +16,12 @@ class DataflywheelTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
         return "transform"
+
+    def get_partition_mapping(self, dbt_resource_props, dbt_parent_resource_props) -> dg.PartitionMapping | None:
+        """The directory models are a snapshot: they read the newest day's export, not every day's."""
+        if dbt_parent_resource_props.get("name") in DIRECTORY_SOURCES:
+            return dg.LastPartitionMapping()
+        return super().get_partition_mapping(dbt_resource_props, dbt_parent_resource_props)
 
     def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
