@@ -188,3 +188,21 @@ def test_landing_is_append_only_and_rerunning_a_simulation_rewrites_nothing(smal
     other = simulate(replace(config, seed=99), root)  # another world lands beside, never over
     assert other.files > 0
     assert set(stamps) < {f for fs in list_event_files(root).values() for f in fs}
+
+
+def test_logged_propensities_match_how_often_the_policy_picks_each_item(small_config):
+    """The logged propensity is the exact per-slot probability: draw many slots for one user and
+    compare each item's frequency with it (4 standard errors; items of other tenants never come)."""
+    from dataflywheel.simulator.activity import DaySampler
+
+    world = build_world(small_config)
+    sampler = DaySampler(world, small_config, 1, np.random.default_rng(0))
+    slots = 200_000
+    items, propensity = sampler.feed_slots(np.full(slots, 0))
+    assert (items >= 0).all()
+    assert (world.item_tenant[items] == world.user_tenant[0]).all()
+    logged = pl.DataFrame({"item": items, "p": propensity}).group_by("item").agg(pl.col("p").first(), n=pl.len())
+    frequency = logged.get_column("n").to_numpy() / slots
+    p = logged.get_column("p").to_numpy()
+    assert np.allclose(frequency, p, atol=4 * np.sqrt(p * (1 - p) / slots) + 1e-9)
+    assert p.sum() <= 1 + 1e-9 and p.sum() > 0.95  # the items drawn carry (almost) all the probability
