@@ -23,6 +23,10 @@ defs = dg.Definitions.merge(
     lifecycle.defs(),
     monitoring.defs(),
     dg.Definitions(
-        sensors=[automation_sensor], resources={"warehouse": warehouse(), "model_registry": model_registry()}
+        sensors=[automation_sensor],
+        resources={"warehouse": warehouse(), "model_registry": model_registry()},
+        # Every run's steps in the run's own process: a process per step costs more than the work at
+        # this volume, and warehouse steps run one at a time anyway (pool `duckdb`, limit 1).
+        executor=dg.in_process_executor,
     ),
 )
