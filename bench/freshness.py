@@ -1,19 +1,22 @@
-"""`make freshness`: does learning every hour pay? A week with a preference shift mid-week.
+"""`make freshness`: does learning every hour pay? Weeks with a preference shift mid-week, several seeds.
 
-The same simulated week goes through the real pipeline (landing, raw_events, dbt, feature
-store, training examples); then three rankers of the same kind see its hours in order:
+Each simulated week goes through the real pipeline (landing, raw_events, dbt, feature store,
+training examples); then three rankers of the same kind see its hours in order, each hour
+scored (AUC of P(click)) before the ranker may have learned it:
 
-- hourly: scored on each hour, then learns it (what the platform runs);
-- daily: learns a whole day at midnight, so it is up to a day behind;
-- frozen: learns day 1 only.
+- hourly: learns each hour once its labels are mature (``LABEL_DELAY_HOURS`` after it ends);
+- daily: learns a whole day once its last hour's labels are mature, so it is up to a day behind;
+- frozen: the hourly model as it stood at the end of the day before the shift, never updated.
 
-Each is scored on every hour before learning it (AUC of P(click)). Results go to
-bench/freshness.json, bench/FRESHNESS.md and docs/img/freshness.png.
+Over ``SEEDS`` weeks it reports, per period (before the shift, the shift day, after it), the mean
+difference hourly - frozen and hourly - daily with a 95% interval (t over seeds). Results go
+to bench/freshness.json, bench/FRESHNESS.md and docs/img/freshness.png (the first seed).
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import time
 from datetime import date, datetime, timedelta
@@ -24,51 +27,75 @@ import polars as pl
 from bench.run import week_through_pipeline
 from dataflywheel.features.examples import load_examples
 from dataflywheel.ranking import metrics
-from dataflywheel.ranking.learning import learn_hour
 from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.simulator.config import DriftSchedule, SimulationConfig
 from dataflywheel.warehouse.duckdb import DuckDBEngine
 
 BENCH_DIR = Path(__file__).resolve().parent
+POLICIES = ("hourly", "daily", "frozen")
 PLOT = BENCH_DIR.parent / "docs" / "img" / "freshness.png"
 MONDAY = date(2026, 11, 16)
-DAYS, SHIFT_DAY, EVENTS_PER_DAY = 7, 3, 600_000  # the shift starts on Thursday
+DAYS, SHIFT_DAY, EVENTS_PER_DAY = 7, 3, 400_000  # the shift starts on Thursday
+SEEDS = (3, 4, 5, 6, 7)
+# Labels of hour h are mature once the engagement attribution window (30 min) and the next
+# arrival hour's load have passed: hour h is learnable from h + 2, one hour after it ends.
+LABEL_DELAY_HOURS = 1
+PERIODS = {"before the shift": range(1, SHIFT_DAY), "shift day": range(SHIFT_DAY, SHIFT_DAY + 1)}
+PERIODS["after the shift"] = range(SHIFT_DAY, DAYS)
+T_975 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447}  # Student t, 95% two-sided, by n
 
 
-def build_week(work: Path) -> pl.DataFrame:
+def build_week(work: Path, seed: int) -> pl.DataFrame:
     """Simulate, land, ingest, model, and build features and examples for every hour (the
     benchmark's own stages); the examples."""
     config = SimulationConfig(
-        days=DAYS, events_per_day=EVENTS_PER_DAY, seed=3, start=MONDAY, drift=DriftSchedule(start_day=SHIFT_DAY)
+        days=DAYS, events_per_day=EVENTS_PER_DAY, seed=seed, start=MONDAY, drift=DriftSchedule(start_day=SHIFT_DAY)
     )
     warehouse = week_through_pipeline(config, work)
     with DuckDBEngine.open(warehouse, read_only=True) as engine:
         return load_examples(engine, datetime(1970, 1, 1), datetime(2100, 1, 1))
 
 
-def run_policies(examples: pl.DataFrame) -> pl.DataFrame:
-    """AUC per hour for the hourly, daily and frozen rankers."""
+def run_policies(examples: pl.DataFrame, label_delay_hours: int = LABEL_DELAY_HOURS) -> pl.DataFrame:
+    """AUC per hour for the hourly, daily and frozen rankers, under the label delay."""
     examples = examples.with_columns(hour=pl.col("impression_ts").dt.truncate("1h"))
     start = datetime.combine(MONDAY, datetime.min.time())
-    hourly, daily, frozen = Ranker(), Ranker(), Ranker()
-    day_buffer: list[pl.DataFrame] = []
+    parts = {hour: part for (hour,), part in examples.group_by("hour", maintain_order=True)}
+    hourly, daily, frozen = Ranker(), Ranker(), None
     rows = []
-    for (hour,), part in examples.group_by("hour", maintain_order=True):
+    for hour, part in parts.items():
         day = (hour - start).days
-        if hour.hour == 0 and day_buffer:  # midnight: the daily model learns yesterday
-            yesterday = pl.concat(day_buffer)
-            daily.learn_many(yesterday)
-            if day == 1:
-                frozen.learn_many(yesterday)
-            day_buffer = []
+        matured = hour - timedelta(hours=1 + label_delay_hours)  # the newest hour whose labels are in
+        if matured in parts:
+            hourly.learn_many(parts[matured])
+        day_done = [p for h, p in parts.items() if h.date() == matured.date()] if matured.hour == 23 else []
+        if day_done:  # a whole day's labels are in: the daily model learns it
+            daily.learn_many(pl.concat(day_done))
+        if frozen is None and day == SHIFT_DAY:
+            frozen = pickle.loads(pickle.dumps(hourly))  # the hourly model at the end of the day before
         clicked = part.get_column("clicked").to_numpy()
         row = {"hour": hour, "day": day, "examples": part.height}
-        row["hourly"] = learn_hour(hourly, part).metrics["auc_click"]  # scored, then learned: the asset's step
-        for name, model in (("daily", daily), ("frozen", frozen)):
+        for name, model in (("hourly", hourly), ("daily", daily), ("frozen", frozen or hourly)):
             row[name] = metrics.auc(clicked, model.predict(part)["p_click"])
         rows.append(row)
-        day_buffer.append(part)
     return pl.DataFrame(rows)
+
+
+def by_period(per_hour: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """Mean hourly AUC per policy in each period (hours with >= 500 impressions)."""
+    usable = per_hour.filter(pl.col("examples") >= 500)
+    return {
+        period: {n: usable.filter(pl.col("day").is_in(list(days))).get_column(n).mean() for n in POLICIES}
+        for period, days in PERIODS.items()
+    }
+
+
+def interval(values: list[float]) -> tuple[float, float, float]:
+    """Mean and 95% interval (t over seeds)."""
+    n, mean = len(values), sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5
+    half = T_975[n] * sd / n**0.5
+    return mean, mean - half, mean + half
 
 
 def plot(per_hour: pl.DataFrame) -> None:
@@ -79,7 +106,7 @@ def plot(per_hour: pl.DataFrame) -> None:
 
     fig, ax = plt.subplots(figsize=(10, 4))
     smoothed = per_hour.filter(pl.col("examples") >= 500)
-    for name in ("hourly", "daily", "frozen"):
+    for name in POLICIES:
         ax.plot(smoothed.get_column("hour").to_list(), smoothed.get_column(name).to_list(), label=name, lw=1.2)
     shift = datetime.combine(MONDAY + timedelta(days=SHIFT_DAY), datetime.min.time())
     ax.axvline(shift, color="grey", ls="--", lw=1)
@@ -93,42 +120,42 @@ def plot(per_hour: pl.DataFrame) -> None:
     fig.savefig(PLOT, dpi=110)
 
 
-def to_markdown(per_hour: pl.DataFrame, seconds: float) -> str:
-    by_day = (
-        per_hour.filter(pl.col("examples") >= 500)
-        .group_by("day")
-        .agg(pl.col("examples").sum(), *[pl.col(n).mean() for n in ("hourly", "daily", "frozen")])
-        .sort("day")
-    )
+def to_markdown(periods: dict[int, dict[str, dict[str, float]]], seconds: float) -> str:
     lines = [
-        f"{DAYS} simulated days x {EVENTS_PER_DAY:,} events/day (seed 3), preference shift from day {SHIFT_DAY}; "
-        f"mean of hourly AUCs per day (hours with >= 500 impressions). Built in {seconds:.0f} s.",
+        f"{len(periods)} simulated weeks (seeds {', '.join(map(str, periods))}) x {DAYS} days x "
+        f"{EVENTS_PER_DAY:,} events/day, preference shift from day {SHIFT_DAY}; labels learnable "
+        f"{LABEL_DELAY_HOURS} h after their hour ends; frozen = the hourly model at the end of day "
+        f"{SHIFT_DAY - 1}. Mean of hourly AUCs (hours with >= 500 impressions), 95% interval over "
+        f"seeds (t). Day 0 is left out (every model starts from the priors). Built in {seconds:.0f} s.",
         "",
-        "| day | impressions | hourly | daily | frozen |",
-        "|---:|---:|---:|---:|---:|",
+        "| period | hourly | daily | frozen | hourly - daily | hourly - frozen |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for day, n, h, d, f in by_day.iter_rows():
-        mark = " (shift)" if day == SHIFT_DAY else ""
-        lines.append(f"| {day}{mark} | {n:,} | {h:.3f} | {d:.3f} | {f:.3f} |")
-    after = by_day.filter(pl.col("day") >= SHIFT_DAY)
-    gain = (after.get_column("hourly") - after.get_column("frozen")).mean()
-    lines += ["", f"After the shift, hourly updates beat the frozen model by {gain:+.3f} AUC on average."]
+    for period in PERIODS:
+        per_seed = [periods[seed][period] for seed in periods]
+        means = {n: interval([s[n] for s in per_seed])[0] for n in POLICIES}
+        gains = [interval([s["hourly"] - s[other] for s in per_seed]) for other in ("daily", "frozen")]
+        cells = " | ".join(f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" for m, lo, hi in gains)
+        lines.append(f"| {period} | {means['hourly']:.3f} | {means['daily']:.3f} | {means['frozen']:.3f} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    work = BENCH_DIR / "tmp" / "freshness"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     started = time.perf_counter()
-    examples = build_week(work)
-    per_hour = run_policies(examples)
+    periods, hours = {}, {}
+    for seed in SEEDS:
+        work = BENCH_DIR / "tmp" / f"freshness-{seed}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        per_hour = run_policies(build_week(work, seed))
+        periods[seed], hours[seed] = by_period(per_hour), per_hour
+        shutil.rmtree(work, ignore_errors=True)
     seconds = time.perf_counter() - started
-    (BENCH_DIR / "freshness.json").write_text(json.dumps(per_hour.to_dicts(), default=str, indent=1))
-    plot(per_hour)
-    (BENCH_DIR / "FRESHNESS.md").write_text(to_markdown(per_hour, seconds))
+    results = {"periods": periods, "per_hour": {s: h.to_dicts() for s, h in hours.items()}}
+    (BENCH_DIR / "freshness.json").write_text(json.dumps(results, default=str, indent=1))
+    plot(hours[SEEDS[0]])
+    (BENCH_DIR / "FRESHNESS.md").write_text(to_markdown(periods, seconds))
     print((BENCH_DIR / "FRESHNESS.md").read_text())
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
