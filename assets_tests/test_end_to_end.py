@@ -318,6 +318,7 @@ def test_a_rollback_restores_the_replaced_champion_caught_up_to_the_head(demo):
     champion = registry.alias(CHAMPION)
     assert (champion.tags["caught_up_from"], champion.tags["caught_up_through"]) == (replaced, str(head))
     through = datetime.strptime(registry.version(replaced).tags["dagster_partition"], "%Y-%m-%d-%H:%M")
+    assert registry.version(replaced).tags["trained_through"] == str(through)
     with DuckDBEngine.open(settings.current().warehouse_path, read_only=True) as engine:
         since = load_examples(engine, through + timedelta(hours=1), head + timedelta(hours=1)).height
     assert store.load(head).examples_seen == registry.load(replaced).examples_seen + since

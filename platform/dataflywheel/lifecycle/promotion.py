@@ -17,9 +17,7 @@ import polars as pl
 from mlflow.entities.model_registry import ModelVersion
 
 from dataflywheel.lifecycle.model_store import ModelStore
-from dataflywheel.lifecycle.registry import CHAMPION, Registry
-
-HOURLY_KEY = "%Y-%m-%d-%H:%M"  # an hourly version's dagster_partition
+from dataflywheel.lifecycle.registry import CHAMPION, TRAINED_THROUGH, Registry
 
 
 def promote(registry: Registry, store: ModelStore, version: str | int, reason: str) -> ModelVersion:
@@ -40,24 +38,21 @@ def rollback(
         return restored
     model = registry.load(restored.version)
     model.learn_many(examples(through + timedelta(hours=1), head + timedelta(hours=1)))
-    tags = {"caught_up_from": str(restored.version), "caught_up_through": str(head), "rollback_reason": reason}
+    tags = {
+        "caught_up_from": str(restored.version),
+        "caught_up_through": str(head),
+        TRAINED_THROUGH: str(head),
+        "rollback_reason": reason,
+    }
     caught_up = registry.register(model, tags, {}, alias=CHAMPION)
     store.rebase(head, model)
     return caught_up
 
 
 def trained_through(version: ModelVersion) -> datetime | None:
-    """The last hour a version learned: an hourly version's partition, a caught-up version's
-    head, a challenger's window end; None when its tags do not say."""
-    tags = version.tags
-    if tags.get("caught_up_through", "None") != "None":
-        return datetime.fromisoformat(tags["caught_up_through"])
-    if "trained_until" in tags:
-        return datetime.fromisoformat(tags["trained_until"]) - timedelta(hours=1)
-    try:
-        return datetime.strptime(tags.get("dagster_partition", ""), HOURLY_KEY)
-    except ValueError:
-        return None
+    """The last hour a version learned, from its tag (None for a version registered without one)."""
+    recorded = version.tags.get(TRAINED_THROUGH)
+    return datetime.fromisoformat(recorded) if recorded else None
 
 
 def _rebase(registry: Registry, store: ModelStore, version: str | int) -> None:

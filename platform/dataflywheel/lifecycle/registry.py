@@ -27,6 +27,7 @@ MODEL_NAME = "ranker"
 EXPERIMENT = "ranker-hourly"
 CHAMPION, CHALLENGER = "champion", "challenger"
 REPLAY = "replay"  # registered_as of a re-run behind the chain's head: it moves no alias
+TRAINED_THROUGH = "trained_through"  # on every version: the last hour it learned (ISO), what catch-ups start after
 HISTORY_TAG = "champion_history"  # on the registered model: JSON list of replaced champions
 GATE_TAG, GATE_PASSED, GATE_FAILED = "quality_gate", "passed", "failed"  # a challenger's own verdict
 ARTIFACT = "ranker.pkl"

@@ -16,7 +16,7 @@ from dataflywheel.defs.resources import ModelRegistry, Warehouse, examples_betwe
 from dataflywheel.lifecycle import promotion
 from dataflywheel.lifecycle.challenger import RetrainWindow, fit_challenger, judge
 from dataflywheel.lifecycle.model_store import ModelStore
-from dataflywheel.lifecycle.registry import CHALLENGER, GATE_FAILED, GATE_PASSED, GATE_TAG
+from dataflywheel.lifecycle.registry import CHALLENGER, GATE_FAILED, GATE_PASSED, GATE_TAG, TRAINED_THROUGH
 
 GATE = "challenger_not_worse"
 ON_DEMAND = {
@@ -67,6 +67,7 @@ def ranker_challenger(
     tags = run_lineage(context) | {
         "trained_from": str(window.train_start),
         "trained_until": str(window.holdout_end),
+        TRAINED_THROUGH: str(window.holdout_end - timedelta(hours=1)),  # judging it taught it the holdout
         GATE_TAG: GATE_PASSED if passed else GATE_FAILED,  # what a promotion reads: its own gate's verdict
     }
     measured = comparison.metrics()
@@ -111,7 +112,11 @@ def ranker_promotion(
     trained_until = context.partition_time_window.end.replace(tzinfo=None)  # its holdout ends with the day
     if latest is not None:
         caught_up.learn_many(examples_between(warehouse, trained_until, latest + timedelta(hours=1)))
-    tags = run_lineage(context) | {"caught_up_from": str(challenger), "caught_up_through": str(latest)}
+    tags = run_lineage(context) | {
+        "caught_up_from": str(challenger),
+        "caught_up_through": str(latest),
+        TRAINED_THROUGH: str(latest if latest is not None else trained_until - timedelta(hours=1)),
+    }
     version = registry.register(caught_up, tags, {}, alias=CHALLENGER)
     champion = promotion.promote(registry, store, version.version, reason=f"passed {GATE} (challenger {challenger})")
     return dg.MaterializeResult(

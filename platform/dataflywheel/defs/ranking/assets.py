@@ -11,7 +11,7 @@ from dataflywheel.defs.transform.assets import dbt_model
 from dataflywheel.features.definitions import VIEWS
 from dataflywheel.features.examples import build_examples, impressions_between
 from dataflywheel.lifecycle.model_store import ModelStore
-from dataflywheel.lifecycle.registry import CHAMPION, code_version
+from dataflywheel.lifecycle.registry import CHAMPION, TRAINED_THROUGH, code_version
 from dataflywheel.monitoring.loss_stream import LossStreamMonitor
 from dataflywheel.ranking.evaluation import evaluate_day, held_out_scores
 from dataflywheel.ranking.learning import learn_hour
@@ -100,7 +100,8 @@ def ranker_model(
     monitors.save(hour, monitor)
     measured = {k: v for k, v in update.metrics.items() if isinstance(v, float)}
     alias = CHAMPION if moves_head else None
-    version = model_registry.get().register(ranker, _lineage(context), measured, alias=alias)
+    tags = _lineage(context) | {TRAINED_THROUGH: str(hour)}
+    version = model_registry.get().register(ranker, tags, measured, alias=alias)
     return dg.MaterializeResult(
         metadata={
             **{name: dg.FloatMetadataValue(v) for name, v in measured.items()},
