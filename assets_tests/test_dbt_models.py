@@ -7,15 +7,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dataflywheel import settings
+from dataflywheel.contracts.dbt_vocabulary import ENUM_OF_COLUMN
 from dataflywheel.dbt_project import DBT_EXECUTABLE
 from dataflywheel.ingest.directory import load_directory_snapshot
 from dataflywheel.ingest.landing import list_event_files, parse_hour_key
 from dataflywheel.ingest.raw_events import ingest_hour
 from dataflywheel.simulator.run import deliver_day, land_by_arrival_hour, land_directory
 from dataflywheel.simulator.world import build_world
-from dataflywheel.warehouse.duckdb import connect
+from dataflywheel.warehouse.duckdb import DuckDBEngine, connect
 from helpers import land_rows
 
 
@@ -41,7 +43,7 @@ def build_event_days(warehouse: str, tmp_path: Path, day: datetime) -> None:
 
 def ingest_everything(con, landing: str) -> None:
     for hour in list_event_files(landing):
-        ingest_hour(con, landing, parse_hour_key(hour).replace(tzinfo=None))
+        ingest_hour(DuckDBEngine(con), landing, parse_hour_key(hour).replace(tzinfo=None))
 
 
 @pytest.fixture
@@ -54,7 +56,7 @@ def warehouse(small_config, workdir, tmp_path):
         land_directory(world, small_config, day, workdir["landing"])
     con = connect(workdir["warehouse"])
     ingest_everything(con, workdir["landing"])
-    load_directory_snapshot(con, workdir["landing"], small_config.start + timedelta(days=1))
+    load_directory_snapshot(DuckDBEngine(con), workdir["landing"], small_config.start + timedelta(days=1))
     con.close()
     return workdir
 
@@ -71,6 +73,18 @@ def test_models_build_and_dbt_tests_pass_day_by_day(warehouse, small_config, tmp
         )
         assert result.returncode == 0, result.stdout[-3000:]
     con = connect(warehouse["warehouse"], read_only=True)
+    # test_contract checks the vocabulary columns the YAML declares; the build shows none is missing.
+    declared = {
+        (model["name"], column["name"])
+        for yml in (settings.DBT_PROJECT_DIR / "models").rglob("*.yml")
+        for model in yaml.safe_load(yml.read_text()).get("models", [])
+        for column in model.get("columns", [])
+    }
+    built = con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
+    ).fetchall()
+    undeclared = {(t, c) for t, c in built if c in ENUM_OF_COLUMN and (t, c) not in declared}
+    assert not undeclared, f"vocabulary columns no YAML declares (so no in_vocabulary test): {undeclared}"
     # Every loaded impression is in the mart once, and labels obey their definitions.
     impressions = con.execute(
         "SELECT count(*) FROM raw.raw_events WHERE event_type = 'rec_impression' AND event_ts >= ? AND event_ts < ?",
@@ -150,7 +164,7 @@ def test_a_late_event_lands_in_its_event_time_day(warehouse, small_config, tmp_p
         "dwell_ms": "1200",
     }
     land_rows(warehouse["landing"], arrival, "late-batch", [late_view])
-    counts = ingest_hour(con, warehouse["landing"], arrival.replace(minute=0))
+    counts = ingest_hour(DuckDBEngine(con), warehouse["landing"], arrival.replace(minute=0))
     con.close()
     assert counts.event_dates.get(f"{day0:%Y-%m-%d}", 0) >= 1  # the sensor reads this to find stale days
     assert counts.beyond_watermark >= 1  # 11 h late, beyond the default 2 h allowed lateness

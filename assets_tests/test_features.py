@@ -31,7 +31,7 @@ def add_event(engine, event_id, event_type, event_ts, arrival_hour, user="u1", i
 @pytest.fixture
 def engine(tmp_path):
     con = connect(tmp_path / "warehouse.duckdb")
-    ensure_raw_tables(con)
+    ensure_raw_tables(DuckDBEngine(con))
     con.execute("""CREATE TABLE main.dim_items AS SELECT * FROM (VALUES
         ('i1', 't1', 'jira_issue', 'c1', 'tm1', TIMESTAMP '2026-11-01 00:00:00'),
         ('i2', 't1', 'jira_issue', 'c1', 'tm2', TIMESTAMP '2026-11-16 00:00:00'),

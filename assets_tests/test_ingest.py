@@ -11,7 +11,7 @@ from dataflywheel.ingest.landing import list_event_files, parse_hour_key
 from dataflywheel.ingest.raw_events import ingest_hour
 from dataflywheel.simulator.run import deliver_day, land_by_arrival_hour
 from dataflywheel.simulator.world import build_world
-from dataflywheel.warehouse.duckdb import connect
+from dataflywheel.warehouse.duckdb import DuckDBEngine, connect
 
 
 def _hour(key: str) -> datetime:
@@ -32,7 +32,10 @@ def landed(small_config, workdir):
 
 def _ingest_all(workdir, order=sorted):
     con = connect(workdir["warehouse"])
-    counts = {h: ingest_hour(con, workdir["landing"], _hour(h)) for h in order(list_event_files(workdir["landing"]))}
+    counts = {
+        h: ingest_hour(DuckDBEngine(con), workdir["landing"], _hour(h))
+        for h in order(list_event_files(workdir["landing"]))
+    }
     return con, counts
 
 
@@ -80,7 +83,7 @@ def test_rematerializing_an_hour_gives_identical_tables(landed, workdir):
     con, counts = _ingest_all(workdir)
     busiest = _hour(max(counts, key=lambda h: counts[h].landed))
     before = _hour_tables(con, busiest)
-    again = ingest_hour(con, workdir["landing"], busiest)
+    again = ingest_hour(DuckDBEngine(con), workdir["landing"], busiest)
     assert _hour_tables(con, busiest) == before
     assert again.landed == counts[busiest.strftime("%Y-%m-%dT%H")].landed
 
@@ -96,7 +99,7 @@ def test_a_crash_mid_load_leaves_the_previous_state(landed, workdir, monkeypatch
 
     monkeypatch.setattr(ingest_module, "_load", crash)
     with pytest.raises(RuntimeError):
-        ingest_hour(con, workdir["landing"], busiest)
+        ingest_hour(DuckDBEngine(con), workdir["landing"], busiest)
     assert _hour_tables(con, busiest) == before
 
 
@@ -115,10 +118,10 @@ def test_a_landing_zone_behind_fsspec_ingests_the_same(small_config, tmp_path):
     con = connect(str(tmp_path / "warehouse.duckdb"))
     hours = list_event_files(root)
     assert hours and all(f.startswith("memory://") for files in hours.values() for f in files)
-    counts = [ingest_hour(con, root, _hour(h)) for h in hours]
+    counts = [ingest_hour(DuckDBEngine(con), root, _hour(h)) for h in hours]
     assert all(c.conserved for c in counts)
     assert sum(c.landed for c in counts) == rows.height
-    assert load_directory_snapshot(con, root, small_config.start)["directory_users"] > 0
+    assert load_directory_snapshot(DuckDBEngine(con), root, small_config.start)["directory_users"] > 0
 
 
 def test_the_volume_check_warns_when_an_hour_falls_below_half_of_last_week(tmp_path, monkeypatch):

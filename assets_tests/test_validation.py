@@ -8,6 +8,7 @@ import pytest
 
 from dataflywheel.ingest.validation import Reason, reason_sql
 from dataflywheel.simulator.wire import breakage
+from dataflywheel.warehouse.duckdb import DuckDBEngine
 from helpers import SEARCH_EVENT
 
 RECEIVED = datetime(2026, 11, 16, 10, 0, 5, tzinfo=timezone.utc)
@@ -34,7 +35,7 @@ def reason_of(rows: pl.DataFrame) -> list[str | None]:
     return [
         r[0]
         for r in con.execute(
-            f"SELECT {reason_sql()} FROM "
+            f"SELECT {reason_sql(DuckDBEngine(con))} FROM "
             "(SELECT * EXCLUDE (received_ts), received_ts::TIMESTAMP AS received_ts FROM wire)"
         ).fetchall()
     ]

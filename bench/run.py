@@ -83,13 +83,13 @@ def simulate_stage(events: int, landing: str) -> int:
 def ingest_stage(landing: str, warehouse: str) -> dict:
     from dataflywheel.ingest.landing import list_event_files, parse_hour_key
     from dataflywheel.ingest.raw_events import ingest_hour
-    from dataflywheel.warehouse.duckdb import connect
+    from dataflywheel.warehouse.duckdb import DuckDBEngine
 
     totals = {"landed": 0, "loaded": 0, "hours": 0, "largest_hour": 0}
     for hour in list_event_files(landing):
         # One connection per hour, as each raw_events run opens its own.
-        with connect(warehouse) as con:
-            counts = ingest_hour(con, landing, parse_hour_key(hour).replace(tzinfo=None))
+        with DuckDBEngine.open(warehouse) as engine:
+            counts = ingest_hour(engine, landing, parse_hour_key(hour).replace(tzinfo=None))
         assert counts.conserved, hour
         totals["landed"] += counts.landed
         totals["loaded"] += counts.loaded
@@ -100,10 +100,10 @@ def ingest_stage(landing: str, warehouse: str) -> dict:
 
 def directory_stage(landing: str, warehouse: str, snapshot: date = MONDAY + timedelta(days=DAYS - 1)) -> None:
     from dataflywheel.ingest.directory import load_directory_snapshot
-    from dataflywheel.warehouse.duckdb import connect
+    from dataflywheel.warehouse.duckdb import DuckDBEngine
 
-    with connect(warehouse) as con:
-        load_directory_snapshot(con, landing, snapshot)
+    with DuckDBEngine.open(warehouse) as engine:
+        load_directory_snapshot(engine, landing, snapshot)
 
 
 def dbt_stage(warehouse: str, target: str, first_day: date = MONDAY, days: int = DAYS) -> None:

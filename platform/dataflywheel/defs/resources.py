@@ -24,12 +24,6 @@ class Warehouse(dg.ConfigurableResource):
         with DuckDBEngine.open(self.path) as engine:
             yield engine
 
-    @contextmanager
-    def get_connection(self):
-        """A DuckDB connection, for the raw loaders (ingestion reads the landing zone through DuckDB)."""
-        with self.engine() as engine:
-            yield engine.con
-
 
 def warehouse() -> Warehouse:
     return Warehouse(path=str(settings.current().warehouse_path))

@@ -4,32 +4,28 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
-
-from dataflywheel.ingest.landing import directory_url, register_with
-from dataflywheel.ingest.tables import RAW_SCHEMA, ensure_raw_tables
-from dataflywheel.warehouse.duckdb import scalar, transaction
-
-SNAPSHOT_TABLES = {"users": "directory_users", "items": "directory_items"}
+from dataflywheel.ingest.landing import directory_url, filesystem
+from dataflywheel.ingest.tables import DIRECTORY_COLUMNS, DIRECTORY_TABLES, RAW_SCHEMA, ensure_raw_tables
+from dataflywheel.warehouse.engine import Engine
 
 
-def load_directory_snapshot(con: duckdb.DuckDBPyConnection, landing_root: str, snapshot_date: date) -> dict[str, int]:
+def load_directory_snapshot(engine: Engine, landing_root: str, snapshot_date: date) -> dict[str, int]:
     """Replace one snapshot date in both directory tables, in one transaction; rows per table."""
-    ensure_raw_tables(con)
-    register_with(con, landing_root)
+    ensure_raw_tables(engine)
+    engine.read_filesystem(filesystem(landing_root))
     rows = {}
-    with transaction(con):
-        for name, table in SNAPSHOT_TABLES.items():
-            con.execute(f"DELETE FROM {RAW_SCHEMA}.{table} WHERE snapshot_date = ?", [snapshot_date])
-            con.execute(
-                f"""INSERT INTO {RAW_SCHEMA}.{table} BY NAME
-                SELECT ?::DATE AS snapshot_date, * REPLACE (
-                    {"joined_at" if name == "users" else "created_at"}::TIMESTAMP
-                    AS {"joined_at" if name == "users" else "created_at"})
-                FROM read_parquet(?, hive_partitioning = false)""",
-                [snapshot_date, directory_url(landing_root, snapshot_date.isoformat(), name)],
+    with engine.transaction():
+        for name, table in DIRECTORY_TABLES.items():
+            columns = [column for column, _ in DIRECTORY_COLUMNS[name]]
+            typed = ", ".join(
+                f"CAST({column} AS TIMESTAMP)" if kind.startswith("TIMESTAMP") else column
+                for column, kind in DIRECTORY_COLUMNS[name]
             )
-            rows[table] = scalar(
-                con, f"SELECT count(*) FROM {RAW_SCHEMA}.{table} WHERE snapshot_date = ?", [snapshot_date]
+            rows[table] = engine.replace_rows(
+                f"{RAW_SCHEMA}.{table}",
+                where=f"snapshot_date = DATE '{snapshot_date.isoformat()}'",
+                select=f"""SELECT DATE '{snapshot_date.isoformat()}', {typed}
+                    FROM {engine.parquet_sql([directory_url(landing_root, snapshot_date.isoformat(), name)])} f""",
+                columns=["snapshot_date", *columns],
             )
     return rows

@@ -58,12 +58,9 @@ def _fs(root: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, path.rstrip("/")
 
 
-def register_with(con, root: str) -> None:
-    """Let a DuckDB connection read the landing zone when it is not a local folder."""
-    fs, _ = _fs(root)
-    if _protocol(fs) not in ("file", "local"):
-        if not any(name in con.list_filesystems() for name in _protocols(fs)):
-            con.register_filesystem(fs)
+def filesystem(root: str) -> fsspec.AbstractFileSystem:
+    """The filesystem the landing zone at ``root`` lives on (for an engine to read it)."""
+    return _fs(root)[0]
 
 
 def row_count(url: str) -> int:

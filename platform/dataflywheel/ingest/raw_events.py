@@ -15,12 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import duckdb
-
-from dataflywheel.ingest.landing import event_files, register_with, row_count
+from dataflywheel.ingest.landing import event_files, filesystem, row_count
 from dataflywheel.ingest.tables import RAW_SCHEMA, WIRE_COLUMNS, ensure_raw_tables
-from dataflywheel.ingest.validation import PARSED_TS, Bounds, parsed_event_ts, reason_sql, typed_select_sql
-from dataflywheel.warehouse.duckdb import transaction
+from dataflywheel.ingest.validation import PARSED_TS, Bounds, reason_sql, typed_select_sql
+from dataflywheel.warehouse.engine import Engine
 
 RAW_TABLES = ("raw_events", "quarantined_events", "duplicate_events")
 
@@ -48,7 +46,7 @@ def landed_row_count(files: list[str]) -> int:
 
 
 def ingest_hour(
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     landing_root: str,
     hour: datetime,
     horizon: timedelta = timedelta(days=7),
@@ -60,45 +58,46 @@ def ingest_hour(
     Events later than ``allowed_lateness`` are loaded like any other and counted: they are
     the ones that make already-built event days stale.
     """
-    ensure_raw_tables(con)
+    ensure_raw_tables(engine)
     files = event_files(landing_root, hour.strftime("%Y-%m-%dT%H"))
-    register_with(con, landing_root)
+    engine.read_filesystem(filesystem(landing_root))
     hour_sql = f"TIMESTAMP '{hour:%Y-%m-%d %H:00:00}'"
-    wire_cols = ", ".join(name for name, _ in WIRE_COLUMNS)
-    with transaction(con):
+    with engine.transaction():
         for table in RAW_TABLES:
-            con.execute(f"DELETE FROM {RAW_SCHEMA}.{table} WHERE arrival_hour = {hour_sql}")
+            engine.execute(f"DELETE FROM {RAW_SCHEMA}.{table} WHERE arrival_hour = {hour_sql}")
         if files:
-            con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE landed AS
-                SELECT *, {reason_sql(bounds, PARSED_TS)} AS reason
-                FROM (
-                    SELECT * EXCLUDE (received_ts, filename), received_ts::TIMESTAMP AS received_ts,
-                           parse_filename(filename) AS source_file, {parsed_event_ts()} AS {PARSED_TS}
-                    FROM read_parquet(?, filename = true, file_row_number = true, hive_partitioning = false))""",
-                [files],
-            )
-            _load(con, hour_sql, wire_cols, horizon)
-    return _counts(con, hour_sql, files, allowed_lateness)
+            with engine.staged("landed", _landed_sql(engine, files, bounds)):
+                _load(engine, hour_sql, horizon)
+    return _counts(engine, hour_sql, files, allowed_lateness)
 
 
-def _load(con: duckdb.DuckDBPyConnection, hour_sql: str, wire_cols: str, horizon: timedelta) -> None:
-    con.execute(
+def _landed_sql(engine: Engine, files: list[str], bounds: Bounds) -> str:
+    """The hour's landed rows with their address, parsed timestamp and validation verdict."""
+    wire_text = ", ".join(name for name, _ in WIRE_COLUMNS if name != "received_ts")
+    return f"""SELECT *, {reason_sql(engine, bounds, PARSED_TS)} AS reason
+        FROM (
+            SELECT {wire_text}, CAST(received_ts AS TIMESTAMP) AS received_ts, source_file, file_row_number,
+                   {engine.parse_wire_timestamp_sql("event_ts")} AS {PARSED_TS}
+            FROM {engine.landed_files_sql(files)} f) typed"""
+
+
+def _load(engine: Engine, hour_sql: str, horizon: timedelta) -> None:
+    wire_cols = ", ".join(name for name, _ in WIRE_COLUMNS)
+    engine.execute(
         f"""INSERT INTO {RAW_SCHEMA}.quarantined_events
         SELECT {wire_cols}, {hour_sql}, reason, source_file FROM landed WHERE reason IS NOT NULL"""
     )
     # The first delivery within the hour wins; later copies are duplicates of it.
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE later_copies AS
-        SELECT event_id, source_file, file_row_number FROM landed
-        WHERE reason IS NULL AND event_id IN (
-            SELECT event_id FROM landed WHERE reason IS NULL GROUP BY event_id HAVING count(*) > 1)
-        QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_ts, source_file, file_row_number) > 1"""
-    )
+    later_copies = """SELECT event_id, source_file, file_row_number FROM (
+            SELECT event_id, source_file, file_row_number,
+                   row_number() OVER (PARTITION BY event_id ORDER BY received_ts, source_file, file_row_number)
+                       AS delivery
+            FROM landed
+            WHERE reason IS NULL AND event_id IN (
+                SELECT event_id FROM landed WHERE reason IS NULL GROUP BY event_id HAVING count(*) > 1)) copies
+        WHERE delivery > 1"""
     hours = int(horizon.total_seconds() // 3600)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE seen_elsewhere AS
-        SELECT r.event_id, min(r.arrival_hour) AS kept_in
+    seen_elsewhere = f"""SELECT r.event_id, min(r.arrival_hour) AS kept_in
         FROM {RAW_SCHEMA}.raw_events r
         WHERE r.event_id IN (SELECT event_id FROM landed WHERE reason IS NULL)
           -- Ids are time-ordered (UUIDv7-style), so this range lets DuckDB skip old row groups.
@@ -106,8 +105,13 @@ def _load(con: duckdb.DuckDBPyConnection, hour_sql: str, wire_cols: str, horizon
           AND r.arrival_hour BETWEEN {hour_sql} - INTERVAL {hours} HOUR AND {hour_sql} + INTERVAL {hours} HOUR
           AND r.arrival_hour <> {hour_sql}
         GROUP BY r.event_id"""
-    )
-    con.execute(
+    with engine.staged("later_copies", later_copies), engine.staged("seen_elsewhere", seen_elsewhere):
+        _insert_outcomes(engine, hour_sql)
+
+
+def _insert_outcomes(engine: Engine, hour_sql: str) -> None:
+    """Each valid landed row goes to exactly one of duplicate_events or raw_events."""
+    engine.execute(
         f"""INSERT INTO {RAW_SCHEMA}.duplicate_events
         SELECT l.event_id, l.received_ts, {hour_sql}, coalesce(s.kept_in, {hour_sql}), l.source_file
         FROM landed l
@@ -115,9 +119,9 @@ def _load(con: duckdb.DuckDBPyConnection, hour_sql: str, wire_cols: str, horizon
         LEFT JOIN later_copies c USING (source_file, file_row_number)
         WHERE l.reason IS NULL AND (s.event_id IS NOT NULL OR c.event_id IS NOT NULL)"""
     )
-    con.execute(
+    engine.execute(
         f"""INSERT INTO {RAW_SCHEMA}.raw_events
-        SELECT {typed_select_sql(PARSED_TS)}, {hour_sql}, source_file FROM landed l
+        SELECT {typed_select_sql(engine, PARSED_TS)}, {hour_sql}, source_file FROM landed l
         WHERE l.reason IS NULL
           AND NOT EXISTS (SELECT 1 FROM seen_elsewhere s WHERE s.event_id = l.event_id)
           AND NOT EXISTS (SELECT 1 FROM later_copies c
@@ -125,33 +129,37 @@ def _load(con: duckdb.DuckDBPyConnection, hour_sql: str, wire_cols: str, horizon
     )
 
 
-def _counts(con: duckdb.DuckDBPyConnection, hour_sql: str, files: list[str], allowed_lateness: timedelta) -> HourCounts:
+def _counts(engine: Engine, hour_sql: str, files: list[str], allowed_lateness: timedelta) -> HourCounts:
     """What the hour's rows became, read back from the tables (one scan per table)."""
     where = f"WHERE arrival_hour = {hour_sql}"
     reasons = dict(
-        con.execute(
-            f"SELECT reason, count(*) FROM {RAW_SCHEMA}.quarantined_events {where} GROUP BY 1 ORDER BY 1"
-        ).fetchall()
+        engine.frame(
+            f"SELECT reason, count(*) AS n FROM {RAW_SCHEMA}.quarantined_events {where} GROUP BY 1 ORDER BY 1"
+        ).iter_rows()
     )
-    loaded, quantiles, worst, beyond_watermark = con.execute(
-        f"""SELECT count(*), quantile_cont(lag, [0.5, 0.9, 0.99]), max(lag), count(*) FILTER (WHERE lag > ?)
-            FROM (SELECT epoch(received_ts - event_ts) AS lag FROM {RAW_SCHEMA}.raw_events {where})""",
+    fractions = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+    quantiles = ", ".join(f"{engine.quantile_sql('lag', q)} AS {name}" for name, q in fractions.items())
+    lag = engine.frame(
+        f"""SELECT count(*) AS loaded, {quantiles},
+                   max(lag) AS max, count(*) FILTER (WHERE lag > ?) AS beyond_watermark
+            FROM (SELECT {engine.seconds_between_sql("received_ts", "event_ts")} AS lag
+                  FROM {RAW_SCHEMA}.raw_events {where}) lags""",
         [allowed_lateness.total_seconds()],
-    ).fetchone()
-    quantiles = quantiles or [None, None, None]
+    ).row(0, named=True)
     return HourCounts(
         landed=landed_row_count(files),
         files=len(files),
-        loaded=loaded,
-        duplicates=con.execute(f"SELECT count(*) FROM {RAW_SCHEMA}.duplicate_events {where}").fetchone()[0],
+        loaded=lag["loaded"],
+        duplicates=engine.scalar(f"SELECT count(*) FROM {RAW_SCHEMA}.duplicate_events {where}"),
         quarantined=sum(reasons.values()),
         reasons=reasons,
-        lateness_seconds={"p50": quantiles[0], "p90": quantiles[1], "p99": quantiles[2], "max": worst},
+        lateness_seconds={k: lag[k] for k in (*fractions, "max")},
         event_dates={
             str(day): n
-            for day, n in con.execute(
-                f"SELECT CAST(event_ts AS DATE), count(*) FROM {RAW_SCHEMA}.raw_events {where} GROUP BY 1 ORDER BY 1"
-            ).fetchall()
+            for day, n in engine.frame(
+                f"""SELECT CAST(event_ts AS DATE) AS day, count(*) AS n FROM {RAW_SCHEMA}.raw_events {where}
+                GROUP BY 1 ORDER BY 1"""
+            ).iter_rows()
         },
-        beyond_watermark=beyond_watermark,
+        beyond_watermark=lag["beyond_watermark"],
     )

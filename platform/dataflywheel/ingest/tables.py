@@ -2,51 +2,56 @@
 
 from __future__ import annotations
 
-import duckdb
-
 from dataflywheel.contracts.schema import FIELDS, WIRE_TEXT_FIELDS
+from dataflywheel.warehouse.engine import Engine
 
 RAW_SCHEMA = "raw"
 
-
-def _columns(defs: list[tuple[str, str]]) -> str:
-    return ",\n    ".join(f"{name} {sql_type}" for name, sql_type in defs)
-
-
 TYPED_COLUMNS = [(f.name, f.sql_type) for f in FIELDS]
 WIRE_COLUMNS = [(name, "VARCHAR") for name in WIRE_TEXT_FIELDS] + [("received_ts", "TIMESTAMP")]
+_ARRIVAL = [("arrival_hour", "TIMESTAMP NOT NULL")]
+_SOURCE = [("source_file", "VARCHAR NOT NULL")]
 
-DDL = f"""
-CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA};
-CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.raw_events (
-    {_columns(TYPED_COLUMNS)},
-    arrival_hour TIMESTAMP NOT NULL,
-    source_file VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.quarantined_events (
-    {_columns(WIRE_COLUMNS)},
-    arrival_hour TIMESTAMP NOT NULL,
-    reason VARCHAR NOT NULL,
-    source_file VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.duplicate_events (
-    event_id VARCHAR NOT NULL,
-    received_ts TIMESTAMP NOT NULL,
-    arrival_hour TIMESTAMP NOT NULL,
-    kept_in_arrival_hour TIMESTAMP NOT NULL,
-    source_file VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.directory_users (
-    snapshot_date DATE NOT NULL, user_id VARCHAR NOT NULL, tenant_id VARCHAR NOT NULL,
-    team_id VARCHAR NOT NULL, role VARCHAR, utc_offset_hours DOUBLE, joined_at TIMESTAMP
-);
-CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.directory_items (
-    snapshot_date DATE NOT NULL, item_id VARCHAR NOT NULL, tenant_id VARCHAR NOT NULL,
-    item_type VARCHAR NOT NULL, container_id VARCHAR, container_type VARCHAR,
-    author_team_id VARCHAR, author_user_id VARCHAR, created_at TIMESTAMP
-);
-"""
+# Directory exports, as landed (before the snapshot date is added).
+DIRECTORY_COLUMNS = {
+    "users": [
+        ("user_id", "VARCHAR NOT NULL"),
+        ("tenant_id", "VARCHAR NOT NULL"),
+        ("team_id", "VARCHAR NOT NULL"),
+        ("role", "VARCHAR"),
+        ("utc_offset_hours", "DOUBLE"),
+        ("joined_at", "TIMESTAMP"),
+    ],
+    "items": [
+        ("item_id", "VARCHAR NOT NULL"),
+        ("tenant_id", "VARCHAR NOT NULL"),
+        ("item_type", "VARCHAR NOT NULL"),
+        ("container_id", "VARCHAR"),
+        ("container_type", "VARCHAR"),
+        ("author_team_id", "VARCHAR"),
+        ("author_user_id", "VARCHAR"),
+        ("created_at", "TIMESTAMP"),
+    ],
+}
+DIRECTORY_TABLES = {"users": "directory_users", "items": "directory_items"}
+
+RAW_TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "raw_events": TYPED_COLUMNS + _ARRIVAL + _SOURCE,
+    "quarantined_events": WIRE_COLUMNS + _ARRIVAL + [("reason", "VARCHAR NOT NULL")] + _SOURCE,
+    "duplicate_events": [
+        ("event_id", "VARCHAR NOT NULL"),
+        ("received_ts", "TIMESTAMP NOT NULL"),
+        *_ARRIVAL,
+        ("kept_in_arrival_hour", "TIMESTAMP NOT NULL"),
+        *_SOURCE,
+    ],
+    **{
+        table: [("snapshot_date", "DATE NOT NULL"), *DIRECTORY_COLUMNS[name]]
+        for name, table in DIRECTORY_TABLES.items()
+    },
+}
 
 
-def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(DDL)
+def ensure_raw_tables(engine: Engine) -> None:
+    for table, columns in RAW_TABLE_COLUMNS.items():
+        engine.ensure_table(f"{RAW_SCHEMA}.{table}", columns)

@@ -1,8 +1,9 @@
 """Validation rules for landed events, as one SQL expression per rule.
 
-Rules are plain data here and compiled to a single ``CASE`` expression that DuckDB runs
-over a whole arrival hour at once. The first failing rule names the row's reason; rows
-with a reason are quarantined with their original text.
+Rules are plain data here and compiled to a single ``CASE`` expression that the engine runs
+over a whole arrival hour at once (the dialect's parts, parsing and JSON, come from it). The
+first failing rule names the row's reason; rows with a reason are quarantined with their
+original text.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from enum import StrEnum
 
 from dataflywheel.contracts.schema import ALWAYS_REQUIRED, SUPPORTED_SCHEMA_VERSIONS, required_fields
 from dataflywheel.contracts.vocabulary import ITEM_TYPE_OF_EVENT, EventType, ItemType, Surface
+from dataflywheel.warehouse.engine import Engine
 
 
 class Reason(StrEnum):
@@ -41,9 +43,6 @@ class Bounds:
         )
 
 
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%gZ"
-
-
 def _quote(values) -> str:
     return ", ".join(f"'{v}'" for v in sorted(str(v) for v in values))
 
@@ -62,20 +61,16 @@ def _types_by_extra_required_fields() -> dict[tuple[str, ...], list[EventType]]:
     return groups
 
 
-def parsed_event_ts(col: str = "event_ts") -> str:
-    """Client timestamp text (ISO-8601, UTC, milliseconds) to TIMESTAMP, NULL if unparseable."""
-    return f"try_strptime({col}, '{TIMESTAMP_FORMAT}')"
-
-
 PARSED_TS = "event_ts_parsed"
 
 
-def reason_sql(bounds: Bounds = Bounds(), parsed_ts: str | None = None) -> str:
+def reason_sql(engine: Engine, bounds: Bounds = Bounds(), parsed_ts: str | None = None) -> str:
     """A SQL expression over wire columns giving the first failed rule's reason, or NULL.
 
-    ``parsed_ts`` names a column already holding :func:`parsed_event_ts`, so a loader that
+    ``parsed_ts`` names a column already holding the parsed ``event_ts``, so a loader that
     keeps the parsed value parses each timestamp once.
     """
+    cast = engine.try_cast_sql
     future, lateness = bounds.sql()
     required_by_type = "\n".join(
         f"WHEN event_type IN ({_quote(types)}) AND ({' OR '.join(_missing(f) for f in fields)}) "
@@ -85,10 +80,10 @@ def reason_sql(bounds: Bounds = Bounds(), parsed_ts: str | None = None) -> str:
     item_type_match = " OR ".join(
         f"(event_type = '{e}' AND item_type <> '{t}')" for e, t in sorted(ITEM_TYPE_OF_EVENT.items())
     )
-    ts = parsed_ts or parsed_event_ts()
+    ts = parsed_ts or engine.parse_wire_timestamp_sql("event_ts")
     return f"""CASE
-WHEN {_missing("schema_version")} OR TRY_CAST(schema_version AS INTEGER) IS NULL
-     OR TRY_CAST(schema_version AS INTEGER) NOT IN ({", ".join(map(str, sorted(SUPPORTED_SCHEMA_VERSIONS)))})
+WHEN {_missing("schema_version")} OR {cast("schema_version", "INTEGER")} IS NULL
+     OR {cast("schema_version", "INTEGER")} NOT IN ({", ".join(map(str, sorted(SUPPORTED_SCHEMA_VERSIONS)))})
   THEN '{Reason.UNSUPPORTED_SCHEMA_VERSION}'
 WHEN event_type IS NULL OR event_type NOT IN ({_quote(EventType)}) THEN '{Reason.UNKNOWN_EVENT_TYPE}'
 WHEN {" OR ".join(_missing(f) for f in ALWAYS_REQUIRED)} THEN '{Reason.MISSING_REQUIRED_FIELD}'
@@ -98,18 +93,19 @@ WHEN {ts} > received_ts + {future} OR {ts} < received_ts - {lateness} THEN '{Rea
 WHEN (item_type IS NOT NULL AND item_type NOT IN ({_quote(ItemType)}))
   OR (surface IS NOT NULL AND surface NOT IN ({_quote(Surface)})) THEN '{Reason.INVALID_ENUM}'
 WHEN {item_type_match} THEN '{Reason.INCONSISTENT_ITEM_TYPE}'
-WHEN (position IS NOT NULL AND coalesce(TRY_CAST(position AS INTEGER) < 0, true))
+WHEN (position IS NOT NULL AND coalesce({cast("position", "INTEGER")} < 0, true))
   OR (propensity IS NOT NULL
-      AND coalesce(NOT (TRY_CAST(propensity AS DOUBLE) > 0 AND TRY_CAST(propensity AS DOUBLE) <= 1), true))
-  OR (dwell_ms IS NOT NULL AND coalesce(TRY_CAST(dwell_ms AS BIGINT) < 0, true)) THEN '{Reason.INVALID_NUMBER}'
-WHEN properties IS NOT NULL AND NOT coalesce(json_valid(properties), false) THEN '{Reason.INVALID_JSON}'
+      AND coalesce(NOT ({cast("propensity", "DOUBLE")} > 0 AND {cast("propensity", "DOUBLE")} <= 1), true))
+  OR (dwell_ms IS NOT NULL AND coalesce({cast("dwell_ms", "BIGINT")} < 0, true)) THEN '{Reason.INVALID_NUMBER}'
+WHEN properties IS NOT NULL AND NOT coalesce({engine.is_json_sql("properties")}, false) THEN '{Reason.INVALID_JSON}'
 END"""
 
 
-def typed_select_sql(parsed_ts: str | None = None) -> str:
+def typed_select_sql(engine: Engine, parsed_ts: str | None = None) -> str:
     """SELECT list turning valid wire rows into the typed raw_events shape."""
     return f"""event_id, event_type,
-    {parsed_ts or parsed_event_ts()} AS event_ts, received_ts::TIMESTAMP AS received_ts,
+    {parsed_ts or engine.parse_wire_timestamp_sql("event_ts")} AS event_ts,
+    CAST(received_ts AS TIMESTAMP) AS received_ts,
     tenant_id, user_id, item_id, item_type, surface, rec_request_id,
     CAST(position AS INTEGER) AS position, CAST(propensity AS DOUBLE) AS propensity, model_version,
     CAST(dwell_ms AS BIGINT) AS dwell_ms, coalesce(properties, '{{}}') AS properties,

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import duckdb
-
 from dataflywheel.ingest.tables import RAW_SCHEMA
-from dataflywheel.warehouse.duckdb import scalar
+from dataflywheel.warehouse.engine import Engine
 
 
-def loaded_a_week_earlier(con: duckdb.DuckDBPyConnection, hour: datetime) -> int:
-    return scalar(
-        con, f"SELECT count(*) FROM {RAW_SCHEMA}.raw_events WHERE arrival_hour = ?", [hour - timedelta(days=7)]
+def loaded_a_week_earlier(engine: Engine, hour: datetime) -> int:
+    return engine.scalar(
+        f"SELECT count(*) FROM {RAW_SCHEMA}.raw_events WHERE arrival_hour = ?", [hour - timedelta(days=7)]
     )
 
 

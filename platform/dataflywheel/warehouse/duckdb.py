@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import fsspec
 import polars as pl
 
 from dataflywheel.warehouse.engine import AsOfJoin
@@ -123,8 +124,41 @@ class DuckDBEngine:
         return f"SELECT * FROM {source} ORDER BY hash({key}, {int(seed)}) LIMIT {int(rows)}"
 
     def parquet_sql(self, paths: Sequence[str | Path]) -> str:
-        listed = ", ".join(f"'{p}'" for p in paths)
-        return f"read_parquet([{listed}])"
+        return f"read_parquet({_string_list(paths)})"
+
+    def landed_files_sql(self, paths: Sequence[str]) -> str:
+        return f"""(SELECT * EXCLUDE (filename), parse_filename(filename) AS source_file
+            FROM read_parquet({_string_list(paths)}, filename = true, file_row_number = true,
+                              hive_partitioning = false))"""
+
+    def read_filesystem(self, fs: fsspec.AbstractFileSystem) -> None:
+        protocols = [fs.protocol] if isinstance(fs.protocol, str) else list(fs.protocol)
+        local = protocols[0] in ("file", "local")
+        if not local and not any(name in self.con.list_filesystems() for name in protocols):
+            self.con.register_filesystem(fs)
+
+    @contextmanager
+    def staged(self, name: str, query: str):
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}")
+        try:
+            yield
+        finally:
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def try_cast_sql(self, expression: str, sql_type: str) -> str:
+        return f"TRY_CAST({expression} AS {sql_type})"
+
+    def parse_wire_timestamp_sql(self, text: str) -> str:
+        return f"try_strptime({text}, '%Y-%m-%dT%H:%M:%S.%gZ')"
+
+    def is_json_sql(self, text: str) -> str:
+        return f"json_valid({text})"
+
+    def seconds_between_sql(self, later: str, earlier: str) -> str:
+        return f"epoch({later} - {earlier})"
+
+    def quantile_sql(self, expression: str, fraction: float) -> str:
+        return f"quantile_cont({expression}, {float(fraction)})"
 
     def export_parquet(self, query: str, path: Path) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,3 +166,9 @@ class DuckDBEngine:
         self.con.execute(f"COPY ({query}) TO '{tmp}' (FORMAT parquet)")
         os.replace(tmp, path)
         return self.scalar(f"SELECT count(*) FROM {self.parquet_sql([path])}")
+
+
+def _string_list(values: Sequence[str | Path]) -> str:
+    """A DuckDB list literal of strings, quotes escaped."""
+    quoted = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+    return f"[{quoted}]"

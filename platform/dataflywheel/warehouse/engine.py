@@ -1,8 +1,10 @@
 """What the feature store, ranking and monitoring need from a warehouse, as one interface.
 
 Like Feast's ``OfflineStore``: the callers build portable SQL (SELECT, JOIN, GROUP BY,
-aggregate FILTER, INTERVAL arithmetic) and ask the engine for everything a dialect does
-its own way. A second engine (Spark) implements this Protocol; nothing else changes.
+window functions, aggregate FILTER, CAST, INTERVAL arithmetic) and ask the engine for
+everything a dialect does its own way: parsing, JSON, quantiles, time differences, reading
+files, staging, sampling. A second engine (Spark) implements this Protocol; nothing else
+changes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import fsspec
 import polars as pl
 
 
@@ -81,6 +84,34 @@ class Engine(Protocol):
 
     def parquet_sql(self, paths: Sequence[str | Path]) -> str:
         """A FROM-able relation over Parquet files."""
+
+    def landed_files_sql(self, paths: Sequence[str]) -> str:
+        """A FROM-able relation over Parquet files with two more columns: ``source_file`` (the
+        file's name) and ``file_row_number`` (0-based), so every row has an address."""
+
+    def read_filesystem(self, fs: fsspec.AbstractFileSystem) -> None:
+        """Make the files of ``fs`` (an object store, say) readable by :meth:`landed_files_sql`
+        and :meth:`parquet_sql`."""
+
+    def staged(self, name: str, query: str) -> AbstractContextManager[None]:
+        """The query's rows computed once and readable as ``name`` by every statement inside
+        the block (several statements, unlike :meth:`materialized`)."""
+
+    def try_cast_sql(self, expression: str, sql_type: str) -> str:
+        """``expression`` as ``sql_type``, NULL where it does not convert."""
+
+    def parse_wire_timestamp_sql(self, text: str) -> str:
+        """A TIMESTAMP from the wire's timestamp text (ISO-8601, UTC, milliseconds:
+        ``2026-11-22T13:05:00.123Z``), NULL where the text is not exactly that."""
+
+    def is_json_sql(self, text: str) -> str:
+        """True where ``text`` is a valid JSON document (NULL for NULL)."""
+
+    def seconds_between_sql(self, later: str, earlier: str) -> str:
+        """``later - earlier`` in seconds, fractional, for two TIMESTAMPs."""
+
+    def quantile_sql(self, expression: str, fraction: float) -> str:
+        """The continuous (interpolated) ``fraction`` quantile, as an aggregate."""
 
     def export_parquet(self, query: str, path: Path) -> int:
         """Write ``query`` to ``path`` as Parquet, replacing it atomically; rows written."""
