@@ -3,45 +3,119 @@
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
+import pytest
 
+from dataflywheel import settings
 from dataflywheel.definitions import defs
 
 DAY = datetime(2026, 11, 18, tzinfo=timezone.utc)
-EVENT_TIME_MODELS = {
-    "stg_events",
-    "int_sessions",
-    "fct_rec_impressions",
-    "fct_item_daily_engagement",
-    "agg_tenant_daily_activity",
-}
-
-
-def land_hours(instance: dg.DagsterInstance, hours: int) -> None:
-    """Record raw_events materializations for the first ``hours`` arrival hours of DAY."""
-    for h in range(hours):
-        key = (DAY + timedelta(hours=h)).strftime("%Y-%m-%d-%H:%M")
-        instance.report_runless_asset_event(dg.AssetMaterialization("raw_events", partition=key))
-
-
-def requested(result, day: str) -> set[str]:
-    return {name for name in EVENT_TIME_MODELS if day in result.get_requested_partitions(dg.AssetKey(name))}
-
-
-def test_a_day_is_built_once_all_its_arrival_hours_are_loaded():
-    next_morning = DAY + timedelta(days=1, hours=2)
-    with dg.instance_for_test() as instance:
-        land_hours(instance, 23)
-        partial = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=next_morning)
-        assert requested(partial, "2026-11-18") == set()  # an hour is still missing: wait
-
-        land_hours(instance, 24)
-        complete = dg.evaluate_automation_conditions(
-            defs=defs, instance=instance, evaluation_time=next_morning, cursor=partial.cursor
-        )
-        assert requested(complete, "2026-11-18") == EVENT_TIME_MODELS
-
-
+HOURS = 36  # a day and a half of arrival hours
 DIRECTORY = ("raw_directory_users", "raw_directory_items")
+# Started by sensors or by hand, not by automation conditions.
+NOT_AUTOMATED = {"landing_events", "raw_events", *DIRECTORY, "ranker_challenger", "ranker_promotion", "dbt_docs"}
+
+
+def hour_key(hour: int) -> str:
+    return (DAY + timedelta(hours=hour)).strftime("%Y-%m-%d-%H:%M")
+
+
+def run_automation_over_a_day_and_a_half() -> list[set[tuple[str, str | None]]]:
+    """The automation sensor tick by tick while arrival hours land, every requested partition
+    reported materialized before the next tick (a run that succeeded); the requests of each tick."""
+    graph = defs.resolve_asset_graph()
+    ticks = []
+    with dg.instance_for_test() as instance:
+        # The sensor is running before anything lands (its first tick only initializes).
+        cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=DAY).cursor
+
+        def materialize(key: str, partition: str | None = None) -> None:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
+
+        for hour in range(HOURS):
+            if hour % 24 == 0:  # the directory export of the day just over, loaded by its sensor
+                for key in DIRECTORY:
+                    materialize(key, (DAY + timedelta(hours=hour - 24)).strftime("%Y-%m-%d"))
+            materialize("raw_events", hour_key(hour))
+            now = DAY + timedelta(hours=hour + 1, minutes=5)
+            while True:
+                result = dg.evaluate_automation_conditions(
+                    defs=defs, instance=instance, evaluation_time=now, cursor=cursor
+                )
+                cursor = result.cursor
+                requested = {
+                    (key.to_user_string(), partition)
+                    for key in graph.materializable_asset_keys
+                    for partition in (
+                        result.get_requested_partitions(key)
+                        if graph.get(key).is_partitioned
+                        else [None] * result.get_num_requested(key)
+                    )
+                }
+                ticks.append(requested)
+                if not requested:
+                    break
+                for key, partition in requested:
+                    materialize(key, partition)
+    return ticks
+
+
+@pytest.fixture(scope="module")
+def ticks():
+    return run_automation_over_a_day_and_a_half()
+
+
+def test_each_partition_is_requested_once_and_each_snapshot_once_per_input(ticks):
+    requested = [request for tick in ticks for request in tick]
+    partitioned = [r for r in requested if r[1] is not None]
+    assert len(partitioned) == len(set(partitioned)), sorted(r for r in set(partitioned) if partitioned.count(r) > 1)
+    times = {key: requested.count((key, None)) for key in ("stg_events", "dim_users", "dim_items", "online_features")}
+    # The view once; the dims once per directory snapshot; the online snapshot once per hour of features.
+    assert times == {"stg_events": 1, "dim_users": 2, "dim_items": 2, "online_features": HOURS}
+
+
+def test_the_whole_graph_turns(ticks):
+    """Everything automated is requested for every partition whose inputs are complete, and none before."""
+    requested = {request for tick in ticks for request in tick}
+    by_asset: dict[str, set] = {}
+    for key, partition in requested:
+        by_asset.setdefault(key, set()).add(partition)
+    automated = {k.to_user_string() for k in defs.resolve_asset_graph().materializable_asset_keys} - NOT_AUTOMATED
+    assert automated - set(by_asset) == {"model_debugging"}  # daily, and the half day is not over
+    loaded = {hour_key(h) for h in range(HOURS)}
+    mature = {hour_key(h) for h in range(HOURS - settings.current().label_delay_hours)}
+    assert by_asset["feature_tiles"] == loaded
+    assert by_asset["fct_rec_impressions"] == mature  # labels wait for the hours after them
+    assert by_asset["training_examples"] == mature
+    assert by_asset["ranker_model"] == mature
+    for daily in ("agg_tenant_daily_activity", "int_sessions", "model_evaluation", "drift_report"):
+        assert by_asset[daily] == {"2026-11-18"}, daily  # the second day is not complete
+    for unpartitioned in ("stg_events", "dim_users", "dim_items", "online_features"):
+        assert None in by_asset[unpartitioned]
+
+
+def test_requests_follow_dependencies(ticks):
+    """A partition is requested after every input partition it maps to (the ranker's previous hour
+    in an earlier tick; others at the latest in the same tick, which runs them first), unless that
+    input is never requested at all (the hour before the data's first)."""
+    graph = defs.resolve_asset_graph()
+    ever = {request for tick in ticks for request in tick}
+    done: set[tuple[str, str | None]] = set()
+    for tick in ticks:
+        for key, partition in tick:
+            asset = dg.AssetKey.from_user_string(key)
+            for parent in graph.get(asset).parent_keys:
+                if (
+                    parent.to_user_string() in NOT_AUTOMATED
+                    or partition is None
+                    or not graph.get(parent).is_partitioned
+                ):
+                    continue
+                mapped = graph.get_parent_partition_keys_for_child(partition, parent, asset).partitions_subset
+                for parent_partition in mapped.get_partition_keys():
+                    needed = (parent.to_user_string(), parent_partition)
+                    before = done if parent == asset else done | tick
+                    assert needed in before or needed not in ever, (key, partition, needed)
+        done |= tick
 
 
 def test_the_automation_sensor_runs_by_default():

@@ -33,13 +33,18 @@ def test_every_asset_has_group_owner_kinds_description_and_freshness(key):
     assert node.owners
     assert node.kinds
     assert node.description
-    assert node.freshness_policy is not None
+    # A view holds no data of its own: it is as fresh as its inputs, so it has no policy.
+    view = node.automation_condition is not None and node.automation_condition.get_label() == "when_missing_or_changed"
+    assert (node.freshness_policy is not None) != view
 
 
-def test_duckdb_steps_share_one_pool():
-    executable = [a for a in GRAPH.assets_defs if a.is_executable]
-    assert len(executable) >= 4
-    for assets_def in executable:
+def test_warehouse_steps_share_one_pool():
+    """Every step that opens the warehouse (directly, or through dbt) takes the one `duckdb` slot."""
+    warehouse_steps = [
+        a for a in GRAPH.assets_defs if a.is_executable and {"warehouse", "dbt"} & set(a.required_resource_keys)
+    ]
+    assert len(warehouse_steps) >= 10
+    for assets_def in warehouse_steps:
         assert assets_def.op.pool == "duckdb", assets_def.keys
 
 
@@ -56,8 +61,19 @@ def test_dbt_tests_are_asset_checks():
 
 def test_partitions_follow_the_two_clocks():
     assert isinstance(GRAPH.get(dg.AssetKey("raw_events")).partitions_def, dg.HourlyPartitionsDefinition)
-    assert isinstance(GRAPH.get(dg.AssetKey("fct_rec_impressions")).partitions_def, dg.DailyPartitionsDefinition)
+    assert isinstance(GRAPH.get(dg.AssetKey("agg_tenant_daily_activity")).partitions_def, dg.DailyPartitionsDefinition)
     assert GRAPH.get(dg.AssetKey("dim_users")).partitions_def is None
+
+
+def test_an_impression_hour_is_labelled_once_its_labels_are_mature():
+    """Labels are hourly (the hourly learning path does not wait for the day), and hour h's wait for
+    the arrival hours up to h + label_delay_hours (clicks arrive after their impressions)."""
+    labels = dg.AssetKey("fct_rec_impressions")
+    assert GRAPH.get(labels).partitions_def == GRAPH.get(dg.AssetKey("raw_events")).partitions_def
+    mapping = GRAPH.get_partition_mapping(labels, dg.AssetKey("raw_events"))
+    assert (mapping.start_offset, mapping.end_offset) == (0, settings.current().label_delay_hours)
+    examples = GRAPH.get_partition_mapping(dg.AssetKey("training_examples"), labels)
+    assert (examples.start_offset, examples.end_offset) == (0, 0)
 
 
 def test_the_model_chain_depends_on_its_own_previous_hour():

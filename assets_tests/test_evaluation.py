@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from dataflywheel.lifecycle.model_store import ModelStore
-from dataflywheel.ranking.evaluation import baseline_scores, evaluate_day, held_out_scores
+from dataflywheel.ranking.evaluation import Served, baseline_scores, evaluate_day, held_out_scores
 from dataflywheel.ranking.ranker import Ranker
 from helpers import random_examples
 
@@ -29,21 +29,22 @@ def hourly(n_per_hour: int, hours: int, seed: int) -> pl.DataFrame:
     )
 
 
-def test_each_hour_is_scored_by_the_model_of_the_hour_before(tmp_path):
+def test_each_hour_is_scored_by_the_model_that_served_it(tmp_path):
+    """With a serving lag of 2 hours, hour H + 2 was served by the model that learned through H."""
     store = ModelStore(tmp_path)
-    data = hourly(200, 2, seed=1)
+    data = hourly(200, 3, seed=1)
     first_hour = data.filter(pl.col("impression_ts") < H + timedelta(hours=1))
     trained = Ranker()
     trained.learn_many(first_hour)
     store.save(H, trained)  # the model after hour H; none exists before it
+    store.save(H + timedelta(hours=1), Ranker())  # learned through H + 1: too late to have served H + 2
 
-    scored = held_out_scores(data, store)
-    second = scored.filter(pl.col("impression_ts") >= H + timedelta(hours=1))
-    expected = trained.predict(data.filter(pl.col("impression_ts") >= H + timedelta(hours=1)), position=0)
-    np.testing.assert_allclose(second.get_column("score").to_numpy(), expected["score"])
-    # Before the chain starts there is no model: that hour is not evaluable, never scored by the priors.
-    assert scored.filter(pl.col("impression_ts") < H + timedelta(hours=1)).height == 0
-    assert scored.height == second.height > 0
+    scored = held_out_scores(data, Served(store, lag_hours=2))
+    third = scored.filter(pl.col("impression_ts") >= H + timedelta(hours=2))
+    expected = trained.predict(data.filter(pl.col("impression_ts") >= H + timedelta(hours=2)), position=0)
+    np.testing.assert_allclose(third.get_column("score").to_numpy(), expected["score"])
+    # Hours no model had served yet are not evaluable, never scored by the priors or a later model.
+    assert scored.height == third.height > 0
 
 
 def test_baselines_and_segments(tmp_path):

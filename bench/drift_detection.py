@@ -27,10 +27,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from bench.run import week_through_pipeline
+from dataflywheel import settings
 from dataflywheel.features.examples import load_examples
 from dataflywheel.lifecycle.model_store import ModelStore
 from dataflywheel.monitoring import drift
 from dataflywheel.monitoring.loss_stream import LossStreamMonitor
+from dataflywheel.ranking.evaluation import Served
 from dataflywheel.ranking.learning import learn_hour
 from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.simulator.config import DriftSchedule, SimulationConfig
@@ -54,8 +56,9 @@ def build_week(work: Path, kind: str, seed: int) -> tuple[str, ModelStore]:
     ranker = Ranker()
     with DuckDBEngine.open(warehouse, read_only=True) as engine:
         examples = load_examples(engine, datetime(1970, 1, 1), datetime(2100, 1, 1))
+    served = Served(store, settings.current().serving_lag_hours)
     for (hour,), part in examples.group_by(examples["impression_ts"].dt.truncate("1h"), maintain_order=True):
-        learn_hour(ranker, part)  # as ranker_model does (the loss-stream grid is replayed apart)
+        learn_hour(ranker, part, served.load(hour))  # as ranker_model does (the loss-stream grid is replayed apart)
         store.save(hour, ranker)
     return warehouse, store
 
@@ -64,7 +67,8 @@ def judge_week(warehouse: str, store: ModelStore) -> list[dict]:
     rows = []
     with DuckDBEngine.open(warehouse, read_only=True) as engine:
         for d in range(2, DAYS):
-            _, verdict = drift.judge_day(engine, store, MONDAY + timedelta(days=d), MONDAY, SAMPLE_ROWS)
+            served = Served(store, settings.current().serving_lag_hours)
+            _, verdict = drift.judge_day(engine, served, MONDAY + timedelta(days=d), MONDAY, SAMPLE_ROWS)
             if verdict is None:  # no comparable reference yet (the first weekend day)
                 rows.append({"day": d, "drifted": None})
                 continue
@@ -91,8 +95,11 @@ def loss_stream_alarms(warehouse: str, store: ModelStore, grid: list[tuple[float
     with DuckDBEngine.open(warehouse, read_only=True) as engine:
         examples = load_examples(engine, datetime(1970, 1, 1), datetime(2100, 1, 1))
     first = datetime.combine(MONDAY, datetime.min.time())
+    served = Served(store, settings.current().serving_lag_hours)
     for (hour,), part in examples.group_by(examples["impression_ts"].dt.truncate("1h"), maintain_order=True):
-        model = store.load(hour - timedelta(hours=1)) or Ranker()
+        model = served.load(hour)
+        if model is None:  # no model had served yet: nothing held out to watch
+            continue
         clicked, p = part.get_column("clicked").to_numpy().astype(float), model.predict(part)["p_click"]
         for name, monitor in monitors.items():
             if monitor.update(clicked, p):

@@ -169,25 +169,28 @@ def _hours_of_examples(engine) -> list:
 
 
 def ranker_stage(warehouse: str, models: str) -> dict:
-    """What ranker_model does per hour (``learn_hour``: score the hour, feed the loss monitor, learn
-    the hour), timed without loading the hour's examples or saving the model; examples/s and the
-    last day's mean hourly AUC."""
+    """What ranker_model does per hour (``learn_hour``: score the hour with the model that served it,
+    feed the loss monitor, learn the hour), timed without loading the hour's examples or saving the
+    model; examples/s and the last day's mean hourly AUC (held out, under the platform's serving lag)."""
     from datetime import timedelta
 
+    from dataflywheel import settings
     from dataflywheel.features.examples import load_examples
     from dataflywheel.lifecycle.model_store import ModelStore
     from dataflywheel.monitoring.loss_stream import LossStreamMonitor
+    from dataflywheel.ranking.evaluation import Served
     from dataflywheel.ranking.learning import learn_hour
     from dataflywheel.ranking.ranker import Ranker
     from dataflywheel.warehouse.duckdb import DuckDBEngine
 
     ranker, monitor, seconds, examples, aucs = Ranker(), LossStreamMonitor(), 0.0, 0, []
     store = ModelStore(Path(models))
+    served = Served(store, settings.current().serving_lag_hours)
     with DuckDBEngine.open(warehouse, read_only=True) as engine:
         for hour in _hours_of_examples(engine):
             part = load_examples(engine, hour, hour + timedelta(hours=1))
             started = time.perf_counter()
-            aucs.append(learn_hour(ranker, part, monitor).metrics["auc_click"])
+            aucs.append(learn_hour(ranker, part, served.load(hour), monitor).metrics["auc_click"])
             seconds += time.perf_counter() - started
             examples += part.height
             store.save(hour, ranker)
@@ -199,8 +202,10 @@ def drift_report_stage(warehouse: str, models: str, rows: int | None) -> dict:
     """The drift report of the last day (Wednesday, against Tuesday) with samples of ``rows``
     per side (``None``: every row, the naive way), as the drift_report asset makes it:
     sampling, held-out scoring, Evidently."""
+    from dataflywheel import settings
     from dataflywheel.lifecycle.model_store import ModelStore
     from dataflywheel.monitoring import drift
+    from dataflywheel.ranking.evaluation import Served
     from dataflywheel.warehouse.duckdb import DuckDBEngine
 
     day = MONDAY + timedelta(days=DAYS - 1)
@@ -209,7 +214,8 @@ def drift_report_stage(warehouse: str, models: str, rows: int | None) -> dict:
             f"SELECT count(*) FROM training.training_examples WHERE CAST(impression_ts AS DATE) = DATE '{day}'"
         )
         started = time.perf_counter()
-        _, verdict = drift.judge_day(engine, ModelStore(Path(models)), day, MONDAY, rows=rows)
+        served = Served(ModelStore(Path(models)), settings.current().serving_lag_hours)
+        _, verdict = drift.judge_day(engine, served, day, MONDAY, rows=rows)
         seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": verdict.current_rows + verdict.reference_rows, "day_examples": day_examples}
 

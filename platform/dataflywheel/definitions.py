@@ -4,16 +4,8 @@ global rules once. Writes nothing."""
 import dagster as dg
 
 from dataflywheel.defs import features, ingestion, lifecycle, monitoring, ranking, transform
+from dataflywheel.defs.automation import automation_sensor
 from dataflywheel.defs.resources import model_registry, warehouse
-
-# Dagster's own default automation sensor starts stopped: without one declared running, no
-# AutomationCondition ever fires under the daemon. This one evaluates every asset's condition.
-automation_sensor = dg.AutomationConditionSensorDefinition(
-    "automation",
-    target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-)
 
 defs = dg.Definitions.merge(
     ingestion.defs(),

@@ -27,7 +27,7 @@ from dataflywheel.defs.partitions import arrival_hours, partition_key_of
 from dataflywheel.defs.ranking.assets import model_evaluation
 from dataflywheel.defs.ranking.jobs import evaluate_day_job, hourly_learning_job
 from dataflywheel.defs.resources import model_registry
-from dataflywheel.defs.transform.jobs import dbt_docs_job, directory_models_job, rebuild_days_job
+from dataflywheel.defs.transform.jobs import dbt_docs_job, rebuild_days_job, unpartitioned_models_job
 from dataflywheel.ingest.landing import list_event_files
 from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, MODEL_NAME
 from dataflywheel.monitoring.alerts import SqliteAlertSink
@@ -116,7 +116,7 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
     # (stage, job, partition): every landed hour, every directory day, then the models.
     runs = [("raw_events", ingest_job, h) for h in hours]
     runs += [("directory", directory_job, d) for d in days]
-    runs += [("dbt models", directory_models_job, None)]
+    runs += [("dbt models", unpartitioned_models_job, None)]
     runs += [("dbt models", rebuild_days_job, d) for d in days]
     runs += [("features + ranker", hourly_learning_job, h) for h in hours]
     runs += [("features + ranker", publish_online_job, None)]

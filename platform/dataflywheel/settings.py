@@ -61,6 +61,10 @@ class Settings:
     partitions_start: datetime  # first hour of the hourly / daily partitions shown in Dagster
     dedup_horizon_hours: int = 7 * 24
     allowed_lateness_hours: float = 2  # later events still load, are counted, and make built days stale
+    # Arrival hours after an impression hour that its labels wait for: a click counts up to an hour after
+    # the impression (fct_rec_impressions), and its delivery may take most of another.
+    label_delay_hours: int = 2
+    catch_up_days: int = 7  # automation builds partitions this far back as their inputs arrive; older: backfill
     volume_tolerance: float = 0.5  # an hour may be (1 - t) to 1 / (1 - t) times the same hour a week earlier
     retrain_cooldown_hours: float = 12  # no second drift-triggered retrain within this many hours
     calibration_tolerance: float = 0.25  # a segment's predicted P(click) within this share of the observed ...
@@ -91,6 +95,16 @@ class Settings:
             drift=_thresholds(DriftThresholds, "DATAFLYWHEEL_DRIFT_", environ),
             **knobs,
         )
+
+    @property
+    def serving_lag_hours(self) -> int:
+        """How many hours before hour h the model that served h learned its last hour.
+
+        The model of hour k is built once arrival hour k + label_delay_hours is over (plus a few
+        minutes of runs), so when hour h begins the newest one is k = h - label_delay_hours - 2.
+        Held-out scores use that model: what users were really shown, not a fresher one.
+        """
+        return self.label_delay_hours + 2
 
     @property
     def models_dir(self) -> Path:
@@ -146,6 +160,8 @@ class Settings:
 _KNOBS = {
     "dedup_horizon_hours": int,
     "allowed_lateness_hours": float,
+    "label_delay_hours": int,
+    "catch_up_days": int,
     "volume_tolerance": float,
     "retrain_cooldown_hours": float,
     "calibration_tolerance": float,

@@ -1,9 +1,11 @@
 {{ config(
     pre_hook="{{ delete_event_time_window('impression_ts') }}",
-    tags=["event_time"],
-    meta={"freshness_hours": 26},
+    tags=["event_hour"],
+    meta={"freshness_hours": 4},
 ) }}
 
+-- Built per impression hour, once its labels are mature (Dagster waits for the arrival hours
+-- Settings.label_delay_hours after it): the hourly learning path does not wait for the day.
 -- Every home-feed impression with its outcome: clicked, dwell, and engaged (the user then
 -- edited, commented, shared or transitioned that item within the attribution window; the
 -- window is no longer than the session gap, so the engagement is in the same session).

@@ -1,4 +1,6 @@
-{{ config(tags=["event_time"], meta={"freshness_hours": 2}) }}
+-- A view over every arrival hour: its rows are always current, so it is rebuilt only when it is
+-- missing or this SQL changes (meta.rebuild), not per partition.
+{{ config(meta={"rebuild": "when_missing_or_changed"}) }}
 
 -- Product events, typed, with their event-time hour and day and the product they belong to.
 select

@@ -1,10 +1,11 @@
 """Retraining after drift: a challenger fitted on a recent window, judged against the champion
 on the same held-out hours.
 
-Both are judged the way they would have served: hour by hour, each hour scored by the
-model as it stood before it (the champion: the hourly chain's model; the challenger: scored
-on an hour, then learning it). The quality gate passes when the challenger is not worse on
-AUC and log loss of P(click).
+Both are judged the way they would have served: hour by hour, each hour h scored by what
+would have been serving it, a model that learned through hour h - serving lag (the champion:
+the chain's model of that hour; the challenger: learning each hour once its labels would have
+been mature). The quality gate passes when the challenger is not worse on AUC and log loss
+of P(click).
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ class RetrainWindow:
     train_start: datetime
     holdout_start: datetime
     holdout_end: datetime
+
+    def learned_until(self, serving_lag_hours: int) -> datetime:
+        """Where fitting stops: the hours after it are learned during judging, each once it would
+        have been learnable (the first holdout hour is served by a model that learned through
+        holdout_start - serving lag)."""
+        return self.holdout_start - timedelta(hours=serving_lag_hours - 1)
 
     @classmethod
     def ending_with(cls, day: date, train_hours: int, holdout_hours: int) -> "RetrainWindow":
@@ -67,20 +74,30 @@ def fit_challenger(train: pl.DataFrame, learning_rate: float) -> Ranker:
     return challenger
 
 
-def judge(challenger: Ranker, holdout: pl.DataFrame, champions: ModelStore) -> Comparison:
-    """Score the holdout progressively with both; the challenger learns each hour after scoring it.
+def judge(
+    challenger: Ranker, stream: pl.DataFrame, holdout_start: datetime, champions: ModelStore, serving_lag_hours: int
+) -> Comparison:
+    """Play ``stream`` (the examples from the challenger's ``learned_until`` on) hour by hour: each
+    holdout hour h is scored by both as they would have served it, the challenger having learned
+    the stream's hours through h - serving lag; at the end it has learned them all.
 
     Only hours the champion's chain has a model for are compared: an hour without one is not
     evaluable, and with none at all the comparison is empty and the gate does not pass.
     """
+    lag = timedelta(hours=serving_lag_hours)
     clicked, challenger_p, champion_p = [], [], []
-    for (hour,), part in holdout.group_by(pl.col("impression_ts").dt.truncate("1h"), maintain_order=True):
-        scored = challenger.score_then_learn(part)["p_click"]
-        champion = champions.load(hour - timedelta(hours=1))
-        if champion is not None:
+    unlearned: list[tuple[datetime, pl.DataFrame]] = []
+    for (hour,), part in stream.group_by(pl.col("impression_ts").dt.truncate("1h"), maintain_order=True):
+        while unlearned and unlearned[0][0] <= hour - lag:
+            challenger.learn_many(unlearned.pop(0)[1])
+        champion = champions.load(hour - lag)
+        if hour >= holdout_start and champion is not None:
             clicked.append(part.get_column("clicked").to_numpy())
-            challenger_p.append(scored)
+            challenger_p.append(challenger.predict(part)["p_click"])
             champion_p.append(champion.predict(part)["p_click"])
+        unlearned.append((hour, part))
+    for _, part in unlearned:
+        challenger.learn_many(part)
     labels = np.concatenate(clicked or [np.empty(0)])
     return Comparison(
         len(labels),

@@ -34,10 +34,9 @@ from evidently.presets import DataDriftPreset
 from dataflywheel import settings
 from dataflywheel.features.examples import TABLE as EXAMPLES
 from dataflywheel.features.examples import sample_examples
-from dataflywheel.lifecycle.model_store import ModelStore
 from dataflywheel.monitoring.like_days import reference_days
 from dataflywheel.ranking import metrics
-from dataflywheel.ranking.evaluation import held_out_scores
+from dataflywheel.ranking.evaluation import Served, held_out_scores
 from dataflywheel.ranking.inputs import input_specs, model_inputs
 from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.settings import DriftThresholds
@@ -213,20 +212,20 @@ def _quality_dropped(q: dict[str, float | None], thresholds: DriftThresholds) ->
 
 
 def scored_sample(
-    engine: Engine, days: list[date], rows: int | None, seed: int, store: ModelStore, serving: Ranker
+    engine: Engine, days: list[date], rows: int | None, seed: int, served: Served, serving: Ranker
 ) -> pl.DataFrame:
     """A bounded sample of the days' examples (an equal share per day; ``None``: all), with the
-    ``serving`` model's predictions and held-out P(click) (each hour by the model before it)."""
+    ``serving`` model's predictions and held-out P(click) (each hour by the model that served it)."""
     per_day = None if rows is None else max(rows // max(len(days), 1), 1)
     parts = [sample_examples(engine, _midnight(d), _midnight(d + timedelta(days=1)), per_day, seed) for d in days]
-    sample = held_out_scores(pl.concat(parts), store).rename({"p_click": "p_click_held_out"}).drop("score")
+    sample = held_out_scores(pl.concat(parts), served).rename({"p_click": "p_click_held_out"}).drop("score")
     predicted = serving.predict(sample, position=0)
     return sample.with_columns(score=predicted["score"], p_click=predicted["p_click"])
 
 
 def judge_day(
     engine: Engine,
-    store: ModelStore,
+    served: Served,
     day: date,
     first_day: date,
     rows: int | None = 20_000,
@@ -236,14 +235,14 @@ def judge_day(
     reference = reference_days(day, first_day)
     if not reference:
         return None, None
-    serving = store.load(_midnight(day) - timedelta(hours=1))
+    serving = served.load(_midnight(day))
     if serving is None:
-        raise ModelMissing(f"No model for the hour before {day}: the day's predictions are not evaluable.")
+        raise ModelMissing(f"No model served the start of {day}: the day's predictions are not evaluable.")
     seed = day.toordinal()
     before, now = _target_rates(engine, reference), _target_rates(engine, [day])
     return compare(
-        scored_sample(engine, reference, rows, seed, store, serving),
-        scored_sample(engine, [day], rows, seed, store, serving),
+        scored_sample(engine, reference, rows, seed, served, serving),
+        scored_sample(engine, [day], rows, seed, served, serving),
         history_days=(reference[0] - first_day).days,
         thresholds=thresholds,
         rates={t: (before[t], now[t]) for t in TARGETS},

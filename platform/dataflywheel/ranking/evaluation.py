@@ -1,10 +1,11 @@
 """Offline evaluation of a day: the ranker against most-popular and random, overall and by segment.
 
-Every impression is scored by the model of the hour before it, which has not learned it
-(held out by time). Within each request the shown items are re-ranked by each policy and
-NDCG@10 says how high the clicked ones come. Calibration is per segment (new vs
-established users, tenant size, Jira vs Confluence) and exposure says which item groups
-the ranker would put in front of users.
+Every impression is scored by the model that served its hour: the chain's model of
+``serving_lag_hours`` before it, which had not learned it (held out by time, with the label
+and pipeline delay the platform really has: see ``Settings.serving_lag_hours``). Within each
+request the shown items are re-ranked by each policy and NDCG@10 says how high the clicked
+ones come. Calibration is per segment (new vs established users, tenant size, Jira vs
+Confluence) and exposure says which item groups the ranker would put in front of users.
 """
 
 from __future__ import annotations
@@ -29,13 +30,24 @@ class ModelsByHour(Protocol):
     def load(self, hour: datetime) -> Ranker | None: ...
 
 
-def held_out_scores(examples: pl.DataFrame, store: ModelsByHour) -> pl.DataFrame:
+@dataclass(frozen=True)
+class Served:
+    """The model that served each hour: the chain's model of ``lag_hours`` before it."""
+
+    chain: ModelsByHour
+    lag_hours: int
+
+    def load(self, hour: datetime) -> Ranker | None:
+        return self.chain.load(hour - timedelta(hours=self.lag_hours))
+
+
+def held_out_scores(examples: pl.DataFrame, served: Served) -> pl.DataFrame:
     """Examples with ``p_click`` (at the logged position) and the ranking ``score`` (position-free),
-    each from the model trained up to the hour before it. Hours without such a model are left
-    out, never scored by a stand-in: what is not evaluable is not reported as evaluated."""
+    each from the model that served its hour. Hours without such a model are left out, never
+    scored by a stand-in: what is not evaluable is not reported as evaluated."""
     parts = []
     for (hour,), part in examples.group_by(pl.col("impression_ts").dt.truncate("1h"), maintain_order=True):
-        model = store.load(hour - timedelta(hours=1))
+        model = served.load(hour)
         if model is None:
             continue
         as_shown = model.predict(part)  # for calibration: the outcome at the logged position

@@ -52,6 +52,17 @@ class Ranker:
         """Learn examples in mini-batches, in the order given (stream order: by impression time)."""
         self._learn(model_inputs(examples), examples)
 
+    def score_then_learn(self, examples: pl.DataFrame, served: "Ranker | None" = None) -> dict[str, np.ndarray]:
+        """Score examples with ``served``, then learn them; the scores. ``served`` is the model users
+        were shown; by default this one before learning them (progressive validation).
+
+        The inputs are built once for both.
+        """
+        X = model_inputs(examples)
+        predicted = (served or self)._predict(X)
+        self._learn(X, examples)
+        return predicted
+
     def predict(self, examples: pl.DataFrame, position: int | None = None) -> dict[str, np.ndarray]:
         """P(click), P(engaged | click) and the combined score per example.
 
@@ -62,17 +73,6 @@ class Ranker:
         if position is not None:
             examples = examples.with_columns(position=pl.lit(position))
         return self._predict(model_inputs(examples))
-
-    def score_then_learn(self, examples: pl.DataFrame) -> dict[str, np.ndarray]:
-        """Progressive validation: score examples not learned yet, then learn them; the scores.
-
-        They are what this model would have served on them (``progressive_metrics`` measures
-        them); the inputs are built once.
-        """
-        X = model_inputs(examples)
-        predicted = self._predict(X)
-        self._learn(X, examples)
-        return predicted
 
     def _predict(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         if len(X) == 0:
@@ -99,13 +99,17 @@ class Ranker:
         self.examples_seen += len(X)
 
 
-def progressive_metrics(examples: pl.DataFrame, predicted: dict[str, np.ndarray]) -> dict[str, float | None]:
+def progressive_metrics(examples: pl.DataFrame, predicted: dict[str, np.ndarray] | None) -> dict[str, float | None]:
+    """Held-out quality of ``predicted`` on ``examples``; the quality metrics are None when nothing
+    was scored (no model had served the hour)."""
     clicked = examples.get_column("clicked").to_numpy()
+    observed = {"examples": examples.height, "click_rate": float(clicked.mean()) if examples.height else None}
+    if predicted is None:
+        quality = ("auc_click", "log_loss_click", "calibration_click", "auc_engage_given_click", "auc_engaged")
+        return observed | dict.fromkeys(quality)
     engaged = examples.get_column("engaged").to_numpy()
     on_click = clicked.astype(bool)
-    return {
-        "examples": examples.height,
-        "click_rate": float(clicked.mean()) if examples.height else None,
+    return observed | {
         "auc_click": metrics.auc(clicked, predicted["p_click"]),
         "log_loss_click": metrics.log_loss(clicked, predicted["p_click"]),
         "calibration_click": metrics.calibration(clicked, predicted["p_click"]),

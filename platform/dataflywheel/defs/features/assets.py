@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from dataflywheel import settings
+from dataflywheel.defs.automation import after_any_update, when_inputs_arrive
 from dataflywheel.defs.ingestion.assets import raw_events
 from dataflywheel.defs.partitions import arrival_hours
 from dataflywheel.defs.resources import Warehouse
@@ -17,7 +18,7 @@ from dataflywheel.features.definitions import VIEWS
 SPEC = dict(
     group_name="features",
     owners=["team:ml-platform"],
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=when_inputs_arrive(snapshots=[dbt_model("dim_items")]),
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3)),
 )
 HOURLY_STEP = dict(partitions_def=arrival_hours(), pool="duckdb")
@@ -64,7 +65,7 @@ def feature_rows(context: dg.AssetExecutionContext, warehouse: Warehouse):
     deps=[view.table for view in VIEWS],
     kinds={"parquet"},
     pool="duckdb",
-    **SPEC,
+    **(SPEC | {"automation_condition": after_any_update()}),
     description="The latest feature row per key as Parquet files the ranking service loads without the "
     "warehouse; each file is replaced atomically.",
 )

@@ -58,11 +58,12 @@ def ranker_challenger(
     window = RetrainWindow.ending_with(
         context.partition_time_window.start.date(), config.train_hours, config.holdout_hours
     )
-    challenger = fit_challenger(
-        examples_between(warehouse, window.train_start, window.holdout_start), config.learning_rate
-    )
-    holdout = examples_between(warehouse, window.holdout_start, window.holdout_end)
-    comparison = judge(challenger, holdout, ModelStore(settings.current().ranker_chain_dir))  # learns the holdout too
+    lag = settings.current().serving_lag_hours
+    learned_until = window.learned_until(lag)
+    challenger = fit_challenger(examples_between(warehouse, window.train_start, learned_until), config.learning_rate)
+    stream = examples_between(warehouse, learned_until, window.holdout_end)
+    champions = ModelStore(settings.current().ranker_chain_dir)
+    comparison = judge(challenger, stream, window.holdout_start, champions, lag)  # learns the holdout too
     passed = comparison.passed(settings.current().gate)
     tags = run_lineage(context) | {
         "trained_from": str(window.train_start),

@@ -9,6 +9,7 @@ from dataflywheel.defs.ranking.assets import ranker_model, training_examples
 from dataflywheel.defs.resources import Warehouse
 from dataflywheel.lifecycle.model_store import ModelStore
 from dataflywheel.monitoring import drift
+from dataflywheel.ranking.evaluation import Served
 
 
 @dg.asset(
@@ -35,9 +36,8 @@ def drift_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
         snapshot, verdict = (None, None)
         if first_day is not None:
             try:
-                snapshot, verdict = drift.judge_day(
-                    engine, ModelStore(settings.current().ranker_chain_dir), day, first_day
-                )
+                served = Served(ModelStore(settings.current().ranker_chain_dir), settings.current().serving_lag_hours)
+                snapshot, verdict = drift.judge_day(engine, served, day, first_day)
             except drift.ModelMissing as missing:
                 raise dg.Failure(str(missing)) from missing
     if verdict is None:

@@ -12,7 +12,7 @@ from dataflywheel.defs.resources import Warehouse
 from dataflywheel.features.examples import load_examples
 from dataflywheel.lifecycle.model_store import ModelStore
 from dataflywheel.monitoring import debugging
-from dataflywheel.ranking.evaluation import held_out_scores
+from dataflywheel.ranking.evaluation import Served, held_out_scores
 
 _CONFIG = settings.current()  # as the definitions were loaded: quoted in the check descriptions
 
@@ -48,7 +48,7 @@ def model_debugging(context: dg.AssetExecutionContext, warehouse: Warehouse) -> 
         examples = load_examples(engine, as_of - timedelta(hours=24), as_of) if as_of else None
     calibration = None
     if examples is not None and examples.height:
-        scored = held_out_scores(examples, ModelStore(config.ranker_chain_dir))
+        scored = held_out_scores(examples, Served(ModelStore(config.ranker_chain_dir), config.serving_lag_hours))
         calibration = debugging.calibration_by_segment(scored)
     off = (
         debugging.miscalibrated(calibration, config.calibration_tolerance, config.calibration_min_clicks)

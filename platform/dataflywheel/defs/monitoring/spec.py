@@ -4,10 +4,12 @@ from datetime import timedelta
 
 import dagster as dg
 
+from dataflywheel.defs.automation import when_inputs_arrive
+
 SPEC = dict(
     group_name="monitoring",
     owners=["team:ml-platform"],
     pool="duckdb",
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=when_inputs_arrive(),
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30)),
 )

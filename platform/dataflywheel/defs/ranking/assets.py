@@ -1,11 +1,13 @@
 """Ranking assets: thin wiring around ``features.examples``, ``ranking`` and ``lifecycle.model_store``."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 
 from dataflywheel import settings
-from dataflywheel.defs.partitions import arrival_hours, event_days
+from dataflywheel.defs.automation import after_its_asset, once_per_hour_in_order, when_inputs_arrive
+from dataflywheel.defs.ingestion.assets import raw_events
+from dataflywheel.defs.partitions import HOUR_KEY, arrival_hours, event_days
 from dataflywheel.defs.resources import ModelRegistry, Warehouse, examples_between
 from dataflywheel.defs.transform.assets import dbt_model
 from dataflywheel.features.definitions import VIEWS
@@ -13,16 +15,18 @@ from dataflywheel.features.examples import build_examples, impressions_between
 from dataflywheel.lifecycle.model_store import ModelStore
 from dataflywheel.lifecycle.registry import CHAMPION, TRAINED_THROUGH, code_version
 from dataflywheel.monitoring.loss_stream import LossStreamMonitor
-from dataflywheel.ranking.evaluation import evaluate_day, held_out_scores
+from dataflywheel.ranking.evaluation import Served, evaluate_day, held_out_scores
 from dataflywheel.ranking.learning import learn_hour
 from dataflywheel.ranking.ranker import Ranker
 
+DIMS = [dbt_model("dim_users"), dbt_model("dim_items")]
+FEATURE_VIEWS = [dg.AssetKey(view.table) for view in VIEWS]
 # What every training asset shares.
 SPEC = dict(
     group_name="training",
     owners=["team:ml-platform"],
     pool="duckdb",
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=when_inputs_arrive(snapshots=DIMS),
 )
 PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
@@ -37,16 +41,32 @@ PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
     ],
     partitions_def=arrival_hours(),
     kinds={"duckdb"},
-    **SPEC,
+    **(SPEC | {"automation_condition": when_inputs_arrive(snapshots=DIMS, may_be_missing=FEATURE_VIEWS)}),
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=4)),
     description="Home-feed impressions of the hour with labels (clicked, engaged), propensity, position, "
     "model version, segments, and features joined point-in-time on available_at with a TTL.",
 )
 def training_examples(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     hour = context.partition_time_window.start.replace(tzinfo=None)
+    _require_features_of_hour_before(context, hour)
     with warehouse.engine() as engine:
         rows = build_examples(engine, hour)
     return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+
+
+def _require_features_of_hour_before(context: dg.AssetExecutionContext, hour: datetime) -> None:
+    """The hour before may lack features only if it had no events (the data's first hour)."""
+    before = (hour - timedelta(hours=1)).strftime(HOUR_KEY)
+
+    def materialized(key: dg.AssetKey) -> bool:
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[before]), limit=1
+        ).records
+        return bool(records)
+
+    missing = [key.to_user_string() for key in FEATURE_VIEWS if not materialized(key)]
+    if missing and materialized(raw_events.key):
+        raise dg.Failure(f"Hour {before} has events but no {', '.join(missing)}: materialize them first.")
 
 
 class ScoreWeights(dg.Config):
@@ -60,18 +80,13 @@ class ScoreWeights(dg.Config):
     deps=[training_examples, dg.AssetDep("ranker_model", partition_mapping=PREVIOUS_HOUR)],
     partitions_def=arrival_hours(),
     kinds={"river"},
-    **SPEC,
-    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=4)),
-    check_specs=[
-        dg.AssetCheckSpec(
-            "loss_stream_stable",
-            asset="ranker_model",
-            description="Page-Hinkley on the held-out excess log loss (blocks of examples, carried hour to "
-            "hour) raised no alarm this hour: an early warning, before the day's drift report.",
-        )
-    ],
-    description="The ranker of hour h: hour h - 1's model, scored on hour h's examples before it learns "
-    "them (progressive validation), then updated with them in mini-batches.",
+    **(SPEC | {"automation_condition": once_per_hour_in_order(dg.AssetKey("ranker_model"))}),
+    freshness_policy=dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=settings.current().serving_lag_hours + 2)
+    ),
+    description="The ranker of hour h: hour h - 1's model updated with hour h's examples in mini-batches, "
+    "once their labels are mature. Before learning them it records how the model that served hour h "
+    f"(the chain's model {settings.current().serving_lag_hours} hours before) scored them.",
 )
 def ranker_model(
     context: dg.AssetExecutionContext, config: ScoreWeights, warehouse: Warehouse, model_registry: ModelRegistry
@@ -93,7 +108,7 @@ def ranker_model(
     ranker.w_click, ranker.w_engage = config.w_click, config.w_engage
     monitor = (monitors.load(before) if before is not None else None) or LossStreamMonitor()
     examples = examples_between(warehouse, hour, hour + timedelta(hours=1))
-    update = learn_hour(ranker, examples, monitor)
+    update = learn_hour(ranker, examples, Served(store, settings.current().serving_lag_hours).load(hour), monitor)
     head = store.latest_hour()
     moves_head = head is None or hour >= head  # a re-run or backfill of an older hour never moves champion
     path = store.save(hour, ranker)
@@ -106,20 +121,38 @@ def ranker_model(
         metadata={
             **{name: dg.FloatMetadataValue(v) for name, v in measured.items()},
             "loss_stream_alarms": dg.FloatMetadataValue(float(update.alarms)),
+            "loss_stream_alarms_in_chain": monitor.alarms,
             "examples": examples.height,
             "examples_seen": ranker.examples_seen,
             "path": str(path),
             "registry_version": int(version.version),
             "moved_champion": moves_head,
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="loss_stream_stable",
-                passed=update.alarms == 0,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"alarms": update.alarms, "alarms_in_chain": monitor.alarms},
-            )
-        ],
+    )
+
+
+@dg.asset_check(
+    asset=ranker_model,
+    partitions_def=arrival_hours(),
+    automation_condition=after_its_asset(),
+    description="Page-Hinkley on the held-out excess log loss (blocks of examples, carried hour to hour) "
+    "raised no alarm this hour: an early warning, before the day's drift report.",
+)
+def loss_stream_stable(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    # A check of its own rather than a check spec of ranker_model: Dagster's automation maps the
+    # checks of a self-dependent asset onto its previous partition and would re-request that hour.
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=ranker_model.key, asset_partitions=[context.partition_key]), limit=1
+    ).records
+    if not records:
+        raise dg.Failure(f"ranker_model[{context.partition_key}] has no materialization to check.")
+    metadata = records[0].asset_materialization.metadata
+    alarms = int(metadata["loss_stream_alarms"].value)
+    in_chain = metadata.get("loss_stream_alarms_in_chain")
+    return dg.AssetCheckResult(
+        passed=alarms == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"alarms": alarms, "alarms_in_chain": in_chain.value if in_chain else None},
     )
 
 
@@ -154,7 +187,9 @@ def model_evaluation(context: dg.AssetExecutionContext, warehouse: Warehouse) ->
     window = context.partition_time_window
     start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
     examples = examples_between(warehouse, start, end)
-    scored = held_out_scores(examples, ModelStore(settings.current().ranker_chain_dir))
+    scored = held_out_scores(
+        examples, Served(ModelStore(settings.current().ranker_chain_dir), settings.current().serving_lag_hours)
+    )
     not_evaluable = {"not_evaluable_examples": examples.height - scored.height}  # hours the chain had no model for
     if scored.height == 0:
         return dg.MaterializeResult(metadata={"verdict": "not evaluable: no model for any hour", **not_evaluable})

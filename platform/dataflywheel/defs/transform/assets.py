@@ -1,4 +1,5 @@
-"""dbt models as assets: event-time models by day, directory models unpartitioned."""
+"""dbt models as assets: labels by event hour, event-time models by day, the rest (directory models,
+the events view) unpartitioned."""
 
 import json
 from functools import cache
@@ -8,8 +9,8 @@ from dagster_dbt import DbtCliResource, dbt_assets, get_asset_key_for_model
 
 from dataflywheel import settings
 from dataflywheel.dbt_project import DBT_EXECUTABLE, dbt_project
-from dataflywheel.defs.partitions import event_days
-from dataflywheel.defs.transform.translator import DataflywheelTranslator
+from dataflywheel.defs.partitions import arrival_hours, event_days
+from dataflywheel.defs.transform.translator import EVENT_DAY_TAG, EVENT_HOUR_TAG, DataflywheelTranslator
 
 
 def dbt_resource() -> DbtCliResource:
@@ -30,10 +31,28 @@ def _build(dbt: DbtCliResource, context: dg.AssetExecutionContext, args: list[st
 
 
 @cache
+def label_models() -> dg.AssetsDefinition:
+    @dbt_assets(
+        manifest=dbt_project().manifest_path,
+        select=f"tag:{EVENT_HOUR_TAG}",
+        partitions_def=arrival_hours(),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        dagster_dbt_translator=DataflywheelTranslator(),
+        pool="duckdb",
+        name="label_models",
+    )
+    def _label_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        """Label the run's impression hours (one hour, or a catch-up's whole range at once)."""
+        yield from _build(dbt, context, ["--vars", window_vars(context.partition_time_window)])
+
+    return _label_models
+
+
+@cache
 def event_time_models() -> dg.AssetsDefinition:
     @dbt_assets(
         manifest=dbt_project().manifest_path,
-        select="tag:event_time",
+        select=f"tag:{EVENT_DAY_TAG}",
         partitions_def=event_days(),
         backfill_policy=dg.BackfillPolicy.single_run(),
         dagster_dbt_translator=DataflywheelTranslator(),
@@ -48,22 +67,24 @@ def event_time_models() -> dg.AssetsDefinition:
 
 
 @cache
-def directory_models() -> dg.AssetsDefinition:
+def unpartitioned_models() -> dg.AssetsDefinition:
     @dbt_assets(
         manifest=dbt_project().manifest_path,
-        select="tag:directory",
+        select="fqn:*",
+        exclude=f"tag:{EVENT_DAY_TAG} tag:{EVENT_HOUR_TAG}",
         dagster_dbt_translator=DataflywheelTranslator(),
         pool="duckdb",
-        name="directory_models",
+        name="unpartitioned_models",
     )
-    def _directory_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-        # Cautious: tests that also touch event-time models run with those models instead.
+    def _unpartitioned_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        """The directory snapshot models and the events view."""
+        # Cautious: tests that also touch partitioned models run with those models instead.
         yield from _build(dbt, context, ["--indirect-selection", "cautious"])
 
-    return _directory_models
+    return _unpartitioned_models
 
 
 def dbt_model(name: str) -> dg.AssetKey:
     """The asset key of a dbt model of the project, by its name; fails as the definitions load if there is
-    no such model (both dbt asset definitions read the same manifest)."""
+    no such model (every dbt asset definition reads the same manifest)."""
     return get_asset_key_for_model([event_time_models()], name)

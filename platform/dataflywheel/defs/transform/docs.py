@@ -8,11 +8,11 @@ import dagster as dg
 
 from dataflywheel import settings
 from dataflywheel.dbt_project import DBT_EXECUTABLE, dbt_project
-from dataflywheel.defs.transform.assets import directory_models, event_time_models
+from dataflywheel.defs.transform.assets import event_time_models, label_models, unpartitioned_models
 
 
 @dg.asset(
-    deps=[event_time_models(), directory_models()],
+    deps=[label_models(), event_time_models(), unpartitioned_models()],
     group_name="transform",
     owners=["team:analytics-engineering"],
     kinds={"dbt", "html"},

@@ -1,4 +1,9 @@
-"""How dbt models become Dagster assets: group, owners, freshness and automation from dbt config."""
+"""How dbt models become Dagster assets: group, owners, freshness, automation and their true inputs.
+
+Models read ``raw_events`` through the ``stg_events`` view, which has no partitions; the
+translator gives each partitioned model its real dependency on the arrival hours it needs:
+a day's models its 24 hours, an impression hour's labels the hours until they are mature.
+"""
 
 from datetime import timedelta
 from typing import Any, Mapping
@@ -6,8 +11,30 @@ from typing import Any, Mapping
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
+from dataflywheel import settings
+from dataflywheel.defs.automation import when_inputs_arrive, when_missing_or_changed
+
 DEFAULT_FRESHNESS_HOURS = 26
 DIRECTORY_SOURCES = ("directory_users", "directory_items")  # raw sources loaded per daily snapshot
+RAW_EVENTS = dg.AssetKey("raw_events")
+EVENT_DAY_TAG = "event_time"  # models partitioned by event day
+EVENT_HOUR_TAG = "event_hour"  # models partitioned by event hour (the labels)
+
+
+def label_delay_of(tags: list[str]) -> int:
+    """Hours after its own that a model's partition reads: an impression hour's labels arrive later."""
+    return settings.current().label_delay_hours if EVENT_HOUR_TAG in tags else 0
+
+
+def raw_events_dep(tags: list[str]) -> list[dg.AssetDep]:
+    """The arrival hours a partitioned model's window needs loaded."""
+    if EVENT_HOUR_TAG in tags:
+        # Hour h's labels: clicks and engagements arriving up to label_delay_hours after it.
+        mature = dg.TimeWindowPartitionMapping(start_offset=0, end_offset=label_delay_of(tags))
+        return [dg.AssetDep(RAW_EVENTS, partition_mapping=mature)]
+    if EVENT_DAY_TAG in tags:
+        return [dg.AssetDep(RAW_EVENTS)]  # the day's 24 arrival hours; later ones: the late-events sensor
+    return []
 
 
 class DataflywheelTranslator(DagsterDbtTranslator):
@@ -28,8 +55,29 @@ class DataflywheelTranslator(DagsterDbtTranslator):
         props = self.get_resource_props(manifest, unique_id)
         if props.get("resource_type") != "model":
             return spec
-        hours = props.get("config", {}).get("meta", {}).get("freshness_hours", DEFAULT_FRESHNESS_HOURS)
-        return spec.replace_attributes(
-            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=hours)),
-            automation_condition=dg.AutomationCondition.eager(),
+        meta = props.get("config", {}).get("meta", {})
+        if meta.get("rebuild") == "when_missing_or_changed":
+            return spec.replace_attributes(automation_condition=when_missing_or_changed())
+        hours = meta.get("freshness_hours", DEFAULT_FRESHNESS_HOURS)
+        raw = raw_events_dep(props.get("tags", []))
+        snapshots = (
+            [self.get_asset_key(parent) for parent in self._unpartitioned_parents(manifest, props)] if raw else []
         )
+        return spec.replace_attributes(
+            # A model reading the source directly gets the mapping of its partitions instead of the default.
+            deps=[*(d for d in spec.deps if not raw or d.asset_key != RAW_EVENTS), *raw],
+            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=hours)),
+            automation_condition=when_inputs_arrive(snapshots, settle_hours=label_delay_of(props.get("tags", []))),
+        )
+
+    @staticmethod
+    def _unpartitioned_parents(manifest: Mapping[str, Any], props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The models this one reads that have no partitions (the views, the directory models)."""
+        nodes = manifest["nodes"]
+        return [
+            nodes[uid]
+            for uid in props.get("depends_on", {}).get("nodes", [])
+            if uid in nodes
+            and nodes[uid].get("resource_type") == "model"
+            and not {EVENT_DAY_TAG, EVENT_HOUR_TAG} & set(nodes[uid].get("tags", []))
+        ]
