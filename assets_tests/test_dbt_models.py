@@ -12,6 +12,7 @@ import yaml
 from dataflywheel import settings
 from dataflywheel.contracts.dbt_vocabulary import ENUM_OF_COLUMN
 from dataflywheel.dbt_project import DBT_EXECUTABLE
+from dataflywheel.defs.transform.assets import UNPARTITIONED
 from dataflywheel.ingest.directory import load_directory_snapshot
 from dataflywheel.ingest.landing import list_event_files, parse_hour_key
 from dataflywheel.ingest.raw_events import ingest_hour
@@ -42,9 +43,7 @@ BY_EVENT_TIME = ("tag:event_time", "tag:event_hour")
 
 def build_unpartitioned(warehouse: str, tmp_path: Path) -> subprocess.CompletedProcess:
     """The directory models and the events view, as the unpartitioned dbt asset builds them."""
-    # (dagster-dbt lists the asset's models itself; on the command line, --exclude would keep the tests
-    # of the models it leaves out.)
-    selected = ("tag:directory", "stg_events")
+    selected = UNPARTITIONED.split()
     return dbt(warehouse, tmp_path / "t", "build", "--select", *selected, "--indirect-selection", "cautious")
 
 

@@ -78,7 +78,13 @@ def test_a_late_arrival_makes_the_sensor_rebuild_its_day(demo):
 
     sensor = defs.resolve_sensor_def("late_events_sensor")
     evaluation = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
-    assert [r.partition_key for r in evaluation.run_requests] == [f"{day0:%Y-%m-%d}"]
+    requested = {r.job_name: r for r in evaluation.run_requests}
+    assert requested.keys() == {"rebuild_event_days", "rebuild_labels"}
+    assert requested["rebuild_event_days"].partition_key == f"{day0:%Y-%m-%d}"
+    # The labels of the day's 24 impression hours, in one run.
+    assert requested["rebuild_labels"].partition_key_range == dg.PartitionKeyRange(
+        f"{day0:%Y-%m-%d}-00:00", f"{day0:%Y-%m-%d}-23:00"
+    )
 
 
 def test_the_hourly_model_chain_equals_a_sequential_replay(demo):
@@ -95,7 +101,7 @@ def test_the_hourly_model_chain_equals_a_sequential_replay(demo):
     np.testing.assert_array_equal(chained.predict(examples)["score"], replay.predict(examples)["score"])
 
 
-def test_each_hour_records_the_auc_of_the_model_before_it_on_its_examples(demo):
+def test_each_hour_records_the_auc_of_the_model_that_served_it_on_its_examples(demo):
     _, _, _, instance = demo
     store = ModelStore(settings.current().ranker_chain_dir)
     hour = store.hours()[30]
@@ -103,10 +109,10 @@ def test_each_hour_records_the_auc_of_the_model_before_it_on_its_examples(demo):
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("ranker_model"), asset_partitions=[f"{hour:%Y-%m-%d-%H:00}"]),
         limit=1,
     ).records
-    before = pickle.loads(store.path(hour - timedelta(hours=1)).read_bytes())
+    served = pickle.loads(store.path(hour - timedelta(hours=settings.current().serving_lag_hours)).read_bytes())
     with DuckDBEngine.open(settings.current().warehouse_path, read_only=True) as engine:
         examples = load_examples(engine, hour, hour + timedelta(hours=1))
-    held_out = metrics.auc(examples.get_column("clicked").to_numpy(), before.predict(examples)["p_click"])
+    held_out = metrics.auc(examples.get_column("clicked").to_numpy(), served.predict(examples)["p_click"])
     assert record.asset_materialization.metadata["auc_click"].value == pytest.approx(held_out)
 
 

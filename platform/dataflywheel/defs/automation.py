@@ -61,12 +61,6 @@ def once_per_hour_in_order(chain: dg.AssetKey) -> AC:
     ).with_label("once_per_hour_in_order")
 
 
-def after_its_asset() -> AC:
-    """For an asset check: run after each materialization of its asset's partition (in the same run
-    when both are requested together)."""
-    return (AC.any_deps_updated().since_last_handled() & ~AC.in_progress()).with_label("after_its_asset")
-
-
 def after_any_update() -> AC:
     """For an unpartitioned asset over hourly inputs (the online snapshot): rebuild after any input
     partition updates. Hours that never had data do not block it, as they would under ``eager()``."""

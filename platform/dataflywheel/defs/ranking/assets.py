@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from dataflywheel import settings
-from dataflywheel.defs.automation import after_its_asset, once_per_hour_in_order, when_inputs_arrive
+from dataflywheel.defs.automation import once_per_hour_in_order, when_inputs_arrive
 from dataflywheel.defs.ingestion.assets import raw_events
 from dataflywheel.defs.partitions import HOUR_KEY, arrival_hours, event_days
 from dataflywheel.defs.resources import ModelRegistry, Warehouse, examples_between
@@ -133,8 +133,7 @@ def ranker_model(
 
 @dg.asset_check(
     asset=ranker_model,
-    partitions_def=arrival_hours(),
-    automation_condition=after_its_asset(),
+    partitions_def=arrival_hours(),  # no condition of its own: it runs with each ranker_model run
     description="Page-Hinkley on the held-out excess log loss (blocks of examples, carried hour to hour) "
     "raised no alarm this hour: an early warning, before the day's drift report.",
 )
