@@ -12,7 +12,6 @@ from dataflywheel.dbt_project import DBT_EXECUTABLE, dbt_project
 from dataflywheel.defs.partitions import arrival_hours, event_days
 from dataflywheel.defs.transform.translator import EVENT_DAY_TAG, EVENT_HOUR_TAG, DataflywheelTranslator
 
-
 # Everything without a time partition, named rather than excluded: `dbt build --exclude` would keep
 # the tests of the models it leaves out (the labels' relationships to the dims).
 UNPARTITIONED = "tag:directory stg_events"
