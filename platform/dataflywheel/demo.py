@@ -1,4 +1,5 @@
-"""The end-to-end demo: simulate, then materialize every partition of every asset in Dagster.
+"""The end-to-end demo: simulate a few days, then let the platform's own sensors and automation
+turn the whole graph over them (``ticking.InProcessDaemon``: what the daemon does, in this process).
 
 Runs go through the real Dagster instance under the home folder, so every
 materialization, check and partition shows up in the UI afterwards (``make ui``).
@@ -15,25 +16,22 @@ import dagster as dg
 from tqdm import tqdm
 
 from dataflywheel import settings
-from dataflywheel.defs.features.jobs import publish_online_job
-from dataflywheel.defs.ingestion.assets import landing_events
-from dataflywheel.defs.ingestion.jobs import directory_job, ingest_job
 from dataflywheel.defs.lifecycle.assets import ranker_challenger, ranker_promotion
 from dataflywheel.defs.lifecycle.jobs import retrain_job
 from dataflywheel.defs.lifecycle.sensors import retrain_sensor
 from dataflywheel.defs.monitoring.drift_report import drift_report
-from dataflywheel.defs.monitoring.jobs import debug_model_job, drift_report_job
+from dataflywheel.defs.monitoring.jobs import debug_model_job
 from dataflywheel.defs.partitions import arrival_hours, partition_key_of
 from dataflywheel.defs.ranking.assets import model_evaluation
-from dataflywheel.defs.ranking.jobs import evaluate_day_job, hourly_learning_job
 from dataflywheel.defs.resources import model_registry
-from dataflywheel.defs.transform.jobs import dbt_docs_job, rebuild_days_job, unpartitioned_models_job
+from dataflywheel.defs.transform.jobs import dbt_docs_job
 from dataflywheel.ingest.landing import list_event_files
 from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, MODEL_NAME
 from dataflywheel.monitoring.alerts import SqliteAlertSink
 from dataflywheel.monitoring.drift import FLAGS
 from dataflywheel.simulator.config import SimulationConfig
 from dataflywheel.simulator.run import SimulationReport, simulate
+from dataflywheel.ticking import QUIET, InProcessDaemon
 from dataflywheel.warehouse.duckdb import connect
 
 MARTS = (
@@ -64,6 +62,7 @@ class DemoReport:
     totals: dict[str, int] = field(default_factory=dict)
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     mart_rows: dict[str, int] = field(default_factory=dict)
+    runs: int = 0  # what the sensors and automation requested
     failed_runs: list[str] = field(default_factory=list)
     open_hours: list[str] = field(default_factory=list)  # landed in an hour not over yet: left to the sensor
     evaluation: dict[str, dict[str, float]] = field(default_factory=dict)  # day -> model_evaluation metadata
@@ -73,23 +72,15 @@ class DemoReport:
     alerts: list[str] = field(default_factory=list)
 
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def _run(
-    defs: dg.Definitions,
-    job: dg.UnresolvedAssetJobDefinition,
-    instance: dg.DagsterInstance,
-    partition_key,
-    log,
-    tags=None,
-) -> bool:
-    """One run through the instance; its console and dbt output go to the demo log, not the terminal."""
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        result = defs.resolve_job_def(job.name).execute_in_process(
-            instance=instance, partition_key=partition_key, raise_on_error=False, run_config=QUIET, tags=tags
-        )
-    return result.success
+# What the daemon would tick, in this order; the automation sensor's conditions follow each pass.
+SENSORS = ("landing_sensor", "directory_sensor", "late_events_sensor")
+STAGE_OF_GROUP = {
+    "ingestion": "raw_events",
+    "transform": "dbt models",
+    "features": "features + ranker",
+    "training": "features + ranker",
+    "monitoring": "monitoring",
+}
 
 
 def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport:
@@ -108,43 +99,47 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
 
     days = [(config.start + timedelta(days=d)).isoformat() for d in range(config.days)]
     # The hour still under way is no partition yet (late deliveries of the last day land in it):
-    # its files wait for the landing sensor, as they would in production.
+    # the landing sensor leaves its files for later, as it would in production.
     closed = set(arrival_hours().get_partition_keys())
-    landed = [partition_key_of(h) for h in list_event_files(landing)]
-    hours = [h for h in landed if h in closed]
-    report.open_hours = [h for h in landed if h not in closed]
-    # (stage, job, partition): every landed hour, every directory day, then the models.
-    runs = [("raw_events", ingest_job, h) for h in hours]
-    runs += [("directory", directory_job, d) for d in days]
-    runs += [("dbt models", unpartitioned_models_job, None)]
-    runs += [("dbt models", rebuild_days_job, d) for d in days]
-    runs += [("features + ranker", hourly_learning_job, h) for h in hours]
-    runs += [("features + ranker", publish_online_job, None)]
-    runs += [("features + ranker", evaluate_day_job, d) for d in days]
-    runs += [("monitoring", drift_report_job, d) for d in days]
-    runs += [("monitoring", debug_model_job, None)]
-    runs += [("dbt models", dbt_docs_job, None)]
-    seconds: dict[str, float] = {}
+    report.open_hours = [h for h in map(partition_key_of, list_event_files(landing)) if h not in closed]
     with open(settings.current().home / "demo.log", "w") as log:
-        for stage, job, key in tqdm(runs, desc="materialize partitions", unit="run", disable=not show_progress):
-            if stage == "raw_events":  # what the landing sensor reports when it sees the files
-                instance.report_runless_asset_event(dg.AssetMaterialization(landing_events.key, partition=key))
-            started = time.perf_counter()
-            if not _run(defs, job, instance, key, log):
-                report.failed_runs.append(f"{job.name}[{key}]" if key else job.name)
-            seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - started
+        daemon = InProcessDaemon(defs, instance, log, SENSORS)
+        with tqdm(desc="runs the sensors and automation requested", unit="run", disable=not show_progress) as bar:
+            daemon.on_run = lambda _: bar.update()
+            runs = daemon.until_quiet()
         started = time.perf_counter()
+        # Scheduled daily (07:00 and 06:00), not by their inputs: run once here so the demo shows them.
+        for job in (debug_model_job, dbt_docs_job):
+            if not _run(defs, job, instance, None, log):
+                report.failed_runs.append(job.name)
         _react_to_drift(defs, instance, report, log)
-        seconds["monitoring"] += time.perf_counter() - started
+        reacted = time.perf_counter() - started
+    graph = defs.resolve_asset_graph()
+    report.runs = len(runs)
+    report.failed_runs += [f"{r.name}[{r.partition}]" if r.partition else r.name for r in runs if not r.success]
+    seconds: dict[str, float] = {}
+    for run in runs:
+        stage = STAGE_OF_GROUP[graph.get(run.assets[0]).group_name]
+        seconds[stage] = seconds.get(stage, 0.0) + run.seconds
 
     _summarize(report)
     _summarize_models(report, instance, days)
-    report.stages.append(Stage("raw_events", seconds["raw_events"], report.totals["landed"]))
-    report.stages.append(Stage("directory", seconds["directory"], 0))
-    report.stages.append(Stage("dbt models", seconds["dbt models"], report.totals["loaded"]))
-    report.stages.append(Stage("features + ranker", seconds["features + ranker"], report.totals["loaded"]))
-    report.stages.append(Stage("monitoring", seconds["monitoring"], 0))
+    report.stages.append(Stage("raw_events", seconds.get("raw_events", 0.0), report.totals["landed"]))
+    report.stages.append(Stage("dbt models", seconds.get("dbt models", 0.0), report.totals["loaded"]))
+    report.stages.append(Stage("features + ranker", seconds.get("features + ranker", 0.0), report.totals["loaded"]))
+    report.stages.append(Stage("monitoring", seconds.get("monitoring", 0.0) + reacted, 0))
+    through = sum(seconds.values())
+    report.stages.append(Stage("landing -> ranker", through, report.totals["landed"]))
     return report
+
+
+def _run(defs: dg.Definitions, job, instance: dg.DagsterInstance, partition_key, log, tags=None) -> bool:
+    """One run of a job through the instance; its console output goes to the demo log."""
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        result = defs.resolve_job_def(job.name).execute_in_process(
+            instance=instance, partition_key=partition_key, raise_on_error=False, run_config=QUIET, tags=tags
+        )
+    return result.success
 
 
 def _react_to_drift(defs: dg.Definitions, instance: dg.DagsterInstance, report: DemoReport, log) -> None:
@@ -232,6 +227,7 @@ def format_report(report: DemoReport) -> str:
         *[f"  {reason:<28} {n:>8,}" for reason, n in report.quarantined_by_reason.items()],
         "rows per model:",
         *[f"  {mart:<28} {n:>10,}" for mart, n in report.mart_rows.items()],
+        f"{report.runs} runs, requested by the platform's sensors and automation and executed in-process",
         "stages (wall time, events/s):",
         *[
             f"  {s.name:<20} {s.seconds:>7.1f} s  {s.events_per_second:>12,.0f} ev/s"

@@ -67,12 +67,17 @@ def after_any_update() -> AC:
     return (AC.any_deps_updated().since_last_handled() & ~AC.in_progress()).with_label("after_any_update")
 
 
+def daily_at(cron: str) -> AC:
+    """For a report over everything so far (the debugging report): once a day, whatever updated.
+    Waiting for every input partition, as ``eager()`` does, would wait forever on hours without data."""
+    return (AC.cron_tick_passed(cron).since_last_handled() & ~AC.in_progress()).with_label(f"daily_at({cron})")
+
+
 def when_missing_or_changed() -> AC:
-    """For a view: its rows are always current, so build it only when it is missing (and the last
-    attempt did not fail) or its definition changed."""
-    return (((AC.missing() & ~AC.execution_failed()) | AC.code_version_changed()) & ~AC.in_progress()).with_label(
-        "when_missing_or_changed"
-    )
+    """For a view: its rows are always current, so build it only when it is missing (once some of its
+    input exists, and unless the last attempt failed) or its definition changed."""
+    first_build = AC.missing() & AC.any_deps_match(~AC.missing()) & ~AC.execution_failed()
+    return ((first_build | AC.code_version_changed()) & ~AC.in_progress()).with_label("when_missing_or_changed")
 
 
 # Dagster's own default automation sensor starts stopped: without one declared running, no

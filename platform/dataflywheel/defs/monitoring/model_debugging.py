@@ -5,6 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from dataflywheel import settings
+from dataflywheel.defs.automation import daily_at
 from dataflywheel.defs.features.assets import online_features
 from dataflywheel.defs.monitoring.spec import SPEC
 from dataflywheel.defs.ranking.assets import ranker_model
@@ -20,7 +21,7 @@ _CONFIG = settings.current()  # as the definitions were loaded: quoted in the ch
 @dg.asset(
     deps=[online_features, ranker_model],
     kinds={"duckdb"},
-    **SPEC,
+    **(SPEC | {"automation_condition": daily_at("0 7 * * *")}),
     check_specs=[
         dg.AssetCheckSpec(
             "online_matches_offline",
