@@ -64,7 +64,7 @@ class Settings:
     # Arrival hours after an impression hour that its labels wait for: a click counts up to an hour after
     # the impression (fct_rec_impressions), and its delivery may take most of another.
     label_delay_hours: int = 2
-    catch_up_days: int = 7  # automation builds partitions this far back as their inputs arrive; older: backfill
+    catch_up_days: int = 14  # automation builds partitions this far back as their inputs arrive; older: backfill
     volume_tolerance: float = 0.5  # an hour may be (1 - t) to 1 / (1 - t) times the same hour a week earlier
     retrain_cooldown_hours: float = 12  # no second drift-triggered retrain within this many hours
     calibration_tolerance: float = 0.25  # a segment's predicted P(click) within this share of the observed ...
