@@ -129,7 +129,7 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
     report.stages.append(Stage("features + ranker", seconds.get("features + ranker", 0.0), report.totals["loaded"]))
     report.stages.append(Stage("monitoring", seconds.get("monitoring", 0.0) + reacted, 0))
     through = sum(seconds.values())
-    report.stages.append(Stage("landing -> ranker", through, report.totals["landed"]))
+    report.stages.append(Stage("every run, in Dagster", through, report.totals["landed"]))
     return report
 
 

@@ -214,6 +214,10 @@ concurrency:
   pools:
     granularity: op
     default_limit: 1
+# Runs the daemon launches (a process each) queue here: on two cores more at once only compete for
+# them, and the steps touching the warehouse take the `duckdb` slot one at a time anyway.
+run_queue:
+  max_concurrent_runs: 2
 telemetry:
   enabled: false
 # One event log for all runs (not one SQLite file per run): the alerts sensor reads events of

@@ -1,0 +1,93 @@
+"""Live: a real ``dagster-daemon`` on a fresh home turns the graph by itself once events land.
+
+Nothing here launches a run: the daemon's sensors load the landed hours, its automation builds
+everything downstream, its backfill daemon runs the multi-partition requests. The test only
+lands a few recent hours (the partitions the clock has closed) and waits, bounded, for the
+model of the last hour whose labels are mature, and for the online snapshot.
+"""
+
+import os
+import signal
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import pytest
+
+from dataflywheel import settings
+from dataflywheel.defs.partitions import HOUR_KEY
+from dataflywheel.simulator.config import SimulationConfig
+from dataflywheel.simulator.run import deliver_day, land_by_arrival_hour, land_directory
+from dataflywheel.simulator.world import build_world
+
+pytestmark = pytest.mark.slow
+
+HOURS = 5  # arrival hours landed, all closed
+WAIT_SECONDS = 20 * 60
+
+
+def fresh_home_environment(home) -> dict[str, str]:
+    """This process's environment with a home of its own (nothing of the test session's home)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("DATAFLYWHEEL_", "DAGSTER_", "DBT_"))}
+    return {**inherited, **settings.Settings.from_env({"DATAFLYWHEEL_HOME": str(home)}).environment()}
+
+
+def land_recent_hours(config: settings.Settings, now: datetime) -> list[datetime]:
+    """Yesterday's and today's simulated traffic, only what arrived in the last HOURS closed hours;
+    yesterday's directory export. The arrival hours landed."""
+    first = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS)
+    simulation = SimulationConfig(days=2, events_per_day=20_000, seed=3, start=first.date() - timedelta(days=1))
+    world = build_world(simulation)
+    for day in range(2):
+        rows, _ = deliver_day(world, simulation, day)
+        recent = rows.filter((rows["received_ts"] >= first) & (rows["received_ts"] < first + timedelta(hours=HOURS)))
+        land_by_arrival_hour(config.landing_url, f"live-{day}", recent)
+    land_directory(world, simulation, 0, config.landing_url)
+    return [first + timedelta(hours=h) for h in range(HOURS)]
+
+
+def materialized(instance: dg.DagsterInstance, key: str, partition: str | None = None) -> bool:
+    if partition is None:
+        return instance.get_latest_materialization_event(dg.AssetKey(key)) is not None
+    return partition in instance.get_materialized_partitions(dg.AssetKey(key))
+
+
+def test_the_daemon_turns_the_graph_by_itself(tmp_path):
+    home = tmp_path / "home"
+    environment = fresh_home_environment(home)
+    config = settings.Settings.from_env(environment)
+    subprocess.run(
+        [str(settings.PROJECT_ROOT / ".venv" / "bin" / "dataflywheel"), "setup"], env=environment, check=True
+    )
+    hours = land_recent_hours(config, datetime.now(timezone.utc))
+    mature = hours[-1] - timedelta(hours=config.label_delay_hours)  # the newest hour whose labels are complete
+
+    daemon = subprocess.Popen(
+        [str(settings.PROJECT_ROOT / ".venv" / "bin" / "dagster-daemon"), "run", "-m", "dataflywheel.definitions"],
+        env=environment,
+        stdout=open(tmp_path / "daemon.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        with dg.DagsterInstance.from_config(str(config.dagster_home)) as instance:
+            deadline = time.monotonic() + WAIT_SECONDS
+            while time.monotonic() < deadline and not (
+                materialized(instance, "ranker_model", mature.strftime(HOUR_KEY))
+                and materialized(instance, "online_features")
+            ):
+                assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
+                time.sleep(10)
+            failed = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+            assert not failed, [run.job_name for run in failed]
+            for hour in hours:  # every landed hour loaded and featurized, by the daemon's own runs
+                assert materialized(instance, "raw_events", hour.strftime(HOUR_KEY)), hour
+                assert materialized(instance, "feature_tiles", hour.strftime(HOUR_KEY)), hour
+            chain = sorted(instance.get_materialized_partitions(dg.AssetKey("ranker_model")))
+            assert chain and chain[-1] == mature.strftime(HOUR_KEY), chain
+            assert materialized(instance, "online_features")
+            assert materialized(instance, "dim_items")
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
