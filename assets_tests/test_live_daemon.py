@@ -35,9 +35,9 @@ def fresh_home_environment(home) -> dict[str, str]:
 
 def land_recent_hours(config: settings.Settings, now: datetime) -> list[datetime]:
     """Yesterday's and today's simulated traffic, only what arrived in the last HOURS closed hours;
-    yesterday's directory export. The arrival hours landed."""
+    yesterday's directory export (the newest day over). The arrival hours landed."""
     first = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS)
-    simulation = SimulationConfig(days=2, events_per_day=20_000, seed=3, start=first.date() - timedelta(days=1))
+    simulation = SimulationConfig(days=2, events_per_day=20_000, seed=3, start=now.date() - timedelta(days=1))
     world = build_world(simulation)
     for day in range(2):
         rows, _ = deliver_day(world, simulation, day)

@@ -77,9 +77,8 @@ def measure(work: Path) -> dict:
     delay = config.label_delay_hours
     now = datetime.now(timezone.utc)
     first = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS)
-    simulation = SimulationConfig(
-        days=2, events_per_day=EVENTS_PER_DAY, seed=11, start=first.date() - timedelta(days=1)
-    )
+    # Yesterday and today (the hours landed are within them); yesterday's directory: the newest day over.
+    simulation = SimulationConfig(days=2, events_per_day=EVENTS_PER_DAY, seed=11, start=now.date() - timedelta(days=1))
     world = build_world(simulation)
     rows = pl.concat([deliver_day(world, simulation, day)[0] for day in range(2)])
     land_directory(world, simulation, 0, config.landing_url)

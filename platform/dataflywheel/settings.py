@@ -210,14 +210,14 @@ def dbt_environment():
 DAGSTER_YAML = """\
 # Written by dataflywheel (`make setup`). Every step touching the DuckDB warehouse runs in pool
 # `duckdb`: DuckDB allows one writer process, so the pool's limit is 1.
+# Runs the daemon launches (a process each) queue: on two cores more at once only compete for them,
+# and the steps touching the warehouse take the `duckdb` slot one at a time anyway.
 concurrency:
+  runs:
+    max_concurrent_runs: 2
   pools:
     granularity: op
     default_limit: 1
-# Runs the daemon launches (a process each) queue here: on two cores more at once only compete for
-# them, and the steps touching the warehouse take the `duckdb` slot one at a time anyway.
-run_queue:
-  max_concurrent_runs: 2
 telemetry:
   enabled: false
 # One event log for all runs (not one SQLite file per run): the alerts sensor reads events of

@@ -61,23 +61,33 @@ class DataflywheelTranslator(DagsterDbtTranslator):
         hours = meta.get("freshness_hours", DEFAULT_FRESHNESS_HOURS)
         raw = raw_events_dep(props.get("tags", []))
         snapshots = (
-            [self.get_asset_key(parent) for parent in self._unpartitioned_parents(manifest, props)] if raw else []
+            [self.get_asset_key(parent) for parent in self._unpartitioned_parents(manifest, unique_id)] if raw else []
         )
+        have = {d.asset_key for d in spec.deps}
         return spec.replace_attributes(
-            # A model reading the source directly gets the mapping of its partitions instead of the default.
-            deps=[*(d for d in spec.deps if not raw or d.asset_key != RAW_EVENTS), *raw],
+            # A model reading the source directly gets the mapping of its partitions instead of the default;
+            # the models only its tests read (the dims of a relationships test) become inputs too.
+            deps=[
+                *(d for d in spec.deps if not raw or d.asset_key != RAW_EVENTS),
+                *raw,
+                *(dg.AssetDep(key) for key in snapshots if key not in have),
+            ],
             freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=hours)),
             automation_condition=when_inputs_arrive(snapshots, settle_hours=label_delay_of(props.get("tags", []))),
         )
 
     @staticmethod
-    def _unpartitioned_parents(manifest: Mapping[str, Any], props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-        """The models this one reads that have no partitions (the views, the directory models)."""
+    def _unpartitioned_parents(manifest: Mapping[str, Any], unique_id: str) -> list[Mapping[str, Any]]:
+        """The models without partitions (the views, the directory models) that this one reads, or
+        that its tests read (a relationships test fails while its dim does not exist)."""
         nodes = manifest["nodes"]
+        tests = [
+            uid for uid in manifest["child_map"].get(unique_id, []) if nodes.get(uid, {}).get("resource_type") == "test"
+        ]
+        read = {p for uid in (unique_id, *tests) for p in nodes[uid].get("depends_on", {}).get("nodes", [])}
         return [
             nodes[uid]
-            for uid in props.get("depends_on", {}).get("nodes", [])
-            if uid in nodes
-            and nodes[uid].get("resource_type") == "model"
+            for uid in sorted(read - {unique_id})
+            if nodes.get(uid, {}).get("resource_type") == "model"
             and not {EVENT_DAY_TAG, EVENT_HOUR_TAG} & set(nodes[uid].get("tags", []))
         ]
