@@ -65,6 +65,9 @@ class Settings:
     # the impression (fct_rec_impressions), and its delivery may take most of another.
     label_delay_hours: int = 2
     catch_up_days: int = 14  # automation builds partitions this far back as their inputs arrive; older: backfill
+    # Hourly model states kept on disk: every report automation may rebuild (catch_up_days back, and the
+    # drift report's 7-day reference before that) still finds the models that served. The registry keeps all.
+    model_retention_days: int = 28
     volume_tolerance: float = 0.5  # an hour may be (1 - t) to 1 / (1 - t) times the same hour a week earlier
     retrain_cooldown_hours: float = 12  # no second drift-triggered retrain within this many hours
     calibration_tolerance: float = 0.25  # a segment's predicted P(click) within this share of the observed ...
@@ -162,6 +165,7 @@ _KNOBS = {
     "allowed_lateness_hours": float,
     "label_delay_hours": int,
     "catch_up_days": int,
+    "model_retention_days": int,
     "volume_tolerance": float,
     "retrain_cooldown_hours": float,
     "calibration_tolerance": float,

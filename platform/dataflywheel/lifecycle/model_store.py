@@ -49,6 +49,19 @@ class ModelStore:
     def latest_hour(self) -> datetime | None:
         return max(self.hours(), default=None)
 
+    def expire(self, before: datetime) -> int:
+        """Delete the states (own and rebased) of hours before ``before``; how many. The newest own
+        state is always kept: the chain goes on from it."""
+        newest = self.latest_hour()
+        expired = [
+            p
+            for p in (*self.root.glob("*.pkl"), *self.root.glob("rebased/*.pkl"))
+            if (h := datetime.strptime(p.stem, HOUR_FORMAT)) < before and h != newest
+        ]
+        for path in expired:
+            path.unlink()
+        return len(expired)
+
     def latest_before(self, hour: datetime) -> datetime | None:
         """The last hour before ``hour`` that has a state (None: the chain starts at ``hour``)."""
         return max(

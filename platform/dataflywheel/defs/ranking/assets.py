@@ -113,6 +113,8 @@ def ranker_model(
     moves_head = head is None or hour >= head  # a re-run or backfill of an older hour never moves champion
     path = store.save(hour, ranker)
     monitors.save(hour, monitor)
+    retained_from = hour - timedelta(days=settings.current().model_retention_days)
+    expired = store.expire(retained_from) + monitors.expire(retained_from)
     measured = {k: v for k, v in update.metrics.items() if isinstance(v, float)}
     alias = CHAMPION if moves_head else None
     tags = _lineage(context) | {TRAINED_THROUGH: str(hour)}
@@ -127,6 +129,7 @@ def ranker_model(
             "path": str(path),
             "registry_version": int(version.version),
             "moved_champion": moves_head,
+            "expired_states": expired,
         },
     )
 
