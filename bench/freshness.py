@@ -4,7 +4,8 @@ Each simulated week goes through the real pipeline (landing, raw_events, dbt, fe
 training examples); then three rankers of the same kind see its hours in order, each hour
 scored (AUC of P(click)) before the ranker may have learned it:
 
-- hourly: learns each hour once its labels are mature (``LABEL_DELAY_HOURS`` after it ends);
+- hourly: learns each hour once the platform's model of it would be published, so hour h is
+  scored by what learned through h - ``Settings.serving_lag_hours`` (label delay and pipeline);
 - daily: learns a whole day once its last hour's labels are mature, so it is up to a day behind;
 - frozen: the hourly model as it stood at the end of the day before the shift, never updated.
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from bench.run import week_through_pipeline
+from dataflywheel import settings
 from dataflywheel.features.examples import load_examples
 from dataflywheel.ranking import metrics
 from dataflywheel.ranking.ranker import Ranker
@@ -37,9 +39,9 @@ PLOT = BENCH_DIR.parent / "docs" / "img" / "freshness.png"
 MONDAY = date(2026, 11, 16)
 DAYS, SHIFT_DAY, EVENTS_PER_DAY = 7, 3, 400_000  # the shift starts on Thursday
 SEEDS = (3, 4, 5, 6, 7)
-# Labels of hour h are mature once the engagement attribution window (30 min) and the next
-# arrival hour's load have passed: hour h is learnable from h + 2, one hour after it ends.
-LABEL_DELAY_HOURS = 1
+# The platform's own delay: when hour h is served, the newest model learned through h - lag
+# (labels wait label_delay_hours arrival hours, then the runs; see Settings.serving_lag_hours).
+SERVING_LAG_HOURS = settings.current().serving_lag_hours
 PERIODS = {"before the shift": range(1, SHIFT_DAY), "shift day": range(SHIFT_DAY, SHIFT_DAY + 1)}
 PERIODS["after the shift"] = range(SHIFT_DAY, DAYS)
 T_975 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447}  # Student t, 95% two-sided, by n
@@ -56,8 +58,8 @@ def build_week(work: Path, seed: int) -> pl.DataFrame:
         return load_examples(engine, datetime(1970, 1, 1), datetime(2100, 1, 1))
 
 
-def run_policies(examples: pl.DataFrame, label_delay_hours: int = LABEL_DELAY_HOURS) -> pl.DataFrame:
-    """AUC per hour for the hourly, daily and frozen rankers, under the label delay."""
+def run_policies(examples: pl.DataFrame, serving_lag_hours: int = SERVING_LAG_HOURS) -> pl.DataFrame:
+    """AUC per hour for the hourly, daily and frozen rankers, under the platform's serving lag."""
     examples = examples.with_columns(hour=pl.col("impression_ts").dt.truncate("1h"))
     start = datetime.combine(MONDAY, datetime.min.time())
     parts = {hour: part for (hour,), part in examples.group_by("hour", maintain_order=True)}
@@ -65,7 +67,7 @@ def run_policies(examples: pl.DataFrame, label_delay_hours: int = LABEL_DELAY_HO
     rows = []
     for hour, part in parts.items():
         day = (hour - start).days
-        matured = hour - timedelta(hours=1 + label_delay_hours)  # the newest hour whose labels are in
+        matured = hour - timedelta(hours=serving_lag_hours)  # the newest hour a served model had learned
         if matured in parts:
             hourly.learn_many(parts[matured])
         day_done = [p for h, p in parts.items() if h.date() == matured.date()] if matured.hour == 23 else []
@@ -123,9 +125,9 @@ def plot(per_hour: pl.DataFrame) -> None:
 def to_markdown(periods: dict[int, dict[str, dict[str, float]]], seconds: float) -> str:
     lines = [
         f"{len(periods)} simulated weeks (seeds {', '.join(map(str, periods))}) x {DAYS} days x "
-        f"{EVENTS_PER_DAY:,} events/day, preference shift from day {SHIFT_DAY}; labels learnable "
-        f"{LABEL_DELAY_HOURS} h after their hour ends; frozen = the hourly model at the end of day "
-        f"{SHIFT_DAY - 1}. Mean of hourly AUCs (hours with >= 500 impressions), 95% interval over "
+        f"{EVENTS_PER_DAY:,} events/day, preference shift from day {SHIFT_DAY}; hour h scored by models that "
+        f"learned through h - {SERVING_LAG_HOURS} (the platform's serving lag); frozen = the hourly model at "
+        f"the end of day {SHIFT_DAY - 1}. Mean of hourly AUCs (hours with >= 500 impressions), 95% interval over "
         f"seeds (t). Day 0 is left out (every model starts from the priors). Built in {seconds:.0f} s.",
         "",
         "| period | hourly | daily | frozen | hourly - daily | hourly - frozen |",
