@@ -44,12 +44,6 @@ class DataflywheelTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
         return "transform"
 
-    def get_partition_mapping(self, dbt_resource_props, dbt_parent_resource_props) -> dg.PartitionMapping | None:
-        """The directory models are a snapshot: they read the newest day's export, not every day's."""
-        if dbt_parent_resource_props.get("name") in DIRECTORY_SOURCES:
-            return dg.LastPartitionMapping()
-        return super().get_partition_mapping(dbt_resource_props, dbt_parent_resource_props)
-
     def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = self.get_resource_props(manifest, unique_id)
@@ -60,6 +54,9 @@ class DataflywheelTranslator(DagsterDbtTranslator):
             return spec.replace_attributes(automation_condition=when_missing_or_changed())
         hours = meta.get("freshness_hours", DEFAULT_FRESHNESS_HOURS)
         raw = raw_events_dep(props.get("tags", []))
+        # The directory models read the newest export loaded: rebuilt whenever one loads, never
+        # waiting for a day whose export is late or missing.
+        exports = [self.get_asset_key(p) for p in self._directory_sources(manifest, props)]
         snapshots = (
             [self.get_asset_key(parent) for parent in self._unpartitioned_parents(manifest, unique_id)] if raw else []
         )
@@ -73,8 +70,19 @@ class DataflywheelTranslator(DagsterDbtTranslator):
                 *(dg.AssetDep(key) for key in snapshots if key not in have),
             ],
             freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=hours)),
-            automation_condition=when_inputs_arrive(snapshots, settle_hours=label_delay_of(props.get("tags", []))),
+            automation_condition=when_inputs_arrive(
+                snapshots, may_be_missing=exports, settle_hours=label_delay_of(props.get("tags", []))
+            ),
         )
+
+    @staticmethod
+    def _directory_sources(manifest: Mapping[str, Any], props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        sources = manifest["sources"]
+        return [
+            sources[uid]
+            for uid in props.get("depends_on", {}).get("nodes", [])
+            if uid in sources and sources[uid]["name"] in DIRECTORY_SOURCES
+        ]
 
     @staticmethod
     def _unpartitioned_parents(manifest: Mapping[str, Any], unique_id: str) -> list[Mapping[str, Any]]:
