@@ -28,8 +28,10 @@ def when_inputs_arrive(
 
     ``snapshots`` are unpartitioned inputs (the directory dims, the events view): they must exist,
     but a new version of them does not rebuild every partition already built from the old one.
-    ``may_be_missing`` are inputs an hour without data never gets (the features of the hour
-    before the first one): not waited for; the asset refuses to run without one that had data.
+    ``may_be_missing`` are partitioned inputs some partitions never get (the features of the hour
+    before the data's first; a day whose directory export is late): not waited for, an update of
+    any of them still counts (training examples refuse to run without features an hour with data
+    should have had).
     ``settle_hours``: the newest partitions left alone, for an asset whose inputs include later
     hours (labels): a partition that does not exist yet is not a missing input to Dagster.
     """
