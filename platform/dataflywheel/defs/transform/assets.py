@@ -34,40 +34,35 @@ def _build(dbt: DbtCliResource, context: dg.AssetExecutionContext, args: list[st
     yield from invocation.stream()
 
 
-@cache
-def label_models() -> dg.AssetsDefinition:
+def _windowed_models(name: str, tag: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The models tagged ``tag``, each run rebuilding its window: one partition, or a backfill's
+    whole range at once (dbt gets it as ``min_ts`` / ``max_ts``)."""
+
     @dbt_assets(
         manifest=dbt_project().manifest_path,
-        select=f"tag:{EVENT_HOUR_TAG}",
-        partitions_def=arrival_hours(),
+        select=f"tag:{tag}",
+        partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         dagster_dbt_translator=DataflywheelTranslator(),
         pool="duckdb",
-        name="label_models",
+        name=name,
     )
-    def _label_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-        """Label the run's impression hours (one hour, or a catch-up's whole range at once)."""
+    def _models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         yield from _build(dbt, context, ["--vars", window_vars(context.partition_time_window)])
 
-    return _label_models
+    return _models
+
+
+@cache
+def label_models() -> dg.AssetsDefinition:
+    """The labels, by impression hour."""
+    return _windowed_models("label_models", EVENT_HOUR_TAG, arrival_hours())
 
 
 @cache
 def event_time_models() -> dg.AssetsDefinition:
-    @dbt_assets(
-        manifest=dbt_project().manifest_path,
-        select=f"tag:{EVENT_DAY_TAG}",
-        partitions_def=event_days(),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        dagster_dbt_translator=DataflywheelTranslator(),
-        pool="duckdb",
-        name="event_time_models",
-    )
-    def _event_time_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-        """Rebuild the run's event-time window (one day, or a backfill's whole range at once)."""
-        yield from _build(dbt, context, ["--vars", window_vars(context.partition_time_window)])
-
-    return _event_time_models
+    """The event-time models, by event day."""
+    return _windowed_models("event_time_models", EVENT_DAY_TAG, event_days())
 
 
 @cache
