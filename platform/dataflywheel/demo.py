@@ -7,7 +7,6 @@ materialization, check and partition shows up in the UI afterwards (``make ui``)
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -31,7 +30,7 @@ from dataflywheel.monitoring.alerts import SqliteAlertSink
 from dataflywheel.monitoring.drift import FLAGS
 from dataflywheel.simulator.config import SimulationConfig
 from dataflywheel.simulator.run import SimulationReport, simulate
-from dataflywheel.ticking import QUIET, InProcessDaemon
+from dataflywheel.ticking import InProcessDaemon, execute
 from dataflywheel.warehouse.duckdb import connect
 
 MARTS = (
@@ -86,7 +85,7 @@ STAGE_OF_GROUP = {
 def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport:
     settings.export_environment()
     settings.prepare_home()
-    from dataflywheel.definitions import defs
+    from dataflywheel.definitions import defs  # after the environment: definitions read it at import
 
     instance = dg.DagsterInstance.get()
     landing = settings.current().landing_url
@@ -134,12 +133,9 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
 
 
 def _run(defs: dg.Definitions, job, instance: dg.DagsterInstance, partition_key, log, tags=None) -> bool:
-    """One run of a job through the instance; its console output goes to the demo log."""
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        result = defs.resolve_job_def(job.name).execute_in_process(
-            instance=instance, partition_key=partition_key, raise_on_error=False, run_config=QUIET, tags=tags
-        )
-    return result.success
+    """One run of a job through the instance, outside the sensors and automation; whether it succeeded."""
+    request = dg.RunRequest(partition_key=partition_key, tags=tags or {})
+    return execute(defs.resolve_job_def(job.name), request, instance, log).success
 
 
 def _react_to_drift(defs: dg.Definitions, instance: dg.DagsterInstance, report: DemoReport, log) -> None:

@@ -91,20 +91,27 @@ class InProcessDaemon:
 
     def _execute(self, name: str, job: dg.JobDefinition, request: dg.RunRequest) -> None:
         started = time.perf_counter()
-        with contextlib.redirect_stdout(self.log), contextlib.redirect_stderr(self.log):
-            result = job.execute_in_process(
-                instance=self.instance,
-                partition_key=request.partition_key,
-                asset_selection=request.asset_selection,
-                tags=request.tags,
-                run_config=QUIET,
-                raise_on_error=False,
-            )
+        result = execute(job, request, self.instance, self.log)
         assets = tuple(request.asset_selection or sorted(job.asset_layer.selected_asset_keys))
         run = Run(name, assets, _start(request) or None, result.success, time.perf_counter() - started)
         self.runs.append(run)
         if self.on_run:
             self.on_run(run)
+
+
+def execute(
+    job: dg.JobDefinition, request: dg.RunRequest, instance: dg.DagsterInstance, log: TextIO
+) -> dg.ExecuteInProcessResult:
+    """One requested run, in this process, on ``instance``; its console output goes to ``log``."""
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        return job.execute_in_process(
+            instance=instance,
+            partition_key=request.partition_key,
+            asset_selection=request.asset_selection,
+            tags=request.tags,
+            run_config=QUIET,
+            raise_on_error=False,
+        )
 
 
 def _start(request: dg.RunRequest) -> str:
