@@ -3,6 +3,7 @@ a late arrival making the late-events sensor request the day it belongs to, and 
 noticed, retrained on and alerted."""
 
 import pickle
+import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 
@@ -21,7 +22,7 @@ from dataflywheel.ranking import metrics
 from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.simulator.config import DriftSchedule, SimulationConfig
 from dataflywheel.warehouse.duckdb import DuckDBEngine
-from helpers import land_rows
+from helpers import land_rows, random_examples
 
 pytestmark = pytest.mark.slow
 
@@ -329,3 +330,52 @@ def test_a_rollback_restores_the_replaced_champion_caught_up_to_the_head(demo):
         since = load_examples(engine, through + timedelta(hours=1), head + timedelta(hours=1)).height
     assert store.load(head).examples_seen == registry.load(replaced).examples_seen + since
     assert registry.champion_history() == earlier  # one step back; the next rollback goes further
+
+
+def _step_spans(instance, run_id: str) -> dict[str, tuple[float, float]]:
+    """Each step of a run: (start, end) timestamps from its event log."""
+    starts = {e.step_key: e.timestamp for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)}
+    ends = {
+        e.step_key: e.timestamp
+        for kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
+        for e in instance.all_logs(run_id, of_type=kind)
+    }
+    return {step: (start, ends[step]) for step, start in starts.items()}
+
+
+def _wait_for_step(instance, job: str, step: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for run in instance.get_runs(dg.RunsFilter(job_name=job, statuses=[dg.DagsterRunStatus.STARTED])):
+            if any(e.step_key == step for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)):
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"no {job} run started step {step} within {timeout_s} s")
+
+
+def test_a_promotion_launched_while_an_hour_learns_waits_for_its_steps_and_is_not_undone(demo):
+    from dataflywheel.cli import main
+
+    _, _, defs, instance = demo
+    registry, store = model_registry().get(), ModelStore(settings.current().ranker_chain_dir)
+    hour = store.latest_hour() + timedelta(hours=1)  # the next head (an empty hour: learns nothing new)
+    operator_pick = Ranker()
+    operator_pick.learn_many(random_examples(3000, seed=21))
+    version = registry.register(operator_pick, {"dagster_partition": "manual"}, {}).version
+    learning = []
+    thread = threading.Thread(target=lambda: learning.append(_learn_hour(defs, instance, hour)))
+    thread.start()
+    _wait_for_step(instance, "hourly_learning", "label_models")  # the hour's dbt step holds the pool now
+    assert main(["promote", str(version), "--reason", "operator's pick"]) == 0
+    thread.join()
+    [learned] = learning
+    assert learned.success
+    [promotion] = instance.get_runs(dg.RunsFilter(job_name="promote_champion_job"), limit=1)
+    promote_start, promote_end = _step_spans(instance, promotion.run_id)["promote_champion"]
+    for start, end in _step_spans(instance, learned.run_id).values():  # yet no step of the hour ran beside it
+        assert end <= promote_start or start >= promote_end
+    # Whichever went first, the chain's head continues the promoted model and the alias agrees.
+    probe = random_examples(500, seed=22)
+    head = store.load(hour).predict(probe)["score"]
+    np.testing.assert_array_equal(head, operator_pick.predict(probe)["score"])
+    np.testing.assert_array_equal(head, registry.load(registry.alias(CHAMPION).version).predict(probe)["score"])

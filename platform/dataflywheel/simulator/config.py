@@ -25,17 +25,20 @@ class DriftSchedule:
     preference_shift: float = 0.6
     onboarding_share: float = 0.0
 
-    KINDS = ("feature", "preference", "product_mix")
+    # Each kind's knob and its default magnitude (the demo's, and the largest the detection experiment judges).
+    KNOBS = {
+        "feature": ("onboarding_share", 0.3),
+        "preference": ("preference_shift", 0.6),
+        "product_mix": ("confluence_shift", 0.2),
+    }
+    KINDS = tuple(KNOBS)
 
     @classmethod
-    def of_kind(cls, kind: str, start_day: int) -> "DriftSchedule":
-        """One kind of drift alone, at the magnitude the detection experiment uses."""
-        knobs = {
-            "feature": dict(onboarding_share=0.3),
-            "preference": dict(preference_shift=0.6),
-            "product_mix": dict(confluence_shift=0.2),
-        }[kind]
-        return cls(start_day, **({"confluence_shift": 0.0, "preference_shift": 0.0} | knobs))
+    def of_kind(cls, kind: str, start_day: int, magnitude: float | None = None) -> "DriftSchedule":
+        """One kind of drift alone, at ``magnitude`` (its knob's value; default: the kind's default)."""
+        knob, default = cls.KNOBS[kind]
+        off = {name: 0.0 for name, _ in cls.KNOBS.values()}
+        return cls(start_day, **(off | {knob: default if magnitude is None else magnitude}))
 
     def active(self, day: int) -> bool:
         return self.start_day is not None and day >= self.start_day
