@@ -9,8 +9,8 @@ hour is scored by the model that served it (the serving lag), as the platform ev
 from datetime import datetime, time, timedelta
 
 import pytest
-
 from bench.run import week_through_pipeline
+
 from conftest import MONDAY
 from dataflywheel import settings
 from dataflywheel.features.examples import load_examples
