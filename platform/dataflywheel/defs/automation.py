@@ -21,7 +21,10 @@ def _catch_up_window() -> AC:
 
 
 def when_inputs_arrive(
-    snapshots: Sequence[dg.AssetKey] = (), may_be_missing: Sequence[dg.AssetKey] = (), settle_hours: int = 0
+    snapshots: Sequence[dg.AssetKey] = (),
+    may_be_missing: Sequence[dg.AssetKey] = (),
+    settle_hours: int = 0,
+    built_apart: Sequence[dg.AssetKey] = (),
 ) -> AC:
     """``eager()`` over the catch-up window: build a partition once all its inputs exist, again when
     one of them is updated, never while one is missing or running.
@@ -34,6 +37,10 @@ def when_inputs_arrive(
     should have had).
     ``settle_hours``: the newest partitions left alone, for an asset whose inputs include later
     hours (labels): a partition that does not exist yet is not a missing input to Dagster.
+    ``built_apart``: inputs Dagster never runs in the same run (another partitioning or backfill
+    policy: the labels' and the features' ranges, the hourly ranker under a daily report). Requested
+    in the same evaluation, they are waited for: the daemon launches that evaluation's runs side by
+    side, and this one could otherwise read them before they are built.
     """
     condition = AC.eager().replace("in_latest_time_window", _catch_up_window())
     if snapshots:
@@ -42,6 +49,8 @@ def when_inputs_arrive(
     if may_be_missing:
         missing = AC.any_deps_missing().ignore(dg.AssetSelection.assets(*may_be_missing))
         condition = condition.replace("any_deps_missing", missing)
+    if built_apart:
+        condition = condition & ~AC.any_deps_match(AC.will_be_requested()).allow(dg.AssetSelection.assets(*built_apart))
     if settle_hours:
         condition = condition & ~AC.in_latest_time_window(lookback_delta=timedelta(hours=settle_hours))
     return condition.with_label("when_inputs_arrive")

@@ -1,6 +1,6 @@
 """The two clocks of the platform: arrival hours (ingestion) and event-time days (models)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 
 import dagster as dg
@@ -29,3 +29,10 @@ def partition_key_of(landing_hour: str) -> str:
 def landing_hour_of(partition_key: str) -> str:
     """The inverse: hourly partition key (2026-11-22-13:00) to landing folder hour (2026-11-22T13)."""
     return datetime.strptime(partition_key, HOUR_KEY).strftime("%Y-%m-%dT%H")
+
+
+def hours_in(window: dg.TimeWindow) -> list[datetime]:
+    """The hours of a run's partition window, oldest first (naive UTC): one hour, or the whole
+    range of a single-run backfill (a catch-up of many hours is one run, not one per hour)."""
+    start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
+    return [start + timedelta(hours=n) for n in range(int((end - start) / timedelta(hours=1)))]

@@ -1,5 +1,6 @@
 """Feature store assets: thin wiring around ``features.build`` and ``features.online``."""
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -7,7 +8,7 @@ import dagster as dg
 from dataflywheel import settings
 from dataflywheel.defs.automation import after_any_update, when_inputs_arrive
 from dataflywheel.defs.ingestion.assets import raw_events
-from dataflywheel.defs.partitions import arrival_hours
+from dataflywheel.defs.partitions import arrival_hours, hours_in
 from dataflywheel.defs.resources import Warehouse
 from dataflywheel.defs.transform.assets import dbt_model
 from dataflywheel.features import online
@@ -21,7 +22,7 @@ SPEC = dict(
     automation_condition=when_inputs_arrive(snapshots=[dbt_model("dim_items")]),
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=3)),
 )
-HOURLY_STEP = dict(partitions_def=arrival_hours(), pool="duckdb")
+HOURLY_STEP = dict(partitions_def=arrival_hours(), pool="duckdb", backfill_policy=dg.BackfillPolicy.single_run())
 
 
 @dg.asset(
@@ -33,10 +34,11 @@ HOURLY_STEP = dict(partitions_def=arrival_hours(), pool="duckdb")
     **HOURLY_STEP,
 )
 def feature_tiles(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    hour = context.partition_time_window.start.replace(tzinfo=None)
+    hours, rows = hours_in(context.partition_time_window), Counter()
     with warehouse.engine() as engine:
-        rows = build_tiles(engine, hour)
-    return dg.MaterializeResult(metadata={f"{table}_rows": n for table, n in rows.items()})
+        for hour in hours:  # in order: each hour's rows replaced in its own transaction
+            rows.update(build_tiles(engine, hour))
+    return dg.MaterializeResult(metadata={"hours": len(hours), **{f"{table}_rows": n for table, n in rows.items()}})
 
 
 @dg.multi_asset(
@@ -54,11 +56,12 @@ def feature_tiles(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
     **HOURLY_STEP,
 )
 def feature_rows(context: dg.AssetExecutionContext, warehouse: Warehouse):
-    hour = context.partition_time_window.start.replace(tzinfo=None)
+    hours, rows = hours_in(context.partition_time_window), Counter()
     with warehouse.engine() as engine:
-        rows = build_feature_rows(engine, hour)
+        for hour in hours:  # in order: an hour's windows read the tiles up to it
+            rows.update(build_feature_rows(engine, hour))
     for table, n in rows.items():
-        yield dg.MaterializeResult(asset_key=table, metadata={"dagster/row_count": n})
+        yield dg.MaterializeResult(asset_key=table, metadata={"hours": len(hours), "dagster/row_count": n})
 
 
 @dg.asset(

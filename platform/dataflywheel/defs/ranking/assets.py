@@ -21,6 +21,7 @@ from dataflywheel.ranking.ranker import Ranker
 
 DIMS = [dbt_model("dim_users"), dbt_model("dim_items")]
 FEATURE_VIEWS = [dg.AssetKey(view.table) for view in VIEWS]
+LABELS = dbt_model("fct_rec_impressions")
 # What every training asset shares.
 SPEC = dict(
     group_name="training",
@@ -33,7 +34,7 @@ PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 @dg.asset(
     deps=[
-        dbt_model("fct_rec_impressions"),
+        LABELS,
         dbt_model("dim_users"),
         dbt_model("dim_items"),
         # Impressions of hour h may only use rows published before them: hour h - 1's.
@@ -41,7 +42,14 @@ PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
     ],
     partitions_def=arrival_hours(),
     kinds={"duckdb"},
-    **(SPEC | {"automation_condition": when_inputs_arrive(snapshots=DIMS, may_be_missing=FEATURE_VIEWS)}),
+    **(
+        SPEC
+        | {
+            "automation_condition": when_inputs_arrive(
+                snapshots=DIMS, may_be_missing=FEATURE_VIEWS, built_apart=[LABELS, *FEATURE_VIEWS]
+            )
+        }
+    ),
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=4)),
     description="Home-feed impressions of the hour with labels (clicked, engaged), propensity, position, "
     "model version, segments, and features joined point-in-time on available_at with a TTL.",
@@ -175,11 +183,15 @@ def _lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
     return run_lineage(context) | {"training_examples_run_id": examples[0].run_id if examples else ""}
 
 
+# The hourly assets a daily report reads: their runs are never the report's own.
+HOURLY_CHAIN = [training_examples.key, ranker_model.key]
+
+
 @dg.asset(
     deps=[ranker_model, training_examples],
     partitions_def=event_days(),
     kinds={"river"},
-    **SPEC,
+    **(SPEC | {"automation_condition": when_inputs_arrive(built_apart=HOURLY_CHAIN)}),
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30)),
     description="The day's impressions scored by the model of the hour before each (held out by time): "
     "NDCG@10 against most-popular-in-tenant and random, AUC, log loss, calibration per segment and "
