@@ -50,17 +50,22 @@ def when_inputs_arrive(
         missing = AC.any_deps_missing().ignore(dg.AssetSelection.assets(*may_be_missing))
         condition = condition.replace("any_deps_missing", missing)
     if built_apart:
-        condition = condition & ~AC.any_deps_match(AC.will_be_requested()).allow(dg.AssetSelection.assets(*built_apart))
+        condition = condition & _not_beside(built_apart)
     if settle_hours:
         condition = condition & ~AC.in_latest_time_window(lookback_delta=timedelta(hours=settle_hours))
     return condition.with_label("when_inputs_arrive")
 
 
-def once_per_hour_in_order(chain: dg.AssetKey) -> AC:
+def _not_beside(built_apart: Sequence[dg.AssetKey]) -> AC:
+    """None of these inputs is requested in the same evaluation (see ``when_inputs_arrive``)."""
+    return ~AC.any_deps_match(AC.will_be_requested()).allow(dg.AssetSelection.assets(*built_apart))
+
+
+def once_per_hour_in_order(chain: dg.AssetKey, built_apart: Sequence[dg.AssetKey] = ()) -> AC:
     """For a chain whose partition h starts from partition h - 1 (the online ranker): learn each hour
     once, when its inputs exist, never while the hour before is running. A missing hour before is
     not waited for (the chain has to start somewhere, and an hour without data has no model); the
-    asset itself refuses a gap that had data."""
+    asset itself refuses a gap that had data. ``built_apart`` as in ``when_inputs_arrive``."""
     itself = dg.AssetSelection.assets(chain)
     return (
         _catch_up_window()
@@ -69,6 +74,7 @@ def once_per_hour_in_order(chain: dg.AssetKey) -> AC:
         & ~AC.any_deps_missing().ignore(itself)
         & ~AC.any_deps_in_progress()
         & ~AC.in_progress()
+        & _not_beside(built_apart)
     ).with_label("once_per_hour_in_order")
 
 

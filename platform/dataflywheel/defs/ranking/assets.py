@@ -7,7 +7,7 @@ import dagster as dg
 from dataflywheel import settings
 from dataflywheel.defs.automation import once_per_hour_in_order, when_inputs_arrive
 from dataflywheel.defs.ingestion.assets import raw_events
-from dataflywheel.defs.partitions import HOUR_KEY, arrival_hours, event_days
+from dataflywheel.defs.partitions import HOUR_KEY, arrival_hours, event_days, hours_in
 from dataflywheel.defs.resources import ModelRegistry, Warehouse, examples_between
 from dataflywheel.defs.transform.assets import dbt_model
 from dataflywheel.features.definitions import VIEWS
@@ -41,6 +41,7 @@ PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
         *[dg.AssetDep(view.table, partition_mapping=PREVIOUS_HOUR) for view in VIEWS],
     ],
     partitions_def=arrival_hours(),
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"duckdb"},
     **(
         SPEC
@@ -55,26 +56,24 @@ PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
     "model version, segments, and features joined point-in-time on available_at with a TTL.",
 )
 def training_examples(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    hour = context.partition_time_window.start.replace(tzinfo=None)
-    _require_features_of_hour_before(context, hour)
+    hours = hours_in(context.partition_time_window)
+    _require_features_of_hours_before(context, hours)
     with warehouse.engine() as engine:
-        rows = build_examples(engine, hour)
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+        rows = sum(build_examples(engine, hour) for hour in hours)
+    return dg.MaterializeResult(metadata={"hours": len(hours), "dagster/row_count": rows})
 
 
-def _require_features_of_hour_before(context: dg.AssetExecutionContext, hour: datetime) -> None:
-    """The hour before may lack features only if it had no events (the data's first hour)."""
-    before = (hour - timedelta(hours=1)).strftime(HOUR_KEY)
-
-    def materialized(key: dg.AssetKey) -> bool:
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[before]), limit=1
-        ).records
-        return bool(records)
-
-    missing = [key.to_user_string() for key in FEATURE_VIEWS if not materialized(key)]
-    if missing and materialized(raw_events.key):
-        raise dg.Failure(f"Hour {before} has events but no {', '.join(missing)}: materialize them first.")
+def _require_features_of_hours_before(context: dg.AssetExecutionContext, hours: list[datetime]) -> None:
+    """Each hour's features come from the hour before, which may lack them only if it had no
+    events (the data's first hour)."""
+    before = {(hour - timedelta(hours=1)).strftime(HOUR_KEY) for hour in hours}
+    with_events = before & context.instance.get_materialized_partitions(raw_events.key)
+    for key in FEATURE_VIEWS:
+        missing = sorted(with_events - context.instance.get_materialized_partitions(key))
+        if missing:
+            raise dg.Failure(
+                f"Hours {', '.join(missing)} have events but no {key.to_user_string()}: materialize them first."
+            )
 
 
 class ScoreWeights(dg.Config):
@@ -88,7 +87,14 @@ class ScoreWeights(dg.Config):
     deps=[training_examples, dg.AssetDep("ranker_model", partition_mapping=PREVIOUS_HOUR)],
     partitions_def=arrival_hours(),
     kinds={"river"},
-    **(SPEC | {"automation_condition": once_per_hour_in_order(dg.AssetKey("ranker_model"))}),
+    **(
+        SPEC
+        | {
+            "automation_condition": once_per_hour_in_order(
+                dg.AssetKey("ranker_model"), built_apart=[training_examples.key]
+            )
+        }
+    ),
     freshness_policy=dg.FreshnessPolicy.time_window(
         fail_window=timedelta(hours=settings.current().serving_lag_hours + 2)
     ),
