@@ -66,6 +66,37 @@ def test_every_asset_is_materialized_and_every_check_evaluated(demo):
     assert conservation
 
 
+def test_each_learned_hour_has_its_own_metadata_and_loss_stream_verdict(demo):
+    """ranker_model learns a catch-up's hours in one run: each hour is still its own partition's
+    materialization, with its own metadata, and its own loss-stream check evaluation."""
+    _, _, _, instance = demo
+    ranker = dg.AssetKey("ranker_model")
+    alarms = {}
+    for hour in instance.get_materialized_partitions(ranker):
+        [record] = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=ranker, asset_partitions=[hour]), limit=1
+        ).records
+        alarms[hour] = record.asset_materialization.metadata["loss_stream_alarms"].value
+    records = instance.get_event_records(
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION), limit=100_000
+    )
+    verdicts = {}
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if evaluation.asset_check_key == dg.AssetCheckKey(ranker, "loss_stream_stable"):
+            verdicts.setdefault(evaluation.partition, evaluation.passed)  # newest first
+    assert len(alarms) >= 48
+    assert verdicts == {hour: n == 0 for hour, n in alarms.items()}
+    seen = [
+        instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=ranker, asset_partitions=[h]), limit=1)
+        .records[0]
+        .asset_materialization.metadata["examples_seen"]
+        .value
+        for h in sorted(alarms)
+    ]
+    assert seen == sorted(seen) and len(set(seen)) > len(seen) // 2  # each hour its own state, growing
+
+
 def test_a_late_arrival_makes_the_sensor_rebuild_its_day(demo):
     config, _, defs, instance = demo
     day0 = datetime.combine(config.start, datetime.min.time(), tzinfo=timezone.utc)

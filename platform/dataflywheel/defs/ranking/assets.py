@@ -30,6 +30,7 @@ SPEC = dict(
     automation_condition=when_inputs_arrive(snapshots=DIMS),
 )
 PREVIOUS_HOUR = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+LOSS_STREAM_CHECK = "loss_stream_stable"
 
 
 @dg.asset(
@@ -86,6 +87,10 @@ class ScoreWeights(dg.Config):
 @dg.asset(
     deps=[training_examples, dg.AssetDep("ranker_model", partition_mapping=PREVIOUS_HOUR)],
     partitions_def=arrival_hours(),
+    # A catch-up's hours in one run, learned in order; each hour is logged as a materialization
+    # (and a loss-stream check evaluation) of its own partition, with its own metadata.
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    output_required=False,
     kinds={"river"},
     **(
         SPEC
@@ -104,9 +109,31 @@ class ScoreWeights(dg.Config):
 )
 def ranker_model(
     context: dg.AssetExecutionContext, config: ScoreWeights, warehouse: Warehouse, model_registry: ModelRegistry
-) -> dg.MaterializeResult:
-    window = context.partition_time_window
-    hour = window.start.replace(tzinfo=None)
+):
+    for hour in hours_in(context.partition_time_window):
+        partition = hour.strftime(HOUR_KEY)
+        metadata = _learn_hour(context, hour, partition, config, warehouse, model_registry)
+        context.log_event(dg.AssetMaterialization(context.asset_key, partition=partition, metadata=metadata))
+        context.log_event(
+            dg.AssetCheckEvaluation(
+                asset_key=context.asset_key,
+                check_name=LOSS_STREAM_CHECK,
+                partition=partition,
+                **_loss_stream_verdict(metadata),
+            )
+        )
+    yield from ()  # every hour is logged above: no output of the range as a whole
+
+
+def _learn_hour(
+    context: dg.AssetExecutionContext,
+    hour: datetime,
+    partition: str,
+    config: ScoreWeights,
+    warehouse: Warehouse,
+    model_registry: ModelRegistry,
+) -> dict:
+    """Learn ``hour`` into the chain, register the model; the hour's metadata."""
     store, monitors = ModelStore(settings.current().ranker_chain_dir), ModelStore(settings.current().loss_monitor_dir)
     before = store.latest_before(hour)
     if before is not None and before < hour - timedelta(hours=1):
@@ -131,62 +158,71 @@ def ranker_model(
     expired = store.expire(retained_from) + monitors.expire(retained_from)
     measured = {k: v for k, v in update.metrics.items() if isinstance(v, float)}
     alias = CHAMPION if moves_head else None
-    tags = _lineage(context) | {TRAINED_THROUGH: str(hour)}
+    tags = _lineage(context, partition) | {TRAINED_THROUGH: str(hour)}
     version = model_registry.get().register(ranker, tags, measured, alias=alias)
-    return dg.MaterializeResult(
-        metadata={
-            **{name: dg.FloatMetadataValue(v) for name, v in measured.items()},
-            "loss_stream_alarms": dg.FloatMetadataValue(float(update.alarms)),
-            "loss_stream_alarms_in_chain": monitor.alarms,
-            "examples": examples.height,
-            "examples_seen": ranker.examples_seen,
-            "path": str(path),
-            "registry_version": int(version.version),
-            "moved_champion": moves_head,
-            "expired_states": expired,
-        },
-    )
+    return {
+        **{name: dg.FloatMetadataValue(v) for name, v in measured.items()},
+        "loss_stream_alarms": dg.FloatMetadataValue(float(update.alarms)),
+        "loss_stream_alarms_in_chain": monitor.alarms,
+        "examples": examples.height,
+        "examples_seen": ranker.examples_seen,
+        "path": str(path),
+        "registry_version": int(version.version),
+        "moved_champion": moves_head,
+        "expired_states": expired,
+    }
+
+
+def _loss_stream_verdict(metadata: dict) -> dict:
+    """The check's verdict on an hour's ranker metadata (raw values or metadata values)."""
+
+    def value(name: str):
+        raw = metadata.get(name)
+        return getattr(raw, "value", raw)
+
+    alarms = int(value("loss_stream_alarms"))
+    return {
+        "passed": alarms == 0,
+        "severity": dg.AssetCheckSeverity.WARN,
+        "metadata": {"alarms": alarms, "alarms_in_chain": value("loss_stream_alarms_in_chain")},
+    }
 
 
 @dg.asset_check(
     asset=ranker_model,
-    partitions_def=arrival_hours(),  # no condition of its own: it runs with each ranker_model run
+    name=LOSS_STREAM_CHECK,
+    partitions_def=arrival_hours(),
     description="Page-Hinkley on the held-out excess log loss (blocks of examples, carried hour to hour) "
     "raised no alarm this hour: an early warning, before the day's drift report.",
 )
 def loss_stream_stable(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    # A check of its own rather than a check spec of ranker_model: Dagster's automation maps the
-    # checks of a self-dependent asset onto its previous partition and would re-request that hour.
+    """Re-evaluates one hour from its materialization. In ranker_model's own runs this step is
+    skipped: the asset logs each hour's evaluation itself (a range run has no single partition).
+    A check of its own rather than a check spec of ranker_model: Dagster's automation maps the
+    checks of a self-dependent asset onto its previous partition and would re-request that hour."""
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=ranker_model.key, asset_partitions=[context.partition_key]), limit=1
     ).records
     if not records:
         raise dg.Failure(f"ranker_model[{context.partition_key}] has no materialization to check.")
-    metadata = records[0].asset_materialization.metadata
-    alarms = int(metadata["loss_stream_alarms"].value)
-    in_chain = metadata.get("loss_stream_alarms_in_chain")
-    return dg.AssetCheckResult(
-        passed=alarms == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"alarms": alarms, "alarms_in_chain": in_chain.value if in_chain else None},
-    )
+    return dg.AssetCheckResult(**_loss_stream_verdict(records[0].asset_materialization.metadata))
 
 
-def run_lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
-    """Where a model version came from: this run and this code."""
+def run_lineage(context: dg.AssetExecutionContext, partition: str | None = None) -> dict[str, str]:
+    """Where a model version came from: this run (its ``partition``, default the run's) and this code."""
     return {
-        "dagster_partition": context.partition_key,
+        "dagster_partition": partition or context.partition_key,
         "dagster_run_id": context.run.run_id,
         "code_version": code_version(),
     }
 
 
-def _lineage(context: dg.AssetExecutionContext) -> dict[str, str]:
+def _lineage(context: dg.AssetExecutionContext, partition: str) -> dict[str, str]:
     """An hourly version's lineage: the run, the code, and the examples it learned."""
     examples = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=training_examples.key, asset_partitions=[context.partition_key]), limit=1
+        dg.AssetRecordsFilter(asset_key=training_examples.key, asset_partitions=[partition]), limit=1
     ).records
-    return run_lineage(context) | {"training_examples_run_id": examples[0].run_id if examples else ""}
+    return run_lineage(context, partition) | {"training_examples_run_id": examples[0].run_id if examples else ""}
 
 
 # The hourly assets a daily report reads: their runs are never the report's own.
