@@ -382,13 +382,14 @@ def to_markdown(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--name", default="results", help="results go to bench/<name>.json and <NAME>.md")
     args = parser.parse_args()
     results = {"machine": machine(), "runs": {}}
     for size in args.sizes:
         results["runs"][str(size)] = bench(size)
         print(json.dumps({size: results["runs"][str(size)]["stages"]}, indent=1))
-    (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=1))
-    (BENCH_DIR / "RESULTS.md").write_text(to_markdown(results))
+    (BENCH_DIR / f"{args.name}.json").write_text(json.dumps(results, indent=1))
+    (BENCH_DIR / f"{args.name.upper()}.md").write_text(to_markdown(results))
     print(to_markdown(results))
 
 

@@ -80,6 +80,9 @@ STAGE_OF_GROUP = {
     "training": "features + ranker",
     "monitoring": "monitoring",
 }
+# The daily evaluation is a training asset but a report over the day, run with the drift report.
+REPORTS = {"model_evaluation"}
+STAGES = ("raw_events", "dbt models", "features + ranker", "monitoring")
 
 
 def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport:
@@ -118,7 +121,7 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
     report.failed_runs += [f"{r.name}[{r.partition}]" if r.partition else r.name for r in runs if not r.success]
     seconds: dict[str, float] = {}
     for run in runs:
-        stage = STAGE_OF_GROUP[graph.get(run.assets[0]).group_name]
+        stage = max((_stage(graph, key) for key in run.assets), key=STAGES.index)  # a run counts where it ends
         seconds[stage] = seconds.get(stage, 0.0) + run.seconds
 
     _summarize(report)
@@ -127,9 +130,14 @@ def run_demo(config: SimulationConfig, show_progress: bool = True) -> DemoReport
     report.stages.append(Stage("dbt models", seconds.get("dbt models", 0.0), report.totals["loaded"]))
     report.stages.append(Stage("features + ranker", seconds.get("features + ranker", 0.0), report.totals["loaded"]))
     report.stages.append(Stage("monitoring", seconds.get("monitoring", 0.0) + reacted, 0))
-    through = sum(seconds.values())
-    report.stages.append(Stage("every run, in Dagster", through, report.totals["landed"]))
+    to_ranker = sum(seconds.get(stage, 0.0) for stage in STAGES[:-1])
+    report.stages.append(Stage("landing -> ranker", to_ranker, report.totals["landed"]))
+    report.stages.append(Stage("every run, in Dagster", sum(seconds.values()), report.totals["landed"]))
     return report
+
+
+def _stage(graph, key: dg.AssetKey) -> str:
+    return "monitoring" if key.to_user_string() in REPORTS else STAGE_OF_GROUP[graph.get(key).group_name]
 
 
 def _run(defs: dg.Definitions, job, instance: dg.DagsterInstance, partition_key, log, tags=None) -> bool:
