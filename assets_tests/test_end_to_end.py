@@ -5,6 +5,7 @@ noticed, retrained on and alerted."""
 import pickle
 import threading
 import time
+from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
@@ -87,6 +88,23 @@ def test_each_learned_hour_has_its_own_metadata_and_loss_stream_verdict(demo):
             verdicts.setdefault(evaluation.partition, evaluation.passed)  # newest first
     assert len(alarms) >= 48
     assert verdicts == {hour: n == 0 for hour, n in alarms.items()}
+    runs = Counter(
+        instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=ranker, asset_partitions=[h]), limit=1)
+        .records[0]
+        .run_id
+        for h in alarms
+    )
+    assert max(runs.values()) >= 24  # the catch-up learned many hours in one run
+    examples = dg.AssetKey("training_examples")
+    rows = [
+        instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=examples, asset_partitions=[h]), limit=1)
+        .records[0]
+        .asset_materialization.metadata["dagster/row_count"]
+        .value
+        for h in instance.get_materialized_partitions(examples)
+    ]
+    with DuckDBEngine.open(settings.current().warehouse_path, read_only=True) as engine:
+        assert sum(rows) == engine.scalar("SELECT count(*) FROM training.training_examples")  # each hour its own count
     seen = [
         instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=ranker, asset_partitions=[h]), limit=1)
         .records[0]

@@ -37,10 +37,10 @@ def when_inputs_arrive(
     should have had).
     ``settle_hours``: the newest partitions left alone, for an asset whose inputs include later
     hours (labels): a partition that does not exist yet is not a missing input to Dagster.
-    ``built_apart``: inputs Dagster never runs in the same run (another partitioning or backfill
-    policy: the labels' and the features' ranges, the hourly ranker under a daily report). Requested
-    in the same evaluation, they are waited for: the daemon launches that evaluation's runs side by
-    side, and this one could otherwise read them before they are built.
+    ``built_apart``: inputs whose partitions this one reads are never in its run: another
+    partitioning (the hourly chain under a daily report) or another partition (the features of
+    hour h - 1 under the examples of h). The daemon runs a tick's single partitions grouped by
+    partition key, side by side: requested in the same evaluation, they are waited for instead.
     """
     condition = AC.eager().replace("in_latest_time_window", _catch_up_window())
     if snapshots:
@@ -50,22 +50,17 @@ def when_inputs_arrive(
         missing = AC.any_deps_missing().ignore(dg.AssetSelection.assets(*may_be_missing))
         condition = condition.replace("any_deps_missing", missing)
     if built_apart:
-        condition = condition & _not_beside(built_apart)
+        condition = condition & ~AC.any_deps_match(AC.will_be_requested()).allow(dg.AssetSelection.assets(*built_apart))
     if settle_hours:
         condition = condition & ~AC.in_latest_time_window(lookback_delta=timedelta(hours=settle_hours))
     return condition.with_label("when_inputs_arrive")
 
 
-def _not_beside(built_apart: Sequence[dg.AssetKey]) -> AC:
-    """None of these inputs is requested in the same evaluation (see ``when_inputs_arrive``)."""
-    return ~AC.any_deps_match(AC.will_be_requested()).allow(dg.AssetSelection.assets(*built_apart))
-
-
-def once_per_hour_in_order(chain: dg.AssetKey, built_apart: Sequence[dg.AssetKey] = ()) -> AC:
+def once_per_hour_in_order(chain: dg.AssetKey) -> AC:
     """For a chain whose partition h starts from partition h - 1 (the online ranker): learn each hour
     once, when its inputs exist, never while the hour before is running. A missing hour before is
     not waited for (the chain has to start somewhere, and an hour without data has no model); the
-    asset itself refuses a gap that had data. ``built_apart`` as in ``when_inputs_arrive``."""
+    asset itself refuses a gap that had data."""
     itself = dg.AssetSelection.assets(chain)
     return (
         _catch_up_window()
@@ -74,7 +69,6 @@ def once_per_hour_in_order(chain: dg.AssetKey, built_apart: Sequence[dg.AssetKey
         & ~AC.any_deps_missing().ignore(itself)
         & ~AC.any_deps_in_progress()
         & ~AC.in_progress()
-        & _not_beside(built_apart)
     ).with_label("once_per_hour_in_order")
 
 

@@ -23,7 +23,7 @@ def event_days() -> dg.DailyPartitionsDefinition:
 
 def partition_key_of(landing_hour: str) -> str:
     """Landing folder hour (2026-11-22T13) to its hourly partition key (2026-11-22-13:00)."""
-    return parse_hour_key(landing_hour).strftime(HOUR_KEY)
+    return partition_of(parse_hour_key(landing_hour))
 
 
 def landing_hour_of(partition_key: str) -> str:
@@ -36,3 +36,8 @@ def hours_in(window: dg.TimeWindow) -> list[datetime]:
     range of a single-run backfill (a catch-up of many hours is one run, not one per hour)."""
     start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
     return [start + timedelta(hours=n) for n in range(int((end - start) / timedelta(hours=1)))]
+
+
+def partition_of(hour: datetime) -> str:
+    """The hourly partition key of ``hour``."""
+    return hour.strftime(HOUR_KEY)

@@ -1,6 +1,5 @@
 """Feature store assets: thin wiring around ``features.build`` and ``features.online``."""
 
-from collections import Counter
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -8,7 +7,7 @@ import dagster as dg
 from dataflywheel import settings
 from dataflywheel.defs.automation import after_any_update, when_inputs_arrive
 from dataflywheel.defs.ingestion.assets import raw_events
-from dataflywheel.defs.partitions import arrival_hours, hours_in
+from dataflywheel.defs.partitions import arrival_hours, hours_in, partition_of
 from dataflywheel.defs.resources import Warehouse
 from dataflywheel.defs.transform.assets import dbt_model
 from dataflywheel.features import online
@@ -34,11 +33,11 @@ HOURLY_STEP = dict(partitions_def=arrival_hours(), pool="duckdb", backfill_polic
     **HOURLY_STEP,
 )
 def feature_tiles(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    hours, rows = hours_in(context.partition_time_window), Counter()
     with warehouse.engine() as engine:
-        for hour in hours:  # in order: each hour's rows replaced in its own transaction
-            rows.update(build_tiles(engine, hour))
-    return dg.MaterializeResult(metadata={"hours": len(hours), **{f"{table}_rows": n for table, n in rows.items()}})
+        for hour in hours_in(context.partition_time_window):  # in order, each in its own transaction
+            rows = build_tiles(engine, hour)
+            context.add_asset_metadata({f"{t}_rows": n for t, n in rows.items()}, partition_key=partition_of(hour))
+    return dg.MaterializeResult()
 
 
 @dg.multi_asset(
@@ -56,12 +55,12 @@ def feature_tiles(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
     **HOURLY_STEP,
 )
 def feature_rows(context: dg.AssetExecutionContext, warehouse: Warehouse):
-    hours, rows = hours_in(context.partition_time_window), Counter()
     with warehouse.engine() as engine:
-        for hour in hours:  # in order: an hour's windows read the tiles up to it
-            rows.update(build_feature_rows(engine, hour))
-    for table, n in rows.items():
-        yield dg.MaterializeResult(asset_key=table, metadata={"hours": len(hours), "dagster/row_count": n})
+        for hour in hours_in(context.partition_time_window):  # in order: an hour's windows read the tiles up to it
+            for table, n in build_feature_rows(engine, hour).items():
+                context.add_asset_metadata({"dagster/row_count": n}, asset_key=table, partition_key=partition_of(hour))
+    for view in VIEWS:
+        yield dg.MaterializeResult(asset_key=view.table)
 
 
 @dg.asset(

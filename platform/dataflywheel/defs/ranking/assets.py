@@ -7,7 +7,7 @@ import dagster as dg
 from dataflywheel import settings
 from dataflywheel.defs.automation import once_per_hour_in_order, when_inputs_arrive
 from dataflywheel.defs.ingestion.assets import raw_events
-from dataflywheel.defs.partitions import HOUR_KEY, arrival_hours, event_days, hours_in
+from dataflywheel.defs.partitions import arrival_hours, event_days, hours_in, partition_of
 from dataflywheel.defs.resources import ModelRegistry, Warehouse, examples_between
 from dataflywheel.defs.transform.assets import dbt_model
 from dataflywheel.features.definitions import VIEWS
@@ -21,7 +21,6 @@ from dataflywheel.ranking.ranker import Ranker
 
 DIMS = [dbt_model("dim_users"), dbt_model("dim_items")]
 FEATURE_VIEWS = [dg.AssetKey(view.table) for view in VIEWS]
-LABELS = dbt_model("fct_rec_impressions")
 # What every training asset shares.
 SPEC = dict(
     group_name="training",
@@ -35,7 +34,7 @@ LOSS_STREAM_CHECK = "loss_stream_stable"
 
 @dg.asset(
     deps=[
-        LABELS,
+        dbt_model("fct_rec_impressions"),
         dbt_model("dim_users"),
         dbt_model("dim_items"),
         # Impressions of hour h may only use rows published before them: hour h - 1's.
@@ -48,7 +47,7 @@ LOSS_STREAM_CHECK = "loss_stream_stable"
         SPEC
         | {
             "automation_condition": when_inputs_arrive(
-                snapshots=DIMS, may_be_missing=FEATURE_VIEWS, built_apart=[LABELS, *FEATURE_VIEWS]
+                snapshots=DIMS, may_be_missing=FEATURE_VIEWS, built_apart=FEATURE_VIEWS
             )
         }
     ),
@@ -60,14 +59,17 @@ def training_examples(context: dg.AssetExecutionContext, warehouse: Warehouse) -
     hours = hours_in(context.partition_time_window)
     _require_features_of_hours_before(context, hours)
     with warehouse.engine() as engine:
-        rows = sum(build_examples(engine, hour) for hour in hours)
-    return dg.MaterializeResult(metadata={"hours": len(hours), "dagster/row_count": rows})
+        for hour in hours:
+            context.add_asset_metadata(
+                {"dagster/row_count": build_examples(engine, hour)}, partition_key=partition_of(hour)
+            )
+    return dg.MaterializeResult()
 
 
 def _require_features_of_hours_before(context: dg.AssetExecutionContext, hours: list[datetime]) -> None:
     """Each hour's features come from the hour before, which may lack them only if it had no
     events (the data's first hour)."""
-    before = {(hour - timedelta(hours=1)).strftime(HOUR_KEY) for hour in hours}
+    before = {partition_of(hour - timedelta(hours=1)) for hour in hours}
     with_events = before & context.instance.get_materialized_partitions(raw_events.key)
     for key in FEATURE_VIEWS:
         missing = sorted(with_events - context.instance.get_materialized_partitions(key))
@@ -92,14 +94,7 @@ class ScoreWeights(dg.Config):
     backfill_policy=dg.BackfillPolicy.single_run(),
     output_required=False,
     kinds={"river"},
-    **(
-        SPEC
-        | {
-            "automation_condition": once_per_hour_in_order(
-                dg.AssetKey("ranker_model"), built_apart=[training_examples.key]
-            )
-        }
-    ),
+    **(SPEC | {"automation_condition": once_per_hour_in_order(dg.AssetKey("ranker_model"))}),
     freshness_policy=dg.FreshnessPolicy.time_window(
         fail_window=timedelta(hours=settings.current().serving_lag_hours + 2)
     ),
@@ -110,19 +105,18 @@ class ScoreWeights(dg.Config):
 def ranker_model(
     context: dg.AssetExecutionContext, config: ScoreWeights, warehouse: Warehouse, model_registry: ModelRegistry
 ):
+    # Each hour's events are yielded as it is learned, so they are recorded at once: should a later
+    # hour fail, every hour before it is materialized, as its saved model and registry version are.
     for hour in hours_in(context.partition_time_window):
-        partition = hour.strftime(HOUR_KEY)
+        partition = partition_of(hour)
         metadata = _learn_hour(context, hour, partition, config, warehouse, model_registry)
-        context.log_event(dg.AssetMaterialization(context.asset_key, partition=partition, metadata=metadata))
-        context.log_event(
-            dg.AssetCheckEvaluation(
-                asset_key=context.asset_key,
-                check_name=LOSS_STREAM_CHECK,
-                partition=partition,
-                **_loss_stream_verdict(metadata),
-            )
+        yield dg.AssetMaterialization(context.asset_key, partition=partition, metadata=metadata)
+        yield dg.AssetCheckEvaluation(
+            asset_key=context.asset_key,
+            check_name=LOSS_STREAM_CHECK,
+            partition=partition,
+            **_loss_stream_verdict(metadata),
         )
-    yield from ()  # every hour is logged above: no output of the range as a whole
 
 
 def _learn_hour(

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 
 from dataflywheel.defs.ingestion.assets import raw_events
-from dataflywheel.defs.partitions import HOUR_KEY
+from dataflywheel.defs.partitions import partition_of
 from dataflywheel.defs.transform.assets import dbt_model
 from dataflywheel.defs.transform.jobs import rebuild_days_job, rebuild_labels_job
 from dataflywheel.ingest.late import stale_days
@@ -25,8 +25,8 @@ def hours_of(day: str) -> dict[str, str]:
     """A day's first and last hourly partition keys, as the tags of a one-run range."""
     start = datetime.combine(date.fromisoformat(day), datetime.min.time())
     return {
-        "dagster/asset_partition_range_start": start.strftime(HOUR_KEY),
-        "dagster/asset_partition_range_end": (start + timedelta(hours=23)).strftime(HOUR_KEY),
+        "dagster/asset_partition_range_start": partition_of(start),
+        "dagster/asset_partition_range_end": partition_of(start + timedelta(hours=23)),
     }
 
 
