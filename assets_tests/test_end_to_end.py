@@ -172,18 +172,36 @@ def _learn_hour(defs, instance, hour: datetime):
     )
 
 
-def test_a_gap_with_impressions_fails_instead_of_starting_over(demo, tmp_path):
+def test_a_gap_is_learned_in_order_when_its_examples_are_built_and_fails_when_not(demo, tmp_path):
     _, _, defs, instance = demo
     store = ModelStore(settings.current().ranker_chain_dir)
     missing = store.hours()[len(store.hours()) // 2]  # an hour with impressions loses its model
+    following = missing + timedelta(hours=1)
+    probe = random_examples(300, seed=5)
+    learned = {h: store.load(h).predict(probe)["score"] for h in (missing, following)}
     aside = tmp_path / "aside.pkl"
-    store.path(missing).rename(aside)
-    after = store.path(missing + timedelta(hours=1)).read_bytes()
+
+    store.path(missing).rename(aside)  # its run still to come: the next hour's run learns it first
+    assert _learn_hour(defs, instance, following).success
+    for hour in (missing, following):  # the same states as the chain learned them in order
+        np.testing.assert_array_equal(store.load(hour).predict(probe)["score"], learned[hour])
+
+    store.path(missing).rename(aside)  # and its examples are not built: nothing to learn it from
+    examples = dg.AssetKey("training_examples")
+    with DuckDBEngine.open(settings.current().warehouse_path) as engine:
+        window = [missing, following]
+        engine.execute("DELETE FROM training.training_examples WHERE impression_ts >= ? AND impression_ts < ?", window)
+    after = store.path(following).read_bytes()
     try:
-        assert not _learn_hour(defs, instance, missing + timedelta(hours=1)).success
-        assert store.path(missing + timedelta(hours=1)).read_bytes() == after  # nothing learned past the gap
+        assert not _learn_hour(defs, instance, following).success
+        assert store.path(following).read_bytes() == after  # nothing learned past the gap
     finally:
         aside.rename(store.path(missing))
+        partition = f"{missing:%Y-%m-%d-%H:00}"
+        rebuilt = defs.resolve_job_def("hourly_learning").execute_in_process(
+            instance=instance, partition_key=partition, asset_selection=[examples]
+        )
+        assert rebuilt.success
 
 
 def test_an_empty_hour_does_not_stall_the_chain(demo):

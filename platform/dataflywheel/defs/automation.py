@@ -59,8 +59,9 @@ def when_inputs_arrive(
 def once_per_hour_in_order(chain: dg.AssetKey) -> AC:
     """For a chain whose partition h starts from partition h - 1 (the online ranker): learn each hour
     once, when its inputs exist, never while the hour before is running. A missing hour before is
-    not waited for (the chain has to start somewhere, and an hour without data has no model); the
-    asset itself refuses a gap that had data."""
+    not waited for (the chain has to start somewhere, an hour without data has no model, and one
+    whose run is still to come is learned first by the asset itself, which refuses a gap it
+    cannot learn)."""
     itself = dg.AssetSelection.assets(chain)
     return (
         _catch_up_window()
@@ -79,9 +80,13 @@ def after_any_update() -> AC:
 
 
 def daily_at(cron: str) -> AC:
-    """For a report over everything so far (the debugging report): once a day, whatever updated.
-    Waiting for every input partition, as ``eager()`` does, would wait forever on hours without data."""
-    return (AC.cron_tick_passed(cron).since_last_handled() & ~AC.in_progress()).with_label(f"daily_at({cron})")
+    """For a report over everything so far (the debugging report): once a day, whatever updated,
+    once there is something to report on (some input exists: not on a fresh install). Waiting for
+    every input partition, as ``eager()`` does, would wait forever on hours without data."""
+    has_data = AC.all_deps_match(~AC.missing())
+    return (AC.cron_tick_passed(cron).since_last_handled() & has_data & ~AC.in_progress()).with_label(
+        f"daily_at({cron})"
+    )
 
 
 def when_missing_or_changed() -> AC:

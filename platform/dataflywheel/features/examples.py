@@ -54,6 +54,16 @@ def impressions_between(engine: Engine, start: datetime, end: datetime, marts: s
     )
 
 
+def hours_with_examples(engine: Engine, start: datetime, end: datetime) -> set[datetime]:
+    """The impression hours in [start, end) whose training examples are built."""
+    frame = engine.frame(
+        f"SELECT DISTINCT date_trunc('hour', impression_ts) AS hour FROM {TABLE} "
+        "WHERE impression_ts >= ? AND impression_ts < ?",
+        [start, end],
+    )
+    return set(frame.get_column("hour").to_list())
+
+
 def load_examples(engine: Engine, start: datetime, end: datetime) -> pl.DataFrame:
     """Training examples of [start, end) in stream order (impression time, then id): the order
     the ranker learns them in, so every reader replays the same stream."""

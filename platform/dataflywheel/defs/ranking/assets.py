@@ -11,7 +11,7 @@ from dataflywheel.defs.partitions import arrival_hours, event_days, hours_in, pa
 from dataflywheel.defs.resources import ModelRegistry, Warehouse, examples_between
 from dataflywheel.defs.transform.assets import dbt_model
 from dataflywheel.features.definitions import VIEWS
-from dataflywheel.features.examples import build_examples, impressions_between
+from dataflywheel.features.examples import build_examples, hours_with_examples, impressions_between
 from dataflywheel.lifecycle.model_store import ModelStore
 from dataflywheel.lifecycle.registry import CHAMPION, TRAINED_THROUGH, code_version
 from dataflywheel.monitoring.loss_stream import LossStreamMonitor
@@ -107,7 +107,7 @@ def ranker_model(
 ):
     # Each hour's events are yielded as it is learned, so they are recorded at once: should a later
     # hour fail, every hour before it is materialized, as its saved model and registry version are.
-    for hour in hours_in(context.partition_time_window):
+    for hour in _unlearned_before(hours_in(context.partition_time_window), warehouse):
         partition = partition_of(hour)
         metadata = _learn_hour(context, hour, partition, config, warehouse, model_registry)
         yield dg.AssetMaterialization(context.asset_key, partition=partition, metadata=metadata)
@@ -117,6 +117,18 @@ def ranker_model(
             partition=partition,
             **_loss_stream_verdict(metadata),
         )
+
+
+def _unlearned_before(hours: list[datetime], warehouse: Warehouse) -> list[datetime]:
+    """``hours``, after the hours before them the chain has not learned yet but can (their examples
+    are built): the daemon may start a later hour's run while an earlier one's is still to come,
+    and the chain learns in order. Hours without examples stay gaps (see ``_learn_hour``)."""
+    before = ModelStore(settings.current().ranker_chain_dir).latest_before(hours[0])
+    if before is None or before == hours[0] - timedelta(hours=1):
+        return hours
+    with warehouse.engine() as engine:
+        built = hours_with_examples(engine, before + timedelta(hours=1), hours[0])
+    return sorted(built) + hours
 
 
 def _learn_hour(
