@@ -94,10 +94,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _setup() -> int:
+    import dagster as dg
+
     from dataflywheel.contracts import dbt_vocabulary
     from dataflywheel.dbt_project import parse_manifest
 
     dbt_vocabulary.write()  # before parsing: the models call the vocabulary macros it generates
+    # Create the instance's SQLite storage once, here: the daemon, the webserver, run workers and
+    # the CLI starting together on a fresh home would race to create it (two schema heads).
+    with dg.DagsterInstance.from_config(str(settings.current().dagster_home)) as instance:
+        instance.get_runs(limit=1)
+        instance.get_event_records(dg.EventRecordsFilter(event_type=dg.DagsterEventType.RUN_SUCCESS), limit=1)
+        instance.all_instigator_state()
     print(f"home {settings.current().home}; dbt manifest {parse_manifest()}")
     return 0
 
