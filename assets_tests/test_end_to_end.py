@@ -67,17 +67,24 @@ def test_every_asset_is_materialized_and_every_check_evaluated(demo):
     assert conservation
 
 
+def _latest_by_partition(instance, key: dg.AssetKey) -> dict:
+    """The newest materialization record of each materialized partition of ``key``."""
+    return {
+        partition: instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+        ).records[0]
+        for partition in instance.get_materialized_partitions(key)
+    }
+
+
 def test_each_learned_hour_has_its_own_metadata_and_loss_stream_verdict(demo):
     """ranker_model learns a catch-up's hours in one run: each hour is still its own partition's
     materialization, with its own metadata, and its own loss-stream check evaluation."""
     _, _, _, instance = demo
     ranker = dg.AssetKey("ranker_model")
-    alarms = {}
-    for hour in instance.get_materialized_partitions(ranker):
-        [record] = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=ranker, asset_partitions=[hour]), limit=1
-        ).records
-        alarms[hour] = record.asset_materialization.metadata["loss_stream_alarms"].value
+    learned = _latest_by_partition(instance, ranker)
+    metadata = {hour: record.asset_materialization.metadata for hour, record in learned.items()}
+    alarms = {hour: m["loss_stream_alarms"].value for hour, m in metadata.items()}
     records = instance.get_event_records(
         dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION), limit=100_000
     )
@@ -88,30 +95,13 @@ def test_each_learned_hour_has_its_own_metadata_and_loss_stream_verdict(demo):
             verdicts.setdefault(evaluation.partition, evaluation.passed)  # newest first
     assert len(alarms) >= 48
     assert verdicts == {hour: n == 0 for hour, n in alarms.items()}
-    runs = Counter(
-        instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=ranker, asset_partitions=[h]), limit=1)
-        .records[0]
-        .run_id
-        for h in alarms
-    )
+    runs = Counter(record.run_id for record in learned.values())
     assert max(runs.values()) >= 24  # the catch-up learned many hours in one run
-    examples = dg.AssetKey("training_examples")
-    rows = [
-        instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=examples, asset_partitions=[h]), limit=1)
-        .records[0]
-        .asset_materialization.metadata["dagster/row_count"]
-        .value
-        for h in instance.get_materialized_partitions(examples)
-    ]
+    examples = _latest_by_partition(instance, dg.AssetKey("training_examples"))
+    rows = [record.asset_materialization.metadata["dagster/row_count"].value for record in examples.values()]
     with DuckDBEngine.open(settings.current().warehouse_path, read_only=True) as engine:
         assert sum(rows) == engine.scalar("SELECT count(*) FROM training.training_examples")  # each hour its own count
-    seen = [
-        instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=ranker, asset_partitions=[h]), limit=1)
-        .records[0]
-        .asset_materialization.metadata["examples_seen"]
-        .value
-        for h in sorted(alarms)
-    ]
+    seen = [metadata[hour]["examples_seen"].value for hour in sorted(metadata)]
     assert seen == sorted(seen) and len(set(seen)) > len(seen) // 2  # each hour its own state, growing
 
 

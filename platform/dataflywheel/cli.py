@@ -102,10 +102,9 @@ def _setup() -> int:
     dbt_vocabulary.write()  # before parsing: the models call the vocabulary macros it generates
     # Create the instance's SQLite storage once, here: the daemon, the webserver, run workers and
     # the CLI starting together on a fresh home would race to create it (two schema heads).
-    with dg.DagsterInstance.from_config(str(settings.current().dagster_home)) as instance:
-        instance.get_runs(limit=1)
-        instance.get_event_records(dg.EventRecordsFilter(event_type=dg.DagsterEventType.RUN_SUCCESS), limit=1)
-        instance.all_instigator_state()
+    # Opening the instance creates all three (runs, event log, schedules).
+    with dg.DagsterInstance.from_config(str(settings.current().dagster_home)):
+        pass
     print(f"home {settings.current().home}; dbt manifest {parse_manifest()}")
     return 0
 
