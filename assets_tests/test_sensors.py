@@ -7,6 +7,7 @@ import dagster as dg
 
 from dataflywheel.defs.ingestion.sensors import landing_sensor
 from dataflywheel.ingest.late import stale_days
+from dataflywheel.ingest.landing import event_file_sizes, fingerprint, hour_fingerprints
 from helpers import land_rows
 
 
@@ -35,8 +36,8 @@ def test_landing_sensor_requests_new_hours_then_only_late_files(tmp_path, monkey
         land(root, "2026-11-16T11", "a")
         third = tick(instance, first.cursor)
         assert sorted(r.partition_key for r in third.run_requests) == ["2026-11-16-09:00", "2026-11-16-11:00"]
-        assert json.loads(third.cursor)["2026-11-16T09"] == 2
-        # A new file count makes a new run key, so Dagster does not drop the late request as a repeat.
+        assert json.loads(third.cursor)["2026-11-16T09"] == hour_fingerprints(root)["2026-11-16T09"]
+        # New files make a new run key, so Dagster does not drop the late request as a repeat.
         assert next(r.run_key for r in third.run_requests if r.partition_key.endswith("09:00")) != next(
             r.run_key for r in first.run_requests if r.partition_key.endswith("09:00")
         )
@@ -49,12 +50,35 @@ def test_a_fresh_cursor_skips_hours_already_loaded(tmp_path, monkeypatch):
     land(root, "2026-11-16T10", "a")
     land(root, "2026-11-16T10", "b")
     with dg.instance_for_test() as instance:
-        for key, files in (("2026-11-16-09:00", 1), ("2026-11-16-10:00", 1)):  # as a backfill left them
+        loaded = {  # what a backfill read: 10:00 before its second file landed
+            "2026-11-16-09:00": hour_fingerprints(root)["2026-11-16T09"],
+            "2026-11-16-10:00": fingerprint({f: n for f, n in event_file_sizes(root, "2026-11-16T10").items() if "/a." in f}),
+        }
+        for key, print_ in loaded.items():
             instance.report_runless_asset_event(
-                dg.AssetMaterialization("raw_events", partition=key, metadata={"files": files})
+                dg.AssetMaterialization("raw_events", partition=key, metadata={"files_fingerprint": print_})
             )
         # 09:00 is up to date; 10:00 has gained a file since it was loaded.
         assert [r.partition_key for r in tick(instance).run_requests] == ["2026-11-16-10:00"]
+
+
+def test_landing_sensor_notices_a_file_removed_or_replaced(tmp_path, monkeypatch):
+    """An operator setting a bad file aside, or replacing it, must get the hour re-loaded by itself."""
+    root = str(tmp_path / "landing")
+    monkeypatch.setenv("DATAFLYWHEEL_LANDING_URL", root)
+    land(root, "2026-11-16T09", "a")
+    land(root, "2026-11-16T09", "bad")
+    hour_dir = tmp_path / "landing" / "events" / "arrival_hour=2026-11-16T09"
+    with dg.instance_for_test() as instance:
+        first = tick(instance)
+        (hour_dir / "bad.parquet").unlink()  # removed: the count shrinks
+        removed = tick(instance, first.cursor)
+        assert [r.partition_key for r in removed.run_requests] == ["2026-11-16-09:00"]
+        (hour_dir / "a.parquet").write_bytes(b"PAR1 not really")  # replaced in place: same count, same name
+        replaced = tick(instance, removed.cursor)
+        assert [r.partition_key for r in replaced.run_requests] == ["2026-11-16-09:00"]
+        assert len({r.run_key for r in (*first.run_requests, *removed.run_requests, *replaced.run_requests)}) == 3
+        assert tick(instance, replaced.cursor).run_requests == []
 
 
 def test_landing_sensor_skips_hours_outside_the_partitions(tmp_path, monkeypatch):

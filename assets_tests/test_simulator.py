@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from dataflywheel.contracts.vocabulary import EventType
-from dataflywheel.ingest.validation import Reason
+from dataflywheel.simulator.wire import MALFORMED_KINDS
 from dataflywheel.simulator.activity import ET, simulate_day
 from dataflywheel.simulator.config import FaultRates, SimulationConfig
 from dataflywheel.simulator.run import deliver_day
@@ -88,7 +88,7 @@ def test_fault_rates_match_configuration(small_config):
     assert duplicates / originals == pytest.approx(0.02, rel=0.15)
     kinds = rows.get_column("_fault").drop_nulls()
     # Every malformed kind appears, in roughly equal shares, at about the configured rate.
-    assert set(kinds.unique()) == {r.value for r in Reason}
+    assert set(kinds.unique()) == {r.value for r in MALFORMED_KINDS}
     originals_malformed = rows.head(originals).get_column("_fault").drop_nulls().len()
     assert originals_malformed / originals == pytest.approx(0.01, rel=0.2)
     lateness = rows.get_column("received_ts").dt.replace_time_zone(None) - rows.get_column("event_ts").str.to_datetime(

@@ -59,7 +59,6 @@ class Settings:
     landing_url: str  # a local folder by default, any fsspec URL (s3://...) by config
     mlflow_uri: str  # tracking + registry; SQLite under the home folder by default
     partitions_start: datetime  # first hour of the hourly / daily partitions shown in Dagster
-    dedup_horizon_hours: int = 7 * 24
     allowed_lateness_hours: float = 2  # later events still load, are counted, and make built days stale
     # Arrival hours after an impression hour that its labels wait for: a click counts up to an hour after
     # the impression (fct_rec_impressions), and its delivery may take most of another.
@@ -161,7 +160,6 @@ class Settings:
 
 # The scalar knobs an environment variable may override, and their types.
 _KNOBS = {
-    "dedup_horizon_hours": int,
     "allowed_lateness_hours": float,
     "label_delay_hours": int,
     "catch_up_days": int,

@@ -18,11 +18,18 @@ SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 
 
+# The longest text a wire field may carry, in characters: ids and names are short, and a
+# client that sends more is broken or hostile. ``properties`` holds a few event attributes.
+MAX_ID_LENGTH = 128
+MAX_PROPERTIES_LENGTH = 16_384
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
     sql_type: str  # the typed column in raw_events (portable SQL type names)
     description: str
+    max_length: int = MAX_ID_LENGTH  # on the wire, where every client field is text
 
 
 FIELDS: tuple[Field, ...] = (
@@ -40,7 +47,7 @@ FIELDS: tuple[Field, ...] = (
     Field("propensity", "DOUBLE", "Probability the logging policy showed this item in this slot."),
     Field("model_version", "VARCHAR", "Policy / model that produced the recommendation."),
     Field("dwell_ms", "BIGINT", "Time spent on the item, milliseconds."),
-    Field("properties", "VARCHAR", "Event-specific attributes as JSON text."),
+    Field("properties", "VARCHAR", "Event-specific attributes as JSON text.", MAX_PROPERTIES_LENGTH),
     Field("schema_version", "INTEGER", "Version of this schema the client spoke."),
 )
 
@@ -51,6 +58,9 @@ WIRE_TEXT_FIELDS = tuple(f.name for f in FIELDS if f.name not in SERVER_FIELDS)
 ALWAYS_REQUIRED = ("event_id", "event_type", "event_ts", "tenant_id", "user_id", "schema_version")
 ITEM_FIELDS = ("item_id", "item_type", "surface")
 REC_FIELDS = ("rec_request_id", "position", "model_version")
+# Free-form identifiers: no control, zero-width or bidirectional formatting characters, which
+# would hide in logs and dashboards or spoof another id (enums are checked against their vocabularies).
+IDENTIFIER_FIELDS = ("event_id", "tenant_id", "user_id", "item_id", "rec_request_id", "model_version")
 
 
 def required_fields(event_type: EventType) -> tuple[str, ...]:

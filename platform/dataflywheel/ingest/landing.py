@@ -11,7 +11,9 @@ partial file, and an existing file is never rewritten: landing is append-only.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 import fsspec
@@ -19,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataflywheel.contracts.schema import WIRE_TEXT_FIELDS
+from dataflywheel.ingest.landed_files import schema_problem
 
 HOUR_FORMAT = "%Y-%m-%dT%H"
 EVENTS_DIR = "events"
@@ -63,12 +66,6 @@ def filesystem(root: str) -> fsspec.AbstractFileSystem:
     return _fs(root)[0]
 
 
-def row_count(url: str) -> int:
-    """Rows in a landed file, from its Parquet footer alone."""
-    with fsspec.open(url, "rb") as f:
-        return pq.read_metadata(f).num_rows
-
-
 def _protocols(fs: fsspec.AbstractFileSystem) -> list[str]:
     return [fs.protocol] if isinstance(fs.protocol, str) else list(fs.protocol)
 
@@ -101,41 +98,59 @@ def land_events(root: str, hour: str, batch_name: str, table: pa.Table) -> bool:
     """Land one batch of wire-format events that all arrived in ``hour``.
 
     Text columns may be any Arrow string type (string, large_string, string_view): all are
-    the same UTF8 in Parquet.
+    the same UTF8 in Parquet. Anything else (an all-null column, extra columns) is cast to the
+    wire schema first, so the platform never lands a file it would then quarantine.
     """
-    if (
-        table.schema.names != WIRE_SCHEMA.names
-        or table.schema.field("received_ts").type != WIRE_SCHEMA.field("received_ts").type
-    ):
+    if schema_problem(table.schema) is not None or table.schema.names != WIRE_SCHEMA.names:
         table = table.select(WIRE_SCHEMA.names).cast(WIRE_SCHEMA)
     return write_atomic(table, f"{hour_dir(root, hour)}/{batch_name}.parquet")
 
 
-def _urls(fs: fsspec.AbstractFileSystem, paths) -> list[str]:
-    """Paths as the fsspec URLs DuckDB and readers need (local paths stay plain)."""
-    protocol = _protocol(fs)
-    prefix = "" if protocol in ("file", "local") else f"{protocol}://"
-    return sorted(prefix + p for p in paths)
-
-
-def list_event_files(root: str) -> dict[str, list[str]]:
-    """Landed event files by arrival hour, ignoring in-flight temporary files."""
+def _find_event_files(root: str) -> dict[str, dict[str, int]]:
+    """Landed event files by arrival hour with their sizes, ignoring in-flight temporary files."""
     fs, path = _fs(root)
     base = f"{path}/{EVENTS_DIR}"
     if not fs.exists(base):
         return {}
-    by_hour: dict[str, list[str]] = {}
-    for entry in fs.find(base):
+    by_hour: dict[str, dict[str, int]] = {}
+    for entry, info in fs.find(base, detail=True).items():
         parent, name = entry.rsplit("/", 1)
         if name.endswith(".parquet") and "arrival_hour=" in parent:
-            by_hour.setdefault(parent.rsplit("arrival_hour=", 1)[1], []).append(entry)
-    return {hour: _urls(fs, paths) for hour, paths in sorted(by_hour.items())}
+            by_hour.setdefault(parent.rsplit("arrival_hour=", 1)[1], {})[entry] = int(info.get("size") or 0)
+    prefix = _url_prefix(fs)
+    return {hour: {prefix + p: size for p, size in sorted(files.items())} for hour, files in sorted(by_hour.items())}
 
 
-def event_files(root: str, hour: str) -> list[str]:
-    """Landed event files of one arrival hour."""
+def _url_prefix(fs: fsspec.AbstractFileSystem) -> str:
+    """What turns a path into the fsspec URL DuckDB and readers need (local paths stay plain)."""
+    protocol = _protocol(fs)
+    return "" if protocol in ("file", "local") else f"{protocol}://"
+
+
+def list_event_files(root: str) -> dict[str, list[str]]:
+    """Landed event files by arrival hour."""
+    return {hour: list(files) for hour, files in _find_event_files(root).items()}
+
+
+def event_file_sizes(root: str, hour: str) -> dict[str, int]:
+    """Landed event files of one arrival hour and their sizes in bytes."""
     fs, path = _fs(hour_dir(root, hour))
-    return _urls(fs, fs.glob(f"{path}/*.parquet"))
+    prefix = _url_prefix(fs)
+    return {
+        prefix + p: int(info.get("size") or 0) for p, info in sorted(fs.glob(f"{path}/*.parquet", detail=True).items())
+    }
+
+
+def fingerprint(sizes: Mapping[str, int]) -> str:
+    """What an hour's files are: their names and sizes. Any file added, removed or replaced by
+    one of another size changes it."""
+    lines = sorted(f"{url.rsplit('/', 1)[-1]}:{size}" for url, size in sizes.items())
+    return hashlib.sha1("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def hour_fingerprints(root: str) -> dict[str, str]:
+    """The fingerprint of every arrival hour's files, in one listing of the landing zone."""
+    return {hour: fingerprint(files) for hour, files in _find_event_files(root).items()}
 
 
 def directory_url(root: str, snapshot_date: str, name: str) -> str:

@@ -45,6 +45,14 @@ RAW_TABLE_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("kept_in_arrival_hour", "TIMESTAMP NOT NULL"),
         *_SOURCE,
     ],
+    # Landed files set aside whole (unreadable, or not the wire schema): their rows cannot be read one by one.
+    "quarantined_files": [
+        *_ARRIVAL,
+        *_SOURCE,
+        ("reason", "VARCHAR NOT NULL"),
+        ("detail", "VARCHAR"),
+        ("rows", "BIGINT NOT NULL"),  # from the footer; 0 when the file has none
+    ],
     **{
         table: [("snapshot_date", "DATE NOT NULL"), *DIRECTORY_COLUMNS[name]]
         for name, table in DIRECTORY_TABLES.items()

@@ -12,12 +12,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from dataflywheel.contracts.schema import ALWAYS_REQUIRED, SUPPORTED_SCHEMA_VERSIONS, required_fields
+from dataflywheel.contracts.schema import (
+    ALWAYS_REQUIRED,
+    FIELDS,
+    IDENTIFIER_FIELDS,
+    SERVER_FIELDS,
+    SUPPORTED_SCHEMA_VERSIONS,
+    required_fields,
+)
 from dataflywheel.contracts.vocabulary import ITEM_TYPE_OF_EVENT, EventType, ItemType, Surface
 from dataflywheel.warehouse.engine import Engine
 
 
 class Reason(StrEnum):
+    RECEIVED_OUTSIDE_ARRIVAL_HOUR = "received_outside_arrival_hour"
+    FIELD_TOO_LONG = "field_too_long"
+    CONTROL_CHARACTERS = "control_characters"
     UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
     UNKNOWN_EVENT_TYPE = "unknown_event_type"
     MISSING_REQUIRED_FIELD = "missing_required_field"
@@ -29,12 +39,22 @@ class Reason(StrEnum):
     INVALID_JSON = "invalid_json"
 
 
+# Control (C0, DEL, C1), zero-width and bidirectional formatting characters, in RE2 / Java syntax.
+CONTROL_CHARACTERS_PATTERN = r"[\x00-\x1f\x7f-\x9f\x{200b}-\x{200f}\x{202a}-\x{202e}\x{2060}-\x{2069}\x{feff}]"
+
+
 @dataclass(frozen=True)
 class Bounds:
     """How far a client clock may disagree with the collector's and still be believed."""
 
     max_future: timedelta = timedelta(minutes=10)  # client clock ahead of the server
     max_lateness: timedelta = timedelta(days=7)  # offline clients deliver late
+
+    def accepted_arrivals(self, event_ts: str) -> tuple[str, str]:
+        """SQL bounds of the arrival hours in which a delivery of an event stamped ``event_ts``
+        is accepted: every copy of an event the platform loads arrived between them."""
+        future, lateness = self.sql()
+        return f"{event_ts} - {future} - INTERVAL 1 HOUR", f"{event_ts} + {lateness}"
 
     def sql(self) -> tuple[str, str]:
         return (
@@ -64,12 +84,16 @@ def _types_by_extra_required_fields() -> dict[tuple[str, ...], list[EventType]]:
 PARSED_TS = "event_ts_parsed"
 
 
-def reason_sql(engine: Engine, bounds: Bounds = Bounds(), parsed_ts: str | None = None) -> str:
+def reason_sql(engine: Engine, arrival_hour: str, bounds: Bounds = Bounds(), parsed_ts: str | None = None) -> str:
     """A SQL expression over wire columns giving the first failed rule's reason, or NULL.
 
+    ``arrival_hour`` is the SQL timestamp of the folder the rows landed in: the collector
+    stamps ``received_ts`` in that hour, so a row that disagrees was moved or re-landed.
     ``parsed_ts`` names a column already holding the parsed ``event_ts``, so a loader that
     keeps the parsed value parses each timestamp once.
     """
+    too_long = " OR ".join(f"length({f.name}) > {f.max_length}" for f in FIELDS if f.name not in SERVER_FIELDS)
+    controls = " OR ".join(engine.matches_sql(name, CONTROL_CHARACTERS_PATTERN) for name in IDENTIFIER_FIELDS)
     cast = engine.try_cast_sql
     future, lateness = bounds.sql()
     required_by_type = "\n".join(
@@ -82,6 +106,10 @@ def reason_sql(engine: Engine, bounds: Bounds = Bounds(), parsed_ts: str | None 
     )
     ts = parsed_ts or engine.parse_wire_timestamp_sql("event_ts")
     return f"""CASE
+WHEN received_ts IS NULL OR received_ts < {arrival_hour} OR received_ts >= {arrival_hour} + INTERVAL 1 HOUR
+  THEN '{Reason.RECEIVED_OUTSIDE_ARRIVAL_HOUR}'
+WHEN {too_long} THEN '{Reason.FIELD_TOO_LONG}'
+WHEN {controls} THEN '{Reason.CONTROL_CHARACTERS}'
 WHEN {_missing("schema_version")} OR {cast("schema_version", "INTEGER")} IS NULL
      OR {cast("schema_version", "INTEGER")} NOT IN ({", ".join(map(str, sorted(SUPPORTED_SCHEMA_VERSIONS)))})
   THEN '{Reason.UNSUPPORTED_SCHEMA_VERSION}'

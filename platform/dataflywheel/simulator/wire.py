@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from dataflywheel.contracts.schema import SCHEMA_VERSION
+from dataflywheel.contracts.schema import MAX_ID_LENGTH, SCHEMA_VERSION
 from dataflywheel.contracts.vocabulary import ItemType
 from dataflywheel.ingest.validation import Reason
 from dataflywheel.simulator.activity import EVENT_TYPES, LOGGING_POLICY, PROPERTIES, SURFACES, DayEvents
@@ -22,7 +22,9 @@ from dataflywheel.simulator.config import FaultRates
 from dataflywheel.simulator.world import World
 
 ITEM_TYPES = [ItemType.JIRA_ISSUE.value, ItemType.CONFLUENCE_PAGE.value]
-MALFORMED_KINDS = list(Reason)
+# Every reason a client's row can earn. A row received outside its folder's hour is the landing
+# zone's fault, not a client's: the fault-injection tests land those themselves.
+MALFORMED_KINDS = [reason for reason in Reason if reason is not Reason.RECEIVED_OUTSIDE_ARRIVAL_HOUR]
 FAULT_COLUMN = "_fault"  # the malformed kind applied to a row, null if none
 TIMESTAMP_TEXT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 
@@ -118,6 +120,10 @@ def delivery_times(events: DayEvents, faults: FaultRates, rng: np.random.Generat
 
 def breakage(kind: Reason) -> dict[str, pl.Expr]:
     """How a client breaks a row so that it fails exactly the rule ``kind``."""
+    if kind is Reason.FIELD_TOO_LONG:
+        return {"item_id": pl.lit("i" * (MAX_ID_LENGTH + 1))}
+    if kind is Reason.CONTROL_CHARACTERS:  # an ANSI escape that would clear an operator's terminal
+        return {"user_id": pl.concat_str(pl.col("user_id"), pl.lit("\x1b[2J"))}
     if kind is Reason.UNSUPPORTED_SCHEMA_VERSION:
         return {"schema_version": pl.lit("99")}
     if kind is Reason.UNKNOWN_EVENT_TYPE:

@@ -151,6 +151,9 @@ class DuckDBEngine:
     def parse_wire_timestamp_sql(self, text: str) -> str:
         return f"try_strptime({text}, '%Y-%m-%dT%H:%M:%S.%gZ')"
 
+    def matches_sql(self, text: str, pattern: str) -> str:
+        return f"regexp_matches({text}, {_string_list([pattern])[1:-1]})"
+
     def is_json_sql(self, text: str) -> str:
         return f"json_valid({text})"
 

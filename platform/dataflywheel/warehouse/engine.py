@@ -104,6 +104,10 @@ class Engine(Protocol):
         """A TIMESTAMP from the wire's timestamp text (ISO-8601, UTC, milliseconds:
         ``2026-11-22T13:05:00.123Z``), NULL where the text is not exactly that."""
 
+    def matches_sql(self, text: str, pattern: str) -> str:
+        """True where ``text`` contains a match of the regular expression ``pattern`` (RE2 / Java
+        syntax, the common part: character classes with ``\\x{hhhh}`` escapes)."""
+
     def is_json_sql(self, text: str) -> str:
         """True where ``text`` is a valid JSON document (NULL for NULL)."""
 

@@ -35,8 +35,25 @@ def _conservation_check(counts: HourCounts) -> dg.AssetCheckResult:
         passed=counts.conserved,
         metadata={
             "landed": counts.landed,
-            "loaded + duplicates + quarantined": counts.loaded + counts.duplicates + counts.quarantined,
+            "loaded + duplicates + quarantined + rows of quarantined files": counts.loaded
+            + counts.duplicates
+            + counts.quarantined
+            + counts.rejected_rows,
+            "files": counts.files,
+            "files_fingerprint": counts.fingerprint,
+            "quarantined_files": len(counts.rejected_files),
+            "files accounted for": counts.files_accounted,
         },
+    )
+
+
+def _files_check(counts: HourCounts) -> dg.AssetCheckResult:
+    """A quarantined file fails this check (an error, so it alerts) without holding the hour back."""
+    return dg.AssetCheckResult(
+        check_name="files_readable",
+        passed=not counts.rejected_files,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={f.name: f"{f.rejected}: {f.detail} ({f.rows} rows)" for f in counts.rejected_files},
     )
 
 
@@ -65,7 +82,15 @@ landing_events = dg.AssetSpec(
             "conservation",
             asset="raw_events",
             blocking=True,
-            description="Every landed row is loaded, a duplicate, or quarantined: nothing is lost.",
+            description="Every landed file is read or quarantined whole, and every landed row is loaded, a "
+            "duplicate, quarantined, or in a quarantined file: nothing is lost.",
+        ),
+        dg.AssetCheckSpec(
+            "files_readable",
+            asset="raw_events",
+            description="Every landed file carries the event schema and decodes; a file that does not is "
+            "quarantined whole (raw.quarantined_files, with the reason), the rest of the hour loads, and this "
+            "check fails so the alerts sensor reports it. docs/operations.md: replacing a bad file.",
         ),
         dg.AssetCheckSpec(
             "volume_vs_last_week",
@@ -76,13 +101,13 @@ landing_events = dg.AssetSpec(
     ],
 )
 def raw_events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """Product events of one arrival hour: validated, deduplicated by event_id, malformed rows
-    quarantined with a reason. Replaces the hour in one transaction, so re-runs are idempotent."""
+    """Product events of one arrival hour: files screened, rows validated, deduplicated by event_id,
+    malformed rows and files quarantined with a reason. Replaces the hour in one transaction, so
+    re-runs are idempotent."""
     hour = context.partition_time_window.start.replace(tzinfo=None)
-    horizon = timedelta(hours=settings.current().dedup_horizon_hours)
     with warehouse.engine() as engine:
         lateness = timedelta(hours=settings.current().allowed_lateness_hours)
-        counts = ingest_hour(engine, settings.current().landing_url, hour, horizon, allowed_lateness=lateness)
+        counts = ingest_hour(engine, settings.current().landing_url, hour, allowed_lateness=lateness)
         volume = _volume_check(counts.loaded, loaded_a_week_earlier(engine, hour))
     return dg.MaterializeResult(
         metadata={
@@ -91,13 +116,15 @@ def raw_events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
             "duplicates": counts.duplicates,
             "quarantined": counts.quarantined,
             "files": counts.files,
+            "files_fingerprint": counts.fingerprint,
+            "quarantined_files": len(counts.rejected_files),
             "quarantined_by_reason": counts.reasons,
             "lateness_seconds": {k: v for k, v in counts.lateness_seconds.items() if v is not None},
             "event_dates": counts.event_dates,
             "beyond_watermark": counts.beyond_watermark,
             "dagster/row_count": counts.loaded,
         },
-        check_results=[_conservation_check(counts), volume],
+        check_results=[_conservation_check(counts), _files_check(counts), volume],
     )
 
 

@@ -11,46 +11,48 @@ from dataflywheel import settings
 from dataflywheel.defs.ingestion.assets import RAW_DIRECTORY_USERS, landing_events, raw_events
 from dataflywheel.defs.ingestion.jobs import directory_job, ingest_job
 from dataflywheel.defs.partitions import arrival_hours, event_days, landing_hour_of, partition_key_of
-from dataflywheel.ingest.landing import list_directory_snapshots, list_event_files
+from dataflywheel.ingest.landing import hour_fingerprints, list_directory_snapshots
 
 
-def hours_with_new_files(files_by_hour: dict[str, list[str]], seen: dict[str, int]) -> dict[str, int]:
-    """Arrival hours whose file count grew since the cursor; landed files are never removed."""
-    return {hour: len(files) for hour, files in files_by_hour.items() if len(files) > seen.get(hour, 0)}
+def hours_with_changed_files(fingerprints: dict[str, str], seen: dict[str, str]) -> dict[str, str]:
+    """Arrival hours whose files changed since the cursor: new files, and also a bad file an
+    operator removed or replaced (docs/operations.md)."""
+    return {hour: print_ for hour, print_ in fingerprints.items() if seen.get(hour) != print_}
 
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def landing_sensor(context: dg.SensorEvaluationContext):
-    """Request ``raw_events`` for every arrival hour with new files, late files for old hours included."""
-    seen = json.loads(context.cursor) if context.cursor else loaded_file_counts(context.instance)
-    new = hours_with_new_files(list_event_files(settings.current().landing_url), seen)
+    """Request ``raw_events`` for every arrival hour whose files changed, late files for old hours included."""
+    seen = json.loads(context.cursor) if context.cursor else loaded_fingerprints(context.instance)
+    changed = hours_with_changed_files(hour_fingerprints(settings.current().landing_url), seen)
     valid_keys = set(arrival_hours().get_partition_keys())
     requests, landed = [], []
-    for hour, n_files in sorted(new.items()):
+    for hour, print_ in sorted(changed.items()):
         key = partition_key_of(hour)
         if key not in valid_keys:
             context.log.warning(f"Landing hour {hour} is outside the partitions; skipped")
             continue
-        requests.append(dg.RunRequest(run_key=f"{key}:{n_files}", partition_key=key))
-        landed.append(dg.AssetMaterialization(landing_events.key, partition=key, metadata={"files": n_files}))
+        requests.append(dg.RunRequest(run_key=f"{key}:{print_}", partition_key=key))
+        landed.append(dg.AssetMaterialization(landing_events.key, partition=key, metadata={"files": print_}))
     return dg.SensorResult(
-        run_requests=requests, asset_events=landed, cursor=json.dumps({**seen, **new}, sort_keys=True)
+        run_requests=requests, asset_events=landed, cursor=json.dumps({**seen, **changed}, sort_keys=True)
     )
 
 
-def loaded_file_counts(instance: dg.DagsterInstance) -> dict[str, int]:
-    """Files per arrival hour when ``raw_events`` last loaded it, from Dagster's event log.
+def loaded_fingerprints(instance: dg.DagsterInstance) -> dict[str, str]:
+    """The files' fingerprint of each arrival hour when ``raw_events`` last loaded it, from
+    Dagster's event log.
 
     Seeds a fresh cursor, so hours already loaded (by a backfill or the demo) are not
-    requested again; an hour that gained files since is.
+    requested again; an hour whose files changed since is.
     """
-    counts: dict[str, int] = {}
+    prints: dict[str, str] = {}
     for record in _all_materializations(instance, raw_events.key):  # newest first
-        files = record.asset_materialization.metadata.get("files")
+        print_ = record.asset_materialization.metadata.get("files_fingerprint")
         hour = landing_hour_of(record.partition_key)
-        if files is not None and hour not in counts:
-            counts[hour] = files.value
-    return counts
+        if print_ is not None and hour not in prints:
+            prints[hour] = print_.value
+    return prints
 
 
 def _all_materializations(instance: dg.DagsterInstance, key: dg.AssetKey):
