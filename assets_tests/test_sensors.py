@@ -6,8 +6,8 @@ from datetime import datetime
 import dagster as dg
 
 from dataflywheel.defs.ingestion.sensors import landing_sensor
-from dataflywheel.ingest.late import stale_days
 from dataflywheel.ingest.landing import event_file_sizes, fingerprint, hour_fingerprints
+from dataflywheel.ingest.late import stale_days
 from helpers import land_rows
 
 
@@ -52,7 +52,9 @@ def test_a_fresh_cursor_skips_hours_already_loaded(tmp_path, monkeypatch):
     with dg.instance_for_test() as instance:
         loaded = {  # what a backfill read: 10:00 before its second file landed
             "2026-11-16-09:00": hour_fingerprints(root)["2026-11-16T09"],
-            "2026-11-16-10:00": fingerprint({f: n for f, n in event_file_sizes(root, "2026-11-16T10").items() if "/a." in f}),
+            "2026-11-16-10:00": fingerprint(
+                {f: n for f, n in event_file_sizes(root, "2026-11-16T10").items() if "/a." in f}
+            ),
         }
         for key, print_ in loaded.items():
             instance.report_runless_asset_event(

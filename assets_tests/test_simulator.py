@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 
 from dataflywheel.contracts.vocabulary import EventType
-from dataflywheel.simulator.wire import MALFORMED_KINDS
 from dataflywheel.simulator.activity import ET, simulate_day
 from dataflywheel.simulator.config import FaultRates, SimulationConfig
 from dataflywheel.simulator.run import deliver_day
+from dataflywheel.simulator.wire import MALFORMED_KINDS
 from dataflywheel.simulator.world import build_world
 
 ITEM_EVENTS = [ET[e] for e in EventType if e.value.startswith(("issue_", "page_"))]
