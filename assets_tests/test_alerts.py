@@ -69,14 +69,51 @@ def test_a_replayed_cursor_does_not_duplicate_alerts(alerts, tmp_path):
         assert len(alerts.read()) == 1
 
 
-def test_failed_blocking_checks_alert_and_warnings_do_not(alerts, tmp_path):
+def test_failed_blocking_and_error_checks_alert_and_warnings_do_not(alerts, tmp_path):
     with instance_with_one_event_log(tmp_path) as instance:
-        for name in ("conservation", "volume_vs_last_week"):  # blocking, and a WARN-level check
+        for name, severity in (
+            ("conservation", dg.AssetCheckSeverity.ERROR),  # blocking
+            ("volume_vs_last_week", dg.AssetCheckSeverity.WARN),
+            ("files_readable", dg.AssetCheckSeverity.ERROR),
+        ):
             instance.report_runless_asset_event(
-                dg.AssetCheckEvaluation(asset_key=dg.AssetKey("raw_events"), check_name=name, passed=False)
+                dg.AssetCheckEvaluation(
+                    asset_key=dg.AssetKey("raw_events"), check_name=name, passed=False, severity=severity
+                )
             )
         tick(instance)
-        assert [(a.kind, a.subject) for a in alerts.read()] == [("blocking_check_failed", "raw_events:conservation")]
+        assert [(a.kind, a.subject) for a in alerts.read()] == [
+            ("blocking_check_failed", "raw_events:conservation"),
+            ("check_failed", "raw_events:files_readable"),
+        ]
+
+
+def test_a_quarantined_file_alerts_naming_the_file_and_the_rest_of_its_hour_loads(alerts, tmp_path, monkeypatch):
+    from datetime import datetime
+
+    from dataflywheel.defs.ingestion.assets import raw_events
+    from dataflywheel.defs.resources import Warehouse
+    from dataflywheel.ingest.landing import hour_dir
+    from helpers import land_rows
+
+    root = tmp_path / "landing"
+    monkeypatch.setenv("DATAFLYWHEEL_LANDING_URL", str(root))
+    land_rows(root, datetime(2026, 11, 16, 10, 5), "good", [{"event_id": f"e{i}"} for i in range(30)])
+    (root / hour_dir("", "2026-11-16T10").lstrip("/") / "broken.parquet").write_bytes(b"not parquet at all")
+    with instance_with_one_event_log(tmp_path) as instance:
+        result = dg.materialize(
+            [raw_events],
+            partition_key="2026-11-16-10:00",
+            resources={"warehouse": Warehouse(path=str(tmp_path / "w.duckdb"))},
+            instance=instance,
+        )
+        assert result.success  # the good file's hour is not held back
+        checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+        assert checks["conservation"].passed and not checks["files_readable"].passed
+        assert result.asset_materializations_for_node("raw_events")[0].metadata["loaded"].value == 30
+        tick(instance)
+        [alert] = alerts.read()
+        assert alert.kind == "check_failed" and "broken.parquet: unreadable_file" in alert.detail
 
 
 def test_failed_runs_alert(alerts, tmp_path):

@@ -51,13 +51,21 @@ def _run_failure_alert(record: dg.EventLogRecord) -> Alert:
 
 
 def _check_alert(record: dg.EventLogRecord, blocking: set[dg.AssetCheckKey]) -> Alert | None:
+    """A failed blocking check holds its downstream back; any other failed check of severity
+    ERROR (a quarantined file, a failed quality gate, online / offline skew) says something broke."""
     evaluation = record.event_log_entry.dagster_event.event_specific_data
-    if evaluation.passed or not (evaluation.blocking or evaluation.asset_check_key in blocking):
+    if evaluation.passed:
         return None
     subject = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
     partition = f" partition {evaluation.partition}" if evaluation.partition else ""
-    detail = f"blocking check failed{partition}; downstream is held back"
-    return Alert("blocking_check_failed", subject, detail, "error", record.timestamp, _key(record))
+    if evaluation.blocking or evaluation.asset_check_key in blocking:
+        detail = f"blocking check failed{partition}; downstream is held back"
+        return Alert("blocking_check_failed", subject, detail, "error", record.timestamp, _key(record))
+    if evaluation.severity != dg.AssetCheckSeverity.ERROR:
+        return None
+    said = "; ".join(f"{name}: {value.value}" for name, value in (evaluation.metadata or {}).items())
+    detail = f"check failed{partition}" + (f": {said}" if said else "")
+    return Alert("check_failed", subject, detail[:2000], "error", record.timestamp, _key(record))
 
 
 def _blocking_checks(context: dg.SensorEvaluationContext) -> set[dg.AssetCheckKey]:
@@ -67,7 +75,8 @@ def _blocking_checks(context: dg.SensorEvaluationContext) -> set[dg.AssetCheckKe
 
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def alerts_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    """Freshness failures, warnings and recoveries, failed runs and failed blocking checks, once each."""
+    """Freshness failures, warnings and recoveries, failed runs, failed blocking checks and failed
+    checks of severity ERROR, once each."""
     cursor = json.loads(context.cursor) if context.cursor else {}
     blocking = _blocking_checks(context)
     alerts = []
