@@ -72,6 +72,7 @@ class Settings:
     calibration_tolerance: float = 0.25  # a segment's predicted P(click) within this share of the observed ...
     calibration_min_clicks: int = 50  # ... in every segment with at least this many clicks
     skew_keys_per_table: int = 5_000  # keys the skew check samples per feature table, from each side
+    pool_wait_alert_minutes: float = 30  # a step waiting this long for a pool slot (e.g. `duckdb`) alerts
     alert_webhook: str | None = None  # also post alerts here (Slack-compatible ``{"text": ...}``)
     gate: GateThresholds = field(default_factory=GateThresholds)
     drift: DriftThresholds = field(default_factory=DriftThresholds)
@@ -169,6 +170,7 @@ _KNOBS = {
     "calibration_tolerance": float,
     "calibration_min_clicks": int,
     "skew_keys_per_table": int,
+    "pool_wait_alert_minutes": float,
     "alert_webhook": str,
 }
 
@@ -214,6 +216,19 @@ DAGSTER_YAML = """\
 # `duckdb`: DuckDB allows one writer process, so the pool's limit is 1.
 # Runs the daemon launches (a process each) queue: on two cores more at once only compete for them,
 # and the steps touching the warehouse take the `duckdb` slot one at a time anyway.
+# A run whose process dies: the crashed-runs sensor fails it and frees its pool slots (the default
+# launcher cannot report its health); run monitoring times out runs that never start or never finish
+# cancelling, and frees what finished runs still hold. Crashed runs are retried once (not runs whose
+# own steps failed: those failures are real and alerted).
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 300
+  cancel_timeout_seconds: 300
+  free_slots_after_run_end_seconds: 60
+run_retries:
+  enabled: true
+  max_retries: 1
+  retry_on_asset_or_op_failure: false
 concurrency:
   runs:
     max_concurrent_runs: 2
