@@ -125,3 +125,51 @@ def test_a_live_run_is_left_alone(home, tmp_path):
         assert not instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_FAILURE).records
         assert running.wait(timeout=BOUND_SECONDS) == 0
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.SUCCESS
+
+
+def test_under_the_daemon_a_killed_run_is_failed_retried_and_its_hour_loads(home, tmp_path):
+    """The live path: the daemon's landing sensor launches the hours' runs; one is killed mid-step; the
+    daemon's crashed-runs sensor fails it and Dagster's run retries load the hour again."""
+    from dataflywheel.monitoring.run_health import run_worker
+
+    daemon = subprocess.Popen(
+        [str(settings.PROJECT_ROOT / ".venv" / "bin" / "dagster-daemon"), "run", "-m", "dataflywheel.definitions"],
+        env=dict(os.environ),
+        stdout=open(tmp_path / "daemon.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    big = BIG_HOUR.strftime("%Y-%m-%d-%H:00")
+    try:
+        with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
+
+            def big_hour_run_in_its_step():
+                for run in instance.get_runs(dg.RunsFilter(tags={"dagster/partition": big})):
+                    if instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_START).records:
+                        return run
+
+            run = wait_for(big_hour_run_in_its_step, 300, "the daemon's run of the big hour, mid-step")
+            engine_events = instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT)
+            worker = run_worker((e.timestamp, e.dagster_event.event_specific_data.metadata) for e in engine_events)
+            os.kill(worker.pid, signal.SIGKILL)
+
+            def retried_and_loaded():
+                runs = instance.get_runs(dg.RunsFilter(tags={"dagster/parent_run_id": run.run_id}))
+                loaded = instance.get_materialized_partitions(dg.AssetKey("raw_events"))
+                return runs and runs[0].status == dg.DagsterRunStatus.SUCCESS and big in loaded
+
+            wait_for(retried_and_loaded, 300, "the retry to load the hour")
+            assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+            assert NEXT_HOUR.strftime("%Y-%m-%d-%H:00") in instance.get_materialized_partitions(
+                dg.AssetKey("raw_events")
+            )
+            wait_for(
+                lambda: any(
+                    a.kind == "run_failed" and run.run_id in a.subject for a in SqliteAlertSink(home.alerts_path).read()
+                ),
+                120,
+                "the run_failed alert",
+            )
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
