@@ -2,22 +2,19 @@
 next warehouse run proceeds; the failure and the long pool wait are alerted."""
 
 import os
-import shutil
 import signal
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
 import dagster as dg
-import polars as pl
 import pytest
 from dagster._core.events import DagsterEventType
 
 from dataflywheel import settings
 from dataflywheel.definitions import defs
-from dataflywheel.ingest.landing import land_events
 from dataflywheel.monitoring.alerts import SqliteAlertSink
-from helpers import wire_frame
+from homes import land_hour, materialize, point_at_new_home, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -25,60 +22,13 @@ BIG_HOUR, NEXT_HOUR = datetime(2026, 11, 16, 10), datetime(2026, 11, 16, 11)
 BOUND_SECONDS = 180  # the next run must finish within this once the sensor has ticked
 
 
-def land_hour(root: str, hour: datetime, rows: int) -> None:
-    """An hour of valid search events, big enough that loading it takes a few seconds."""
-    one = wire_frame(
-        [{"received_ts": hour.replace(minute=30, tzinfo=timezone.utc), "event_ts": f"{hour:%Y-%m-%dT%H}:29:00.000Z"}]
-    )
-    frame = one.drop("_fault").select(pl.all().repeat_by(rows).explode())
-    frame = frame.with_columns(event_id=pl.format("{}-{}", pl.lit(f"{hour:%H}"), pl.int_range(rows)))
-    land_events(root, f"{hour:%Y-%m-%dT%H}", "batch", frame.to_arrow())
-
-
-def materialize(environment, hour: datetime, log) -> subprocess.Popen:
-    command = [
-        str(settings.PROJECT_ROOT / ".venv" / "bin" / "dagster"),
-        "asset",
-        "materialize",
-        "-m",
-        "dataflywheel.definitions",
-        "--select",
-        "raw_events",
-        "--partition",
-        f"{hour:%Y-%m-%d-%H}:00",
-    ]
-    return subprocess.Popen(
-        command, env=dict(environment), start_new_session=True, stdout=open(log, "ab"), stderr=subprocess.STDOUT
-    )
-
-
-def wait_for(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """A fresh home with two landed hours; this process and its children pointed at it."""
-    home = tmp_path / "home"
-    for name in [n for n in os.environ if n.startswith(("DATAFLYWHEEL_", "DAGSTER_"))]:
-        monkeypatch.delenv(name)
-    for name, value in settings.Settings.from_env({"DATAFLYWHEEL_HOME": str(home)}).environment().items():
-        monkeypatch.setenv(name, value)
-    config = settings.current()
-    settings.prepare_home(config)
-    shutil.copytree(SESSION_DBT_TARGET, config.dbt_target_path)  # the session's parsed manifest
+    config = point_at_new_home(tmp_path / "home", monkeypatch)
     land_hour(config.landing_url, BIG_HOUR, 1_500_000)
     land_hour(config.landing_url, NEXT_HOUR, 1_000)
     return config
-
-
-SESSION_DBT_TARGET = settings.current().dbt_target_path
 
 
 def pool(instance: dg.DagsterInstance):
@@ -91,8 +41,8 @@ def tick(name: str, instance: dg.DagsterInstance) -> None:
 
 def test_a_killed_run_is_failed_its_slot_freed_and_the_next_run_proceeds(home, tmp_path, monkeypatch):
     monkeypatch.setenv("DATAFLYWHEEL_POOL_WAIT_ALERT_MINUTES", "0")  # any wait alerts, so the blocked step's does
-    with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
-        victim = materialize(os.environ, BIG_HOUR, tmp_path / "runs.log")
+    with settings.dagster_instance(home) as instance:
+        victim = materialize(BIG_HOUR, tmp_path / "runs.log")
         run = wait_for(lambda: next(iter(instance.get_runs()), None), 60, "the first run")
         started = lambda: instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_START).records  # noqa: E731
         wait_for(started, 60, "its step")
@@ -101,7 +51,7 @@ def test_a_killed_run_is_failed_its_slot_freed_and_the_next_run_proceeds(home, t
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED  # nobody noticed
         assert [s.run_id for s in pool(instance).claimed_slots] == [run.run_id]
 
-        follower = materialize(os.environ, NEXT_HOUR, tmp_path / "runs.log")
+        follower = materialize(NEXT_HOUR, tmp_path / "runs.log")
         wait_for(lambda: [s for s in pool(instance).pending_steps if s.run_id != run.run_id], 60, "a wait on the pool")
         time.sleep(2)
         assert follower.poll() is None  # blocked behind the dead run's slot
@@ -116,8 +66,8 @@ def test_a_killed_run_is_failed_its_slot_freed_and_the_next_run_proceeds(home, t
 
 
 def test_a_live_run_is_left_alone(home, tmp_path):
-    with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
-        running = materialize(os.environ, BIG_HOUR, tmp_path / "runs.log")
+    with settings.dagster_instance(home) as instance:
+        running = materialize(BIG_HOUR, tmp_path / "runs.log")
         run = wait_for(lambda: next(iter(instance.get_runs()), None), 60, "the run")
         started = lambda: instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_START).records  # noqa: E731
         wait_for(started, 60, "its step")
@@ -141,7 +91,7 @@ def test_under_the_daemon_a_killed_run_is_failed_retried_and_its_hour_loads(home
     )
     big = BIG_HOUR.strftime("%Y-%m-%d-%H:00")
     try:
-        with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
+        with settings.dagster_instance(home) as instance:
 
             def big_hour_run_in_its_step():
                 for run in instance.get_runs(dg.RunsFilter(tags={"dagster/partition": big})):

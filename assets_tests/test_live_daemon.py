@@ -71,7 +71,7 @@ def test_the_daemon_turns_the_graph_by_itself(tmp_path):
         start_new_session=True,
     )
     try:
-        with dg.DagsterInstance.from_config(str(config.dagster_home)) as instance:
+        with settings.dagster_instance(config) as instance:
             deadline = time.monotonic() + WAIT_SECONDS
             while time.monotonic() < deadline and not (
                 materialized(instance, "ranker_model", mature.strftime(HOUR_KEY))

@@ -118,3 +118,24 @@ def test_the_cli_promotes_and_rolls_back_and_the_hourly_chain_follows(tmp_path, 
         store.load(datetime(2026, 11, 17, 10)).predict(probe)["score"], hourly.predict(probe)["score"]
     )
     assert f"champion is now version {first.version}" in capsys.readouterr().out
+
+
+def _files(root):
+    return {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_moved_home_reads_and_writes_its_own_model_files(tmp_path):
+    source = tmp_path / "source"
+    (source / "artifacts").mkdir(parents=True)
+    first = Registry(f"sqlite:///{source / 'mlflow.db'}", source / "artifacts").register(trained(1), {}, {})
+    shutil.copytree(source, tmp_path / "copy")
+    moved = source.rename(tmp_path / "moved-away")  # the copy must not need its source at all
+    before = _files(moved)
+
+    copy = Registry(f"sqlite:///{tmp_path / 'copy' / 'mlflow.db'}", tmp_path / "copy" / "artifacts")
+    probe = random_examples(200, 3)
+    np.testing.assert_array_equal(copy.load(first.version).predict(probe)["score"], trained(1).predict(probe)["score"])
+    second = copy.register(trained(2), {}, {})
+    np.testing.assert_array_equal(copy.load(second.version).predict(probe)["score"], trained(2).predict(probe)["score"])
+    assert _files(moved) == before and not source.exists()  # nothing written where the home came from
+    assert any(p.name == "ranker.pkl" and second.run_id in str(p) for p in (tmp_path / "copy").rglob("*"))

@@ -92,7 +92,7 @@ def measure(work: Path) -> dict:
     )
     online, model = {}, {}
     try:
-        with dg.DagsterInstance.from_config(str(config.dagster_home)) as instance:
+        with settings.dagster_instance(config) as instance:
             for hour in hours:
                 arrived = rows.filter(
                     (pl.col("received_ts") >= hour) & (pl.col("received_ts") < hour + timedelta(hours=1))

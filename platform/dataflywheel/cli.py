@@ -94,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _setup() -> int:
-    import dagster as dg
-
     from dataflywheel.contracts import dbt_vocabulary
     from dataflywheel.dbt_project import parse_manifest
 
@@ -103,7 +101,7 @@ def _setup() -> int:
     # Create the instance's SQLite storage once, here: the daemon, the webserver, run workers and
     # the CLI starting together on a fresh home would race to create it (two schema heads).
     # Opening the instance creates all three (runs, event log, schedules).
-    with dg.DagsterInstance.from_config(str(settings.current().dagster_home)):
+    with settings.dagster_instance(settings.current()):
         pass
     print(f"home {settings.current().home}; dbt manifest {parse_manifest()}")
     return 0

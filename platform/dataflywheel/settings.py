@@ -239,11 +239,13 @@ telemetry:
   enabled: false
 # One event log for all runs (not one SQLite file per run): the alerts sensor reads events of
 # every run after a cursor, which a run-sharded log cannot serve. Postgres does the same in production.
+# Its folder is named by DAGSTER_HOME, not written out, so a copied or moved home uses its own.
 event_log_storage:
   module: dagster.core.storage.event_log
   class: ConsolidatedSqliteEventLogStorage
   config:
-    base_dir: {events_dir}
+    base_dir:
+      env: DAGSTER_HOME
 """
 
 
@@ -253,7 +255,28 @@ def prepare_home(config: Settings | None = None) -> Path:
     path = config.dagster_home
     path.mkdir(parents=True, exist_ok=True)
     dagster_yaml = path / "dagster.yaml"
-    text = DAGSTER_YAML.format(events_dir=path / "history" / "events")
-    if not dagster_yaml.exists() or dagster_yaml.read_text() != text:
-        dagster_yaml.write_text(text)
+    if not dagster_yaml.exists() or dagster_yaml.read_text() != DAGSTER_YAML:
+        dagster_yaml.write_text(DAGSTER_YAML)
+    earlier_events = path / "history" / "events" / "event_log.db"  # where homes made before kept it
+    if earlier_events.exists() and not (path / "event_log.db").exists():
+        earlier_events.rename(path / "event_log.db")
     return path
+
+
+@contextmanager
+def dagster_instance(config: Settings):
+    """Dagster's instance of ``config``'s home, opened from any process: its configuration names
+    the event log's folder by ``DAGSTER_HOME``, which must name this home while it opens."""
+    import dagster as dg  # imported here: settings stay importable without loading Dagster
+
+    saved = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(config.dagster_home)
+    try:
+        instance = dg.DagsterInstance.from_config(str(config.dagster_home))
+    finally:
+        if saved is None:
+            os.environ.pop("DAGSTER_HOME")
+        else:
+            os.environ["DAGSTER_HOME"] = saved
+    with instance:
+        yield instance

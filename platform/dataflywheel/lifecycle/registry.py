@@ -5,18 +5,22 @@ data it learned from) and its metrics. ``champion`` is the line that serves and 
 learning: each hourly update of it becomes the champion. ``challenger`` is a model
 retrained from a recent window, waiting for the quality gate. Promotion and rollback are
 one call each and leave a trail: tags on the versions and on the registered model.
+
+The registry writes and reads the model files itself, by a path relative to the current
+home's artifact root (the ``artifact`` tag), not through the absolute locations MLflow
+records when an experiment or version is created: a copied or moved home reads and writes
+its own files, never its source's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
@@ -31,6 +35,7 @@ TRAINED_THROUGH = "trained_through"  # on every version: the last hour it learne
 HISTORY_TAG = "champion_history"  # on the registered model: JSON list of replaced champions
 GATE_TAG, GATE_PASSED, GATE_FAILED = "quality_gate", "passed", "failed"  # a challenger's own verdict
 ARTIFACT = "ranker.pkl"
+ARTIFACT_TAG = "artifact"  # on every version: its file, relative to the artifact root of the home it is in
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 # What decides what a model learns: the vocabularies, the feature definitions, the examples, the
 # inputs and the learner.
@@ -70,17 +75,20 @@ class Registry:
         run = self.client.create_run(self._experiment_id(), tags=tags, run_name=tags.get("dagster_partition"))
         for name, value in metrics.items():
             self.client.log_metric(run.info.run_id, name, value)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / ARTIFACT
-            path.write_bytes(pickle.dumps(ranker))
-            self.client.log_artifact(run.info.run_id, str(path))
+        # MLflow's own layout under the artifact root: <experiment>/<run>/artifacts/<file>.
+        relative = f"{run.info.experiment_id}/{run.info.run_id}/artifacts/{ARTIFACT}"
+        path = self.artifact_root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{ARTIFACT}.tmp")
+        tmp.write_bytes(pickle.dumps(ranker))
+        os.replace(tmp, path)
         self.client.set_terminated(run.info.run_id)
         try:
             self.client.get_registered_model(MODEL_NAME)
         except MlflowException:
             self.client.create_registered_model(MODEL_NAME)
         version = self.client.create_model_version(
-            MODEL_NAME, f"{run.info.artifact_uri}/{ARTIFACT}", run_id=run.info.run_id, tags=tags
+            MODEL_NAME, path.as_uri(), run_id=run.info.run_id, tags={**tags, ARTIFACT_TAG: relative}
         )
         if alias is not None:
             self.client.set_registered_model_alias(MODEL_NAME, alias, version.version)
@@ -102,12 +110,12 @@ class Registry:
         return self.client.get_model_version(MODEL_NAME, str(version))
 
     def load(self, version: str | int) -> Ranker:
-        source = self.client.get_model_version(MODEL_NAME, str(version)).source
-        with tempfile.TemporaryDirectory() as tmp:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=source, dst_path=tmp, tracking_uri=self.client.tracking_uri
+        found = self.client.get_model_version(MODEL_NAME, str(version))
+        if ARTIFACT_TAG not in found.tags:
+            raise ValueError(
+                f"Version {version} predates relocatable homes (no '{ARTIFACT_TAG}' tag): rebuild this home."
             )
-            return pickle.loads(Path(local).read_bytes())
+        return pickle.loads((self.artifact_root / found.tags[ARTIFACT_TAG]).read_bytes())
 
     def champion_history(self) -> list[str]:
         """The champions that promotions replaced, oldest first: what rollbacks walk back through."""
