@@ -62,12 +62,21 @@ BAD_FILES = {
         7,
     ),
     "invalid UTF-8": (lambda t, path: pq.write_table(_invalid_utf8(t), path), FileReason.UNDECODABLE_CONTENT, 7),
+    "corrupt page": (lambda t, path: path.write_bytes(_corrupt_page(t)), FileReason.UNDECODABLE_CONTENT, 7),
 }
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
+def _corrupt_page(table: pa.Table) -> bytes:
+    """A file whose footer is intact but whose first data page does not decompress."""
+    data = bytearray(_parquet_bytes(table.select(WIRE_SCHEMA.names), compression="snappy"))
+    for i in range(8, 40):  # inside the first column chunk, after the magic bytes
+        data[i] ^= 0xFF
+    return bytes(data)
+
+
+def _parquet_bytes(table: pa.Table, **options) -> bytes:
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
+    pq.write_table(table, sink, **options)
     return sink.getvalue().to_pybytes()
 
 
@@ -121,10 +130,29 @@ def test_an_hour_of_only_bad_files_loads_nothing_and_still_conserves(tmp_path):
     folder.mkdir(parents=True)
     (folder / "a.parquet").write_bytes(b"")
     pq.write_table(_invalid_utf8(_wire_table(_events("x", 9))), folder / "b.parquet")
+    pq.write_table(_invalid_utf8(_wire_table(_events("y", 8))), folder / "c.parquet")
     con = connect(tmp_path / "w.duckdb")
     counts = ingest_hour(DuckDBEngine(con), str(tmp_path / "landing"), HOUR)
-    assert counts.conserved and counts.loaded == 0 and counts.landed == 9
-    assert sorted(str(f.rejected) for f in counts.rejected_files) == ["undecodable_content", "unreadable_file"]
+    assert counts.conserved and counts.loaded == 0 and counts.landed == 17
+    reasons = sorted(str(f.rejected) for f in counts.rejected_files)
+    assert reasons == ["undecodable_content", "undecodable_content", "unreadable_file"]
+
+
+def test_the_engines_own_trouble_fails_the_run_and_sets_no_file_aside(tmp_path, monkeypatch):
+    """Out of memory or disk is not a file's fault: the hour fails (and is retried), nothing is quarantined."""
+    import duckdb
+
+    land_rows(tmp_path / "landing", RECEIVED, "a", _events("ok", 10))
+    con = connect(tmp_path / "w.duckdb")
+    engine = DuckDBEngine(con)
+
+    def out_of_memory(name, query):
+        raise duckdb.OutOfMemoryException("could not allocate block")
+
+    monkeypatch.setattr(engine, "staged", out_of_memory)
+    with pytest.raises(duckdb.OutOfMemoryException):
+        ingest_hour(engine, str(tmp_path / "landing"), HOUR)
+    assert con.execute("SELECT count(*) FROM raw.quarantined_files").fetchone()[0] == 0
 
 
 def test_removing_a_bad_file_and_rerunning_the_hour_clears_its_quarantine(tmp_path):

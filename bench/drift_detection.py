@@ -39,7 +39,7 @@ from pathlib import Path
 
 from scipy.stats import binomtest
 
-from bench.run import week_through_pipeline
+from bench.run import week_through_pipeline, work_dir
 from dataflywheel import settings
 from dataflywheel.features.examples import load_examples
 from dataflywheel.lifecycle.model_store import ModelStore
@@ -266,7 +266,7 @@ def main() -> None:
     started = time.perf_counter()
     for seed in args.seeds:
         for scenario in scenarios():
-            work = BENCH_DIR / "tmp" / "drift" / f"{scenario.name}-{seed}"
+            work = work_dir(f"drift/{scenario.name}-{seed}")
             t0 = time.perf_counter()
             if args.reuse and (work / "models").exists():
                 warehouse, store = str(work / "warehouse.duckdb"), ModelStore(work / "models")

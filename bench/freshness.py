@@ -25,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bench.run import week_through_pipeline
+from bench.run import week_through_pipeline, work_dir
 from dataflywheel import settings
 from dataflywheel.features.examples import load_examples
 from dataflywheel.ranking import metrics
@@ -146,7 +146,7 @@ def main() -> None:
     started = time.perf_counter()
     periods, hours = {}, {}
     for seed in SEEDS:
-        work = BENCH_DIR / "tmp" / f"freshness-{seed}"
+        work = work_dir(f"freshness-{seed}")
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         per_hour = run_policies(build_week(work, seed))

@@ -268,8 +268,15 @@ def machine() -> dict:
     }
 
 
+def work_dir(name: str) -> Path:
+    """A benchmark's scratch folder, under the home folder like everything the project writes."""
+    from dataflywheel import settings
+
+    return settings.current().home / "bench" / name
+
+
 def bench(events: int) -> dict:
-    work = BENCH_DIR / "tmp" / f"{events}"
+    work = work_dir(f"{events}")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     landing, warehouse = str(work / "landing"), str(work / "warehouse.duckdb")

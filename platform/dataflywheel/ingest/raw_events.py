@@ -99,10 +99,13 @@ def _staged_landed(engine: Engine, files: list[LandedFile], bounds: Bounds, hour
         try:
             if readable:
                 stack.enter_context(engine.staged("landed", _landed_sql(engine, readable, bounds, hour_sql)))
-        except Exception:  # which file: only reading them one by one tells
-            errors = {url: error for url in readable if (error := _read_error(engine, url, bounds, hour_sql))}
-            if not errors or len(errors) == len(readable) > 1:
-                raise  # no single file's fault (or every file's: more likely the engine's)
+        except Exception as error:
+            if not engine.is_data_error(error):
+                raise  # the engine's or the machine's trouble: the run fails and is retried, no file set aside
+            # Which file: only reading them one by one tells.
+            errors = {url: message for url in readable if (message := _read_error(engine, url, bounds, hour_sql))}
+            if not errors:
+                raise
             files = [f.reject(FileReason.UNDECODABLE_CONTENT, errors[f.url]) if f.url in errors else f for f in files]
             readable = [f.url for f in files if f.rejected is None]
             if readable:
@@ -111,11 +114,13 @@ def _staged_landed(engine: Engine, files: list[LandedFile], bounds: Bounds, hour
 
 
 def _read_error(engine: Engine, url: str, bounds: Bounds, hour_sql: str) -> str | None:
-    """The engine's error reading one file alone, or None if it reads."""
+    """The engine's data error reading one file alone, or None if it reads."""
     try:
         with engine.staged("landed_probe", _landed_sql(engine, [url], bounds, hour_sql)):
             return None
     except Exception as error:
+        if not engine.is_data_error(error):
+            raise
         return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
 
 

@@ -145,6 +145,11 @@ class DuckDBEngine:
         finally:
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
 
+    def is_data_error(self, error: Exception) -> bool:
+        # Invalid UTF-8 and pages that do not decompress are InvalidInput; a page header that does
+        # not decode raises DuckDB's unspecialized Error. Memory, disk, binder errors are not the file's.
+        return isinstance(error, duckdb.InvalidInputException) or type(error) is duckdb.Error
+
     def try_cast_sql(self, expression: str, sql_type: str) -> str:
         return f"TRY_CAST({expression} AS {sql_type})"
 

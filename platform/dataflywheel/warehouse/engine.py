@@ -97,6 +97,10 @@ class Engine(Protocol):
         """The query's rows computed once and readable as ``name`` by every statement inside
         the block (several statements, unlike :meth:`materialized`)."""
 
+    def is_data_error(self, error: Exception) -> bool:
+        """True when a read failed on the data itself (text that is not UTF-8, a corrupt page),
+        not on the engine or the machine (memory, disk): only the former is a file's fault."""
+
     def try_cast_sql(self, expression: str, sql_type: str) -> str:
         """``expression`` as ``sql_type``, NULL where it does not convert."""
 
