@@ -75,10 +75,11 @@ def screen(url: str) -> LandedFile:
             parquet = pq.ParquetFile(f)
             rows, schema = parquet.metadata.num_rows, parquet.schema_arrow
     except (OSError, ValueError, pa.ArrowException) as error:  # pyarrow's ArrowInvalid is both
-        return LandedFile(url, 0, FileReason.UNREADABLE_FILE, _first_line(error))
+        return LandedFile(url, 0, FileReason.UNREADABLE_FILE, error_summary(error))
     problem = schema_problem(schema)
     return LandedFile(url, rows) if problem is None else LandedFile(url, rows, *problem)
 
 
-def _first_line(error: BaseException) -> str:
+def error_summary(error: BaseException) -> str:
+    """The first line of an error's message, bounded: what a quarantine entry records."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from dataflywheel.ingest.landed_files import FileReason, LandedFile, screen
+from dataflywheel.ingest.landed_files import FileReason, LandedFile, error_summary, screen
 from dataflywheel.ingest.landing import event_file_sizes, filesystem, fingerprint
 from dataflywheel.ingest.tables import RAW_SCHEMA, WIRE_COLUMNS, ensure_raw_tables
 from dataflywheel.ingest.validation import PARSED_TS, Bounds, Reason, reason_sql, typed_select_sql
@@ -121,7 +121,7 @@ def _read_error(engine: Engine, url: str, bounds: Bounds, hour_sql: str) -> str 
     except Exception as error:
         if not engine.is_data_error(error):
             raise
-        return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        return error_summary(error)
 
 
 def _landed_sql(engine: Engine, files: list[str], bounds: Bounds, hour_sql: str) -> str:
