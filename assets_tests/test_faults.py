@@ -197,6 +197,31 @@ def test_hostile_strings_are_quarantined_with_their_own_reason(field, value, rea
     assert kept == [(value, "a.parquet")]  # the original text is kept, byte for byte, with its file
 
 
+@pytest.mark.parametrize(
+    "event_ts", ["0001-01-01T00:30:00.000Z", "9999-12-31T23:00:00.000Z", "1970-01-01T00:00:00.000Z"]
+)
+def test_an_absurd_event_time_is_quarantined_and_the_hour_loads(event_ts, tmp_path):
+    land_rows(tmp_path / "landing", RECEIVED, "a", [*_events("ok", 10), {"event_id": "far", "event_ts": event_ts}])
+    counts = ingest_hour(DuckDBEngine(connect(tmp_path / "w.duckdb")), str(tmp_path / "landing"), HOUR)
+    assert counts.conserved and counts.loaded == 10
+    assert counts.reasons == {Reason.TIMESTAMP_OUT_OF_BOUNDS.value: 1}
+
+
+def test_copies_of_one_event_in_one_hour_are_judged_together_whatever_their_event_ts(tmp_path):
+    """Two rows with one id: one copy's window reaches the hour that loaded the event, the other's does not."""
+    first = datetime(2026, 11, 10, 11, 5)
+    land_rows(tmp_path / "landing", first, "orig", [{"event_id": "018f-x", "event_ts": _ts(first)}])
+    later = first + timedelta(days=7)
+    rows = [{"event_id": "018f-x", "event_ts": _ts(first)}, {"event_id": "018f-x", "event_ts": _ts(later)}]
+    land_rows(tmp_path / "landing", later, "again", rows)
+    con = connect(tmp_path / "w.duckdb")
+    for hour in (first.replace(minute=0), later.replace(minute=0)):
+        assert ingest_hour(DuckDBEngine(con), str(tmp_path / "landing"), hour).conserved
+    assert con.execute("SELECT count(*) FROM raw.raw_events").fetchone()[0] == 1
+    kept_in = con.execute("SELECT DISTINCT kept_in_arrival_hour FROM raw.duplicate_events").fetchall()
+    assert kept_in == [(first.replace(minute=0),)]  # both copies point where the event is
+
+
 # Redeliveries. The guarantee (docs/architecture.md): a copy of an event is a duplicate, loaded once,
 # whenever both copies are accepted deliveries - each received within [event_ts - max_future,
 # event_ts + max_lateness] - or the later one is a late redelivery of a loaded event; a row

@@ -1,12 +1,13 @@
 """Sensors evaluated against a real Dagster instance and real landing files."""
 
 import json
+import os
 from datetime import datetime
 
 import dagster as dg
 
 from dataflywheel.defs.ingestion.sensors import landing_sensor
-from dataflywheel.ingest.landing import event_file_sizes, fingerprint, hour_fingerprints
+from dataflywheel.ingest.landing import event_files_by_hour, fingerprint
 from dataflywheel.ingest.late import stale_days
 from helpers import land_rows
 
@@ -36,7 +37,7 @@ def test_landing_sensor_requests_new_hours_then_only_late_files(tmp_path, monkey
         land(root, "2026-11-16T11", "a")
         third = tick(instance, first.cursor)
         assert sorted(r.partition_key for r in third.run_requests) == ["2026-11-16-09:00", "2026-11-16-11:00"]
-        assert json.loads(third.cursor)["2026-11-16T09"] == hour_fingerprints(root)["2026-11-16T09"]
+        assert json.loads(third.cursor)["2026-11-16T09"] == fingerprint(event_files_by_hour(root)["2026-11-16T09"])
         # New files make a new run key, so Dagster does not drop the late request as a repeat.
         assert next(r.run_key for r in third.run_requests if r.partition_key.endswith("09:00")) != next(
             r.run_key for r in first.run_requests if r.partition_key.endswith("09:00")
@@ -50,11 +51,10 @@ def test_a_fresh_cursor_skips_hours_already_loaded(tmp_path, monkeypatch):
     land(root, "2026-11-16T10", "a")
     land(root, "2026-11-16T10", "b")
     with dg.instance_for_test() as instance:
+        files = event_files_by_hour(root)
         loaded = {  # what a backfill read: 10:00 before its second file landed
-            "2026-11-16-09:00": hour_fingerprints(root)["2026-11-16T09"],
-            "2026-11-16-10:00": fingerprint(
-                {f: n for f, n in event_file_sizes(root, "2026-11-16T10").items() if "/a." in f}
-            ),
+            "2026-11-16-09:00": fingerprint(files["2026-11-16T09"]),
+            "2026-11-16-10:00": fingerprint({f: s for f, s in files["2026-11-16T10"].items() if "/a." in f}),
         }
         for key, print_ in loaded.items():
             instance.report_runless_asset_event(
@@ -70,17 +70,37 @@ def test_landing_sensor_notices_a_file_removed_or_replaced(tmp_path, monkeypatch
     monkeypatch.setenv("DATAFLYWHEEL_LANDING_URL", root)
     land(root, "2026-11-16T09", "a")
     land(root, "2026-11-16T09", "bad")
+    land(root, "2026-11-16T10", "only")
     hour_dir = tmp_path / "landing" / "events" / "arrival_hour=2026-11-16T09"
     with dg.instance_for_test() as instance:
         first = tick(instance)
         (hour_dir / "bad.parquet").unlink()  # removed: the count shrinks
         removed = tick(instance, first.cursor)
         assert [r.partition_key for r in removed.run_requests] == ["2026-11-16-09:00"]
-        (hour_dir / "a.parquet").write_bytes(b"PAR1 not really")  # replaced in place: same count, same name
+        good = hour_dir / "a.parquet"
+        size, stat = good.stat().st_size, good.stat()
+        good.write_bytes(b"x" * size)  # replaced in place: same name, same size, new content
+        os.utime(good, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
         replaced = tick(instance, removed.cursor)
         assert [r.partition_key for r in replaced.run_requests] == ["2026-11-16-09:00"]
-        assert len({r.run_key for r in (*first.run_requests, *removed.run_requests, *replaced.run_requests)}) == 3
-        assert tick(instance, replaced.cursor).run_requests == []
+        (tmp_path / "landing" / "events" / "arrival_hour=2026-11-16T10" / "only.parquet").unlink()
+        emptied = tick(instance, replaced.cursor)  # every file of an hour removed: reloaded as empty
+        assert [r.partition_key for r in emptied.run_requests] == ["2026-11-16-10:00"]
+        runs = (*first.run_requests, *removed.run_requests, *replaced.run_requests, *emptied.run_requests)
+        assert len({r.run_key for r in runs}) == len(runs) == 5
+        assert tick(instance, emptied.cursor).run_requests == []
+
+
+def test_a_cursor_of_file_counts_from_before_fingerprints_requests_only_changed_hours(tmp_path, monkeypatch):
+    """Upgrading must not re-load every hour ever landed."""
+    root = str(tmp_path / "landing")
+    monkeypatch.setenv("DATAFLYWHEEL_LANDING_URL", root)
+    land(root, "2026-11-16T09", "a")
+    land(root, "2026-11-16T10", "a")
+    land(root, "2026-11-16T10", "b")
+    with dg.instance_for_test() as instance:
+        old_cursor = json.dumps({"2026-11-16T09": 1, "2026-11-16T10": 1})  # 10:00 gained a file since
+        assert [r.partition_key for r in tick(instance, old_cursor).run_requests] == ["2026-11-16-10:00"]
 
 
 def test_landing_sensor_skips_hours_outside_the_partitions(tmp_path, monkeypatch):

@@ -74,7 +74,7 @@ def screen(url: str) -> LandedFile:
         with fsspec.open(url, "rb") as f:
             parquet = pq.ParquetFile(f)
             rows, schema = parquet.metadata.num_rows, parquet.schema_arrow
-    except (OSError, ValueError, pa.ArrowException) as error:  # pyarrow's ArrowInvalid is both
+    except pa.ArrowInvalid as error:  # the content; an OSError (gone, no permission, the network) fails the run
         return LandedFile(url, 0, FileReason.UNREADABLE_FILE, error_summary(error))
     problem = schema_problem(schema)
     return LandedFile(url, rows) if problem is None else LandedFile(url, rows, *problem)

@@ -106,19 +106,25 @@ def land_events(root: str, hour: str, batch_name: str, table: pa.Table) -> bool:
     return write_atomic(table, f"{hour_dir(root, hour)}/{batch_name}.parquet")
 
 
-def _find_event_files(root: str) -> dict[str, dict[str, int]]:
-    """Landed event files by arrival hour with their sizes, ignoring in-flight temporary files."""
+def _stamp(info: dict) -> str:
+    """What identifies a file's content cheaply: its size and modification time (S3: its ETag)."""
+    modified = info.get("ETag") or info.get("mtime") or info.get("LastModified") or info.get("created") or ""
+    return f"{int(info.get('size') or 0)}:{modified}"
+
+
+def event_files_by_hour(root: str) -> dict[str, dict[str, str]]:
+    """Landed event files by arrival hour, each with its stamp, ignoring in-flight temporary files."""
     fs, path = _fs(root)
     base = f"{path}/{EVENTS_DIR}"
     if not fs.exists(base):
         return {}
-    by_hour: dict[str, dict[str, int]] = {}
+    by_hour: dict[str, dict[str, str]] = {}
     for entry, info in fs.find(base, detail=True).items():
         parent, name = entry.rsplit("/", 1)
         if name.endswith(".parquet") and "arrival_hour=" in parent:
-            by_hour.setdefault(parent.rsplit("arrival_hour=", 1)[1], {})[entry] = int(info.get("size") or 0)
+            by_hour.setdefault(parent.rsplit("arrival_hour=", 1)[1], {})[entry] = _stamp(info)
     prefix = _url_prefix(fs)
-    return {hour: {prefix + p: size for p, size in sorted(files.items())} for hour, files in sorted(by_hour.items())}
+    return {hour: {prefix + p: stamp for p, stamp in sorted(files.items())} for hour, files in sorted(by_hour.items())}
 
 
 def _url_prefix(fs: fsspec.AbstractFileSystem) -> str:
@@ -129,28 +135,21 @@ def _url_prefix(fs: fsspec.AbstractFileSystem) -> str:
 
 def list_event_files(root: str) -> dict[str, list[str]]:
     """Landed event files by arrival hour."""
-    return {hour: list(files) for hour, files in _find_event_files(root).items()}
+    return {hour: list(files) for hour, files in event_files_by_hour(root).items()}
 
 
-def event_file_sizes(root: str, hour: str) -> dict[str, int]:
-    """Landed event files of one arrival hour and their sizes in bytes."""
+def event_file_stamps(root: str, hour: str) -> dict[str, str]:
+    """Landed event files of one arrival hour, each with its stamp."""
     fs, path = _fs(hour_dir(root, hour))
     prefix = _url_prefix(fs)
-    return {
-        prefix + p: int(info.get("size") or 0) for p, info in sorted(fs.glob(f"{path}/*.parquet", detail=True).items())
-    }
+    return {prefix + p: _stamp(info) for p, info in sorted(fs.glob(f"{path}/*.parquet", detail=True).items())}
 
 
-def fingerprint(sizes: Mapping[str, int]) -> str:
-    """What an hour's files are: their names and sizes. Any file added, removed or replaced by
-    one of another size changes it."""
-    lines = sorted(f"{url.rsplit('/', 1)[-1]}:{size}" for url, size in sizes.items())
+def fingerprint(stamps: Mapping[str, str]) -> str:
+    """What an hour's files are: their names and stamps. Any file added, removed or replaced
+    changes it (a replacement of the same size written within the same clock tick aside)."""
+    lines = sorted(f"{url.rsplit('/', 1)[-1]}:{stamp}" for url, stamp in stamps.items())
     return hashlib.sha1("\n".join(lines).encode()).hexdigest()[:16]
-
-
-def hour_fingerprints(root: str) -> dict[str, str]:
-    """The fingerprint of every arrival hour's files, in one listing of the landing zone."""
-    return {hour: fingerprint(files) for hour, files in _find_event_files(root).items()}
 
 
 def directory_url(root: str, snapshot_date: str, name: str) -> str:

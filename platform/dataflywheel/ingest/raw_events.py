@@ -10,10 +10,10 @@ ends up in exactly one place:
 Files are screened from their footers first (``landed_files``), so a bad file is set aside
 whole and never blocks the rest of its hour. Dedup is by ``event_id``, against the hour
 itself and against every other loaded hour in which a copy of the same event could have
-been accepted (``Bounds.accepted_arrivals`` of its ``event_ts``), earlier or later: the
-result does not depend on the order hours load in, and a redelivery the platform would
-accept anywhere is recognized, including one re-stamped so late that on its own it would be
-out of bounds.
+been accepted (``Bounds.accepted_arrivals`` of its ``event_ts``), earlier or later, so two
+accepted copies are loaded once whichever hour loads first. A copy re-stamped so late that
+on its own it is out of bounds is a duplicate when its event is already loaded, and
+quarantined when it is not (docs/architecture.md: the guarantee, exactly).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from dataflywheel.ingest.landed_files import FileReason, LandedFile, error_summary, screen
-from dataflywheel.ingest.landing import event_file_sizes, filesystem, fingerprint
+from dataflywheel.ingest.landing import event_file_stamps, filesystem, fingerprint
 from dataflywheel.ingest.tables import RAW_SCHEMA, WIRE_COLUMNS, ensure_raw_tables
 from dataflywheel.ingest.validation import PARSED_TS, Bounds, Reason, reason_sql, typed_select_sql
 from dataflywheel.warehouse.engine import Engine
@@ -42,7 +42,7 @@ class HourCounts:
     quarantined: int = 0  # rows quarantined one by one
     files: int = 0
     files_accounted: int = 0  # files whose rows reached the tables, set aside, or that were empty
-    fingerprint: str = ""  # of the files read (landing.fingerprint): what the landing sensor compares
+    fingerprint: str = ""  # of the hour's files as listed (landing.fingerprint): what the landing sensor compares
     rejected_files: list[LandedFile] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
     lateness_seconds: dict[str, float] = field(default_factory=dict)  # p50/p90/p99/max
@@ -72,10 +72,10 @@ def ingest_hour(
     the ones that make already-built event days stale.
     """
     ensure_raw_tables(engine)
-    sizes = event_file_sizes(landing_root, hour.strftime("%Y-%m-%dT%H"))
+    stamps = event_file_stamps(landing_root, hour.strftime("%Y-%m-%dT%H"))
     engine.read_filesystem(filesystem(landing_root))
     hour_sql = f"TIMESTAMP '{hour:%Y-%m-%d %H:00:00}'"
-    with _staged_landed(engine, [screen(url) for url in sizes], bounds, hour_sql) as files:
+    with _staged_landed(engine, [screen(url) for url in stamps], bounds, hour_sql) as files:
         with engine.transaction():
             for table in RAW_TABLES:
                 engine.execute(f"DELETE FROM {RAW_SCHEMA}.{table} WHERE arrival_hour = {hour_sql}")
@@ -83,7 +83,7 @@ def ingest_hour(
                 _load(engine, hour_sql, bounds)
             _record_rejected(engine, hour, [f for f in files if f.rejected is not None])
     counts = _counts(engine, hour_sql, files, allowed_lateness)
-    counts.fingerprint = fingerprint(sizes)
+    counts.fingerprint = fingerprint(stamps)
     return counts
 
 
@@ -104,8 +104,8 @@ def _staged_landed(engine: Engine, files: list[LandedFile], bounds: Bounds, hour
                 raise  # the engine's or the machine's trouble: the run fails and is retried, no file set aside
             # Which file: only reading them one by one tells.
             errors = {url: message for url in readable if (message := _read_error(engine, url, bounds, hour_sql))}
-            if not errors:
-                raise
+            if not errors or (len(errors) > 1 and len(set(errors.values())) == 1):
+                raise  # no file fails alone, or all the same way (files' own errors name the file)
             files = [f.reject(FileReason.UNDECODABLE_CONTENT, errors[f.url]) if f.url in errors else f for f in files]
             readable = [f.url for f in files if f.rejected is None]
             if readable:
@@ -141,8 +141,8 @@ _DEDUP_CANDIDATE = f"(reason IS NULL OR reason = '{Reason.TIMESTAMP_OUT_OF_BOUND
 
 def _load(engine: Engine, hour_sql: str, bounds: Bounds) -> None:
     # Within the hour the first valid delivery wins; later copies are duplicates of it.
-    later_copies = f"""SELECT source_file, file_row_number, {hour_sql} AS kept_in FROM (
-            SELECT source_file, file_row_number,
+    later_copies = f"""SELECT event_id, source_file, file_row_number FROM (
+            SELECT event_id, source_file, file_row_number,
                    row_number() OVER (PARTITION BY event_id
                                       ORDER BY reason IS NOT NULL, received_ts, source_file, file_row_number)
                        AS delivery,
@@ -152,36 +152,47 @@ def _load(engine: Engine, hour_sql: str, bounds: Bounds) -> None:
                 SELECT event_id FROM landed WHERE {_DEDUP_CANDIDATE} GROUP BY event_id HAVING count(*) > 1)) copies
         WHERE delivery > 1 AND any_valid"""
     earliest, latest = _candidate_window(engine, bounds)
-    first, last = bounds.accepted_arrivals(f"l.{PARSED_TS}")
-    # Any other hour a copy of the event could have been accepted in; ids are time-ordered
-    # (UUIDv7-style) and the hours bounded, so DuckDB skips the row groups out of range.
-    seen_elsewhere = f"""SELECT l.source_file, l.file_row_number, min(r.arrival_hour) AS kept_in
-        FROM landed l JOIN {RAW_SCHEMA}.raw_events r ON r.event_id = l.event_id
-        WHERE {_DEDUP_CANDIDATE.replace("reason", "l.reason")}
-          AND r.event_id BETWEEN (SELECT min(event_id) FROM landed) AND (SELECT max(event_id) FROM landed)
+    first, _ = bounds.accepted_arrivals("l.first_ts")
+    _, last = bounds.accepted_arrivals("l.last_ts")
+    # Decided per event, over every other hour a copy of it could have been accepted in; ids are
+    # time-ordered (UUIDv7-style) and the hours bounded, so DuckDB skips the row groups out of range.
+    seen_elsewhere = f"""SELECT l.event_id, min(r.arrival_hour) AS kept_in
+        FROM (SELECT event_id, min({PARSED_TS}) AS first_ts, max({PARSED_TS}) AS last_ts
+              FROM landed WHERE {_DEDUP_CANDIDATE} GROUP BY event_id) l
+        JOIN {RAW_SCHEMA}.raw_events r ON r.event_id = l.event_id
+        WHERE r.event_id BETWEEN (SELECT min(event_id) FROM landed) AND (SELECT max(event_id) FROM landed)
           AND r.arrival_hour BETWEEN {earliest} AND {latest}
           AND r.arrival_hour BETWEEN {first} AND {last}
           AND r.arrival_hour <> {hour_sql}
-        GROUP BY l.source_file, l.file_row_number"""
-    # A copy of an event kept in another hour points there; otherwise to the first copy, kept here.
-    copies = f"""SELECT * FROM seen_elsewhere
+        GROUP BY l.event_id"""
+    # Every copy of an event kept in another hour points there; otherwise to the first copy, kept here.
+    copies = f"""SELECT l.source_file, l.file_row_number, s.kept_in
+        FROM landed l JOIN seen_elsewhere s USING (event_id) WHERE {_DEDUP_CANDIDATE.replace("reason", "l.reason")}
         UNION ALL
-        SELECT * FROM ({later_copies}) c WHERE NOT EXISTS (
-            SELECT 1 FROM seen_elsewhere s
-            WHERE s.source_file = c.source_file AND s.file_row_number = c.file_row_number)"""
+        SELECT c.source_file, c.file_row_number, {hour_sql} FROM ({later_copies}) c
+        WHERE NOT EXISTS (SELECT 1 FROM seen_elsewhere s WHERE s.event_id = c.event_id)"""
     with engine.staged("seen_elsewhere", seen_elsewhere), engine.staged("copies", copies):
         _insert_outcomes(engine, hour_sql)
 
 
 def _candidate_window(engine: Engine, bounds: Bounds) -> tuple[str, str]:
-    """Constant bounds of every arrival hour any staged row's copies could be in (for pruning)."""
+    """Constant bounds of every arrival hour any staged row's copies could be in (for pruning).
+
+    Clamped to the years any arrival hour can have: a client may send any event_ts.
+    """
     first, _ = bounds.accepted_arrivals(f"min({PARSED_TS})")
     _, last = bounds.accepted_arrivals(f"max({PARSED_TS})")
-    window = engine.frame(f"SELECT {first} AS earliest, {last} AS latest FROM landed WHERE {_DEDUP_CANDIDATE}")
+    window = engine.frame(
+        f"""SELECT greatest({first}, {_EARLIEST_ARRIVAL}) AS earliest, least({last}, {_LATEST_ARRIVAL}) AS latest
+        FROM landed WHERE {_DEDUP_CANDIDATE}"""
+    )
     earliest, latest = window.row(0)
-    if earliest is None:  # no candidate at all: an empty range
-        return "TIMESTAMP '1970-01-01'", "TIMESTAMP '1969-12-31'"
+    if earliest is None or earliest > latest:  # no candidate, or none in any possible arrival hour
+        return _LATEST_ARRIVAL, _EARLIEST_ARRIVAL  # an empty range
     return f"TIMESTAMP '{earliest:%Y-%m-%d %H:%M:%S}'", f"TIMESTAMP '{latest:%Y-%m-%d %H:%M:%S}' + INTERVAL 1 SECOND"
+
+
+_EARLIEST_ARRIVAL, _LATEST_ARRIVAL = "TIMESTAMP '2000-01-01'", "TIMESTAMP '2200-01-01'"
 
 
 def _insert_outcomes(engine: Engine, hour_sql: str) -> None:

@@ -18,9 +18,11 @@ import hashlib
 import json
 import os
 import pickle
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
@@ -111,11 +113,14 @@ class Registry:
 
     def load(self, version: str | int) -> Ranker:
         found = self.client.get_model_version(MODEL_NAME, str(version))
-        if ARTIFACT_TAG not in found.tags:
-            raise ValueError(
-                f"Version {version} predates relocatable homes (no '{ARTIFACT_TAG}' tag): rebuild this home."
+        if ARTIFACT_TAG in found.tags:
+            return pickle.loads((self.artifact_root / found.tags[ARTIFACT_TAG]).read_bytes())
+        # Registered before the tag existed: MLflow's absolute source, valid in the home that wrote it.
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=found.source, dst_path=tmp, tracking_uri=self.client.tracking_uri
             )
-        return pickle.loads((self.artifact_root / found.tags[ARTIFACT_TAG]).read_bytes())
+            return pickle.loads(Path(local).read_bytes())
 
     def champion_history(self) -> list[str]:
         """The champions that promotions replaced, oldest first: what rollbacks walk back through."""

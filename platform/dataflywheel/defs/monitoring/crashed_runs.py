@@ -11,7 +11,11 @@ that waits on a pool longer than the bound is alerted here too: whatever holds t
 from datetime import datetime, timezone
 
 import dagster as dg
-from dagster._core.events import DagsterEventType  # no public export of the event types (1.13)
+from dagster._core.events import (  # no public export of these (1.13)
+    DagsterEventType,
+    JobFailureData,
+    RunFailureReason,
+)
 
 from dataflywheel import settings
 from dataflywheel.monitoring.alerts import Alert, configured_sinks
@@ -29,10 +33,14 @@ def _fail_crashed_runs(context: dg.SensorEvaluationContext) -> list[str]:
         worker = _worker_of(instance, run.run_id)
         if worker is None or is_alive(worker):  # not started yet (run monitoring's start timeout), or running
             continue
+        if instance.get_run_by_id(run.run_id).status != dg.DagsterRunStatus.STARTED:
+            continue  # it finished between the listing and the look at its process
         instance.report_run_failed(
             run,
             message=f"The run's process (pid {worker.pid}) is gone without finishing the run (killed, out of "
             "memory, or the machine restarted); marked failed by crashed_runs_sensor, pool slots freed.",
+            # What run retries read: a crash, not a step's own failure, so it is retried.
+            job_failure_data=JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION),
         )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         context.log.warning(f"Run {run.run_id} ({run.job_name}): process {worker.pid} gone; failed, slots freed")
