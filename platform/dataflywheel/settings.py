@@ -257,9 +257,11 @@ def prepare_home(config: Settings | None = None) -> Path:
     dagster_yaml = path / "dagster.yaml"
     if not dagster_yaml.exists() or dagster_yaml.read_text() != DAGSTER_YAML:
         dagster_yaml.write_text(DAGSTER_YAML)
-    earlier_events = path / "history" / "events" / "event_log.db"  # where homes made before kept it
-    if earlier_events.exists() and not (path / "event_log.db").exists():
-        earlier_events.rename(path / "event_log.db")
+    earlier = path / "history" / "events"  # where homes made before kept the event log (set-up runs first)
+    if (earlier / "event_log.db").exists() and not (path / "event_log.db").exists():
+        for name in ("event_log.db", "event_log.db-wal", "event_log.db-shm"):
+            if (earlier / name).exists():
+                (earlier / name).rename(path / name)
     return path
 
 
