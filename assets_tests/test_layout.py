@@ -18,6 +18,7 @@ ALLOWED = {
     "lifecycle": {"ranking"},
     "monitoring": {"contracts", "features", "ranking", "lifecycle", "warehouse"},
     "simulator": {"contracts", "ingest"},
+    "serving": {"contracts", "ingest", "warehouse", "features", "ranking", "lifecycle"},
 }
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``dataflywheel setup | simulate | demo | promote | rollback``."""
+"""Command line: ``dataflywheel setup | simulate | demo | promote | rollback | serve | keys``."""
 
 from __future__ import annotations
 
@@ -64,11 +64,22 @@ def main(argv: list[str] | None = None) -> int:
         "--reason", required=True
     )
     commands.add_parser("setup", help="prepare the home folder: Dagster's configuration and the dbt manifest")
+    serve = commands.add_parser("serve", help="the HTTP service: event collector (POST /v1/events)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    keys = commands.add_parser("keys", help="per-tenant API keys").add_subparsers(dest="action", required=True)
+    keys.add_parser("create", help="a new key for a tenant (shown once)").add_argument("tenant_id")
+    keys.add_parser("revoke", help="revoke a key by its id").add_argument("key_id")
+    keys.add_parser("list", help="every key's id, tenant and state")
     args = parser.parse_args(argv)
     settings.export_environment()
     settings.prepare_home()
     if args.command == "setup":
         return _setup()
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "keys":
+        return _keys(args)
     if args.command in ("promote", "rollback"):
         return _registry_command(args)
     config = _config(args)
@@ -91,6 +102,32 @@ def main(argv: list[str] | None = None) -> int:
     report = run_demo(config)
     print(format_report(report))
     return 1 if report.failed_runs else 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dataflywheel.serving.app import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from dataflywheel.serving.keys import ApiKeys
+
+    keys = ApiKeys(settings.current().api_keys_path)
+    if args.action == "create":
+        print(keys.create(args.tenant_id))
+    elif args.action == "revoke":
+        if not keys.revoke(args.key_id):
+            print(f"no live key {args.key_id}", file=sys.stderr)
+            return 1
+    else:
+        for key in keys.list():
+            state = "revoked" if key.revoked_at else "live"
+            print(f"{key.key_id}\t{key.tenant_id}\t{state}")
+    return 0
 
 
 def _setup() -> int:

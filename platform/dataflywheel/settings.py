@@ -137,6 +137,21 @@ class Settings:
         return self.home / "alerts.db"
 
     @property
+    def api_keys_path(self) -> Path:
+        """The SQLite file of per-tenant API keys (hashed)."""
+        return self.home / "api_keys.db"
+
+    @property
+    def collector_log_dir(self) -> Path:
+        """The collector's durable log: acknowledged batches until compaction lands them."""
+        return self.home / "collector" / "log"
+
+    @property
+    def collector_quarantine_dir(self) -> Path:
+        """Rows the collector refused to land (another tenant's), as Parquet with the reason."""
+        return self.home / "collector" / "quarantine"
+
+    @property
     def drift_reports_dir(self) -> Path:
         """Daily drift reports, one HTML and one JSON file per day."""
         return self.home / "drift"

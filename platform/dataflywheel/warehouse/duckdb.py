@@ -64,6 +64,12 @@ class DuckDBEngine:
         finally:
             con.close()
 
+    @classmethod
+    def in_memory(cls) -> "DuckDBEngine":
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        return cls(con)
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         self.con.execute(sql, list(params or []))
 

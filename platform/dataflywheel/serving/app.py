@@ -1,0 +1,178 @@
+"""The HTTP service: the event collector today (and the ranking service next), one FastAPI app.
+
+``POST /v1/events`` acknowledges a batch only once it is in the durable log (``durable_log``:
+written and fsync'd, group commit across concurrent requests); a compaction thread lands
+closed log segments in the landing zone, where ``raw_events`` picks them up like any file.
+Every endpoint but health needs a tenant's API key (``keys``). Overload answers 503 with
+``Retry-After`` instead of accepting what the log cannot keep up with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import orjson
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import ORJSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from dataflywheel import settings
+from dataflywheel.serving.compaction import batch_record, compact
+from dataflywheel.serving.durable_log import DurableLog
+from dataflywheel.serving.intake import TENANT_MISMATCH, reasons, wire_rows
+from dataflywheel.serving.keys import ApiKeys
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 4 << 20  # 4 MiB: 500 events of a few hundred bytes, with room
+    max_events: int = 1_000
+    max_pending_bytes: int = 64 << 20  # waiting for the log writer; beyond it, 503 + Retry-After
+    compaction_interval_s: float = 2.0
+    segment_seconds: float = 30.0  # how long a log segment stays open: events land this much later at most
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("requests", "HTTP requests", ["endpoint", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "request_seconds",
+            "Request latency",
+            ["endpoint"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.events = Counter("events", "Events received", ["outcome"], registry=self.registry)
+        self.queue_bytes = Gauge(
+            "durable_log_pending_bytes", "Bytes waiting for the log writer", registry=self.registry
+        )
+
+
+def _tenant(request: Request, keys: ApiKeys) -> str:
+    header = request.headers.get("authorization", "")
+    key = (
+        header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else request.headers.get("x-api-key", "")
+    )
+    tenant = keys.tenant_of(key) if key else None
+    if tenant is None:
+        raise HTTPException(401, "a valid API key is required (Authorization: Bearer <key>)")
+    return tenant
+
+
+async def _events_of(request: Request, limits: Limits) -> list[dict]:
+    declared = request.headers.get("content-length")
+    if declared is not None and int(declared) > limits.max_body_bytes:
+        raise HTTPException(413, f"body over {limits.max_body_bytes} bytes: send smaller batches")
+    body = await request.body()
+    if len(body) > limits.max_body_bytes:
+        raise HTTPException(413, f"body over {limits.max_body_bytes} bytes: send smaller batches")
+    try:
+        events = orjson.loads(body).get("events")
+    except (orjson.JSONDecodeError, AttributeError):
+        raise HTTPException(422, 'the body must be a JSON object {"events": [...]}') from None
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise HTTPException(422, '"events" must be a list of event objects')
+    if len(events) > limits.max_events:
+        raise HTTPException(413, f"{len(events)} events: at most {limits.max_events} per batch")
+    return events
+
+
+def create_app(config: settings.Settings | None = None, limits: Limits = Limits()) -> FastAPI:
+    config = config or settings.current()
+    keys = ApiKeys(config.api_keys_path)
+    metrics = Metrics()
+    state: dict = {}
+
+    def compact_forever(stop: threading.Event) -> None:
+        while not stop.wait(limits.compaction_interval_s):
+            for segment in state["log"].closed_segments():
+                compact(segment, config.landing_url, config.collector_quarantine_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state["log"] = DurableLog(config.collector_log_dir, max_segment_seconds=limits.segment_seconds)
+        stop = threading.Event()
+        compactor = threading.Thread(target=compact_forever, args=(stop,), name="compaction", daemon=True)
+        compactor.start()
+        yield
+        stop.set()
+        compactor.join()
+        state["log"].close()  # the open segment closes; the next start compacts it
+        for segment in state["log"].closed_segments():
+            compact(segment, config.landing_url, config.collector_quarantine_dir)
+
+    app = FastAPI(title="dataflywheel", default_response_class=ORJSONResponse, lifespan=lifespan)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        endpoint = request.url.path
+        metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", tags=["health"])
+    def liveness() -> dict:
+        return {"status": "alive"}
+
+    @app.get("/readyz", tags=["health"])
+    def readiness(response: Response) -> dict:
+        log = state.get("log")
+        ready = log is not None and log.writing
+        response.status_code = 200 if ready else 503
+        return {"status": "ready" if ready else "starting"}
+
+    @app.get("/metrics", tags=["health"])
+    def prometheus() -> Response:
+        metrics.queue_bytes.set(state["log"].pending_bytes if "log" in state else 0)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post(
+        "/v1/events",
+        tags=["events"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"events": {"type": "array", "items": {"type": "object"}}},
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def collect(request: Request):
+        """Accept a batch of events: durable on disk before the reply; bad events listed with their reason."""
+        tenant = _tenant(request, keys)
+        events = await _events_of(request, limits)
+        log: DurableLog = state["log"]
+        if log.pending_bytes > limits.max_pending_bytes:
+            raise HTTPException(503, "the collector is behind: retry shortly", headers={"Retry-After": "1"})
+        received = datetime.now(timezone.utc)
+        rows = wire_rows(events)
+        verdicts = reasons(rows, received, tenant)
+        landed = [row for row, why in zip(rows, verdicts) if why != TENANT_MISMATCH]
+        refused = [[*row, why] for row, why in zip(rows, verdicts) if why == TENANT_MISMATCH]
+        await asyncio.wrap_future(log.append(batch_record(received, tenant, landed, refused)))
+        errors = [
+            {"index": i, "event_id": event.get("event_id"), "reason": why}
+            for i, (event, why) in enumerate(zip(events, verdicts))
+            if why is not None
+        ]
+        metrics.events.labels("accepted").inc(len(events) - len(errors))
+        metrics.events.labels("quarantined").inc(len(errors))
+        return {"accepted": len(events) - len(errors), "quarantined": len(errors), "errors": errors}
+
+    return app

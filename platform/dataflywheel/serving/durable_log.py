@@ -1,0 +1,130 @@
+"""An append-only log on local disk with group commit: what the collector acknowledges is on disk.
+
+Requests hand their records to one writer thread; it writes everything waiting, calls fsync
+once for all of them, and only then resolves each request's future. Under load many requests
+share one fsync (group commit), so durability costs one disk flush per batch of batches, not
+per request. Records are bytes without newlines (one record per line); a line cut short by a
+crash was never acknowledged and is skipped on reading. Segments are closed by size or age and
+handed to compaction (``serving.compaction``), which turns them into landing-zone Parquet and
+deletes them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+SEGMENT_SUFFIX = ".log"
+CLOSED_SUFFIX = ".closed"
+
+
+class DurableLog:
+    def __init__(self, folder: Path, max_segment_bytes: int = 64 << 20, max_segment_seconds: float = 60.0):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # One writer per log: a second process would close the first one's open segment under it.
+        self._lock = open(self.folder / "LOCK", "w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another collector process writes {self.folder}") from None
+        self.max_segment_bytes, self.max_segment_seconds = max_segment_bytes, max_segment_seconds
+        self._queue: queue.Queue[tuple[bytes, Future] | None] = queue.Queue()
+        self._close_open_segments()  # a crash left them: everything in them is as durable as it gets
+        self._segment, self._opened_at, self._written = self._open_segment()
+        self.pending_bytes = 0  # waiting for the writer: what the service reports as queue depth
+        self._thread = threading.Thread(target=self._write_loop, name="durable-log", daemon=True)
+        self._thread.start()
+
+    def append(self, record: bytes) -> Future:
+        """A future resolved once ``record`` is written and fsync'd (or failed with the error)."""
+        if b"\n" in record:
+            raise ValueError("a record is one line")
+        done: Future = Future()
+        self.pending_bytes += len(record)
+        self._queue.put((record, done))
+        return done
+
+    def close(self) -> None:
+        """Write what is queued, close the segment for compaction, stop the writer."""
+        self._queue.put(None)
+        self._thread.join()
+        self._rotate()
+        self._lock.close()
+
+    @property
+    def writing(self) -> bool:
+        return self._thread.is_alive()
+
+    def closed_segments(self) -> list[Path]:
+        return sorted(self.folder.glob(f"*{CLOSED_SUFFIX}"))
+
+    def _open_segment(self):
+        name = f"{time.time_ns():020d}-{os.getpid()}{SEGMENT_SUFFIX}"
+        return open(self.folder / name, "ab"), time.monotonic(), 0
+
+    def _close_open_segments(self) -> None:
+        for path in sorted(self.folder.glob(f"*{SEGMENT_SUFFIX}")):
+            path.rename(path.with_suffix(CLOSED_SUFFIX))
+
+    def _rotate(self) -> None:
+        self._segment.close()
+        path = Path(self._segment.name)
+        if self._written:
+            path.rename(path.with_suffix(CLOSED_SUFFIX))
+        else:
+            path.unlink()
+
+    def _write_loop(self) -> None:
+        stop = False
+        while not stop:
+            try:
+                first = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                first = ()
+            batch = [first] if first else []
+            stop = first is None
+            while not stop:  # everything already waiting shares this write and fsync
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                else:
+                    batch.append(item)
+            if batch:
+                self._commit(batch)
+            if self._written and (
+                self._written >= self.max_segment_bytes
+                or time.monotonic() - self._opened_at >= self.max_segment_seconds
+            ):
+                self._rotate()
+                self._segment, self._opened_at, self._written = self._open_segment()
+
+    def _commit(self, batch: list[tuple[bytes, Future]]) -> None:
+        data = b"".join(record + b"\n" for record, _ in batch)
+        try:
+            self._segment.write(data)
+            self._segment.flush()
+            os.fsync(self._segment.fileno())
+        except OSError as error:  # not acknowledged: the clients retry
+            for _, done in batch:
+                done.set_exception(error)
+        else:
+            self._written += len(data)
+            for _, done in batch:
+                done.set_result(None)
+        self.pending_bytes -= sum(len(record) for record, _ in batch)
+
+
+def read_records(segment: Path) -> list[bytes]:
+    """A segment's complete records; a last line without its newline was cut by a crash (never acknowledged)."""
+    data = segment.read_bytes()
+    lines = data.split(b"\n")
+    return [line for line in lines[:-1] if line]
