@@ -187,3 +187,29 @@ def test_compaction_after_a_crash_lands_a_segment_once(tmp_path):
     assert list_event_files(landing) == {
         "2026-11-16T10": [f"{landing}/events/arrival_hour=2026-11-16T10/collector-{segment.stem}.parquet"]
     }
+
+
+def test_the_reply_waits_for_the_fsync(service, monkeypatch):
+    """Acknowledged means on disk: while the flush is held, the client gets no reply."""
+    config, key, _, _ = service
+    flushed, release, real_fsync = threading.Event(), threading.Event(), os.fsync
+
+    def held_fsync(fd):
+        release.wait(10)
+        real_fsync(fd)
+        flushed.set()
+
+    monkeypatch.setattr(durable_log.os, "fsync", held_fsync)
+    replies = []
+    with TestClient(create_app(config)) as client:
+        post = threading.Thread(
+            target=lambda: replies.append(
+                client.post("/v1/events", json={"events": [_event(0)]}, headers={"X-API-Key": key})
+            )
+        )
+        post.start()
+        time.sleep(0.5)
+        assert not replies and not flushed.is_set()  # written, not yet flushed: no acknowledgement
+        release.set()
+        post.join(10)
+        assert flushed.is_set() and replies[0].status_code == 200
