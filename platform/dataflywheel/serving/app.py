@@ -1,10 +1,13 @@
-"""The HTTP service: the event collector today (and the ranking service next), one FastAPI app.
+"""The HTTP service: the event collector and the ranking service, one FastAPI app.
 
 ``POST /v1/events`` acknowledges a batch only once it is in the durable log (``durable_log``:
 written and fsync'd, group commit across concurrent requests); a compaction thread lands
 closed log segments in the landing zone, where ``raw_events`` picks them up like any file.
-Every endpoint but health needs a tenant's API key (``keys``). Overload answers 503 with
-``Retry-After`` instead of accepting what the log cannot keep up with.
+``POST /v1/recommendations`` ranks the tenant's candidates with the deployed champion
+(``deployed``, ``recommend``) and logs the served list, as ``rec_impression`` events with
+their propensities, scores and features, through the same durable log: what was shown becomes
+the next hour's training data. Every endpoint but health needs a tenant's API key (``keys``).
+Overload answers 503 with ``Retry-After`` instead of accepting what the log cannot keep up with.
 """
 
 from __future__ import annotations
@@ -16,16 +19,23 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import numpy as np
 import orjson
 from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import ORJSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from pydantic import BaseModel, Field
 
 from dataflywheel import settings
+from dataflywheel.lifecycle.registry import Registry
 from dataflywheel.serving.compaction import batch_record, compact
+from dataflywheel.serving.deployed import Deployed
 from dataflywheel.serving.durable_log import DurableLog
+from dataflywheel.serving.impressions import impression_events
 from dataflywheel.serving.intake import TENANT_MISMATCH, reasons, wire_rows
 from dataflywheel.serving.keys import ApiKeys
+from dataflywheel.serving.recommend import Policy, WrongTenant, recommend
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,13 @@ class Metrics:
         self.queue_bytes = Gauge(
             "durable_log_pending_bytes", "Bytes waiting for the log writer", registry=self.registry
         )
+        self.model = Info("model", "The deployed ranker", registry=self.registry)
+
+
+class RecommendationRequest(BaseModel):
+    user_id: str = Field(max_length=128)
+    surface: str = Field("home_feed", max_length=64)
+    k: int = Field(10, ge=1, le=50)
 
 
 def _tenant(request: Request, keys: ApiKeys) -> str:
@@ -85,11 +102,14 @@ async def _events_of(request: Request, limits: Limits) -> list[dict]:
     return events
 
 
-def create_app(config: settings.Settings | None = None, limits: Limits = Limits()) -> FastAPI:
+def create_app(
+    config: settings.Settings | None = None, limits: Limits = Limits(), policy: Policy = Policy()
+) -> FastAPI:
     config = config or settings.current()
     keys = ApiKeys(config.api_keys_path)
     metrics = Metrics()
     state: dict = {}
+    deployed = Deployed(config.online_features_dir, Registry(config.mlflow_uri, config.mlflow_artifact_root), policy)
 
     def compact_forever(stop: threading.Event) -> None:
         while not stop.wait(limits.compaction_interval_s):
@@ -102,7 +122,9 @@ def create_app(config: settings.Settings | None = None, limits: Limits = Limits(
         stop = threading.Event()
         compactor = threading.Thread(target=compact_forever, args=(stop,), name="compaction", daemon=True)
         compactor.start()
+        deployed.start()
         yield
+        deployed.stop()
         stop.set()
         compactor.join()
         state["log"].close()  # the open segment closes; the next start compacts it
@@ -129,11 +151,14 @@ def create_app(config: settings.Settings | None = None, limits: Limits = Limits(
         log = state.get("log")
         ready = log is not None and log.writing
         response.status_code = 200 if ready else 503
-        return {"status": "ready" if ready else "starting"}
+        model = deployed.current.model_version if deployed.current else None
+        return {"status": "ready" if ready else "starting", "model_version": model}
 
     @app.get("/metrics", tags=["health"])
     def prometheus() -> Response:
         metrics.queue_bytes.set(state["log"].pending_bytes if "log" in state else 0)
+        if deployed.current is not None:
+            metrics.model.info({"version": deployed.current.model_version})
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post(
@@ -174,5 +199,46 @@ def create_app(config: settings.Settings | None = None, limits: Limits = Limits(
         metrics.events.labels("accepted").inc(len(events) - len(errors))
         metrics.events.labels("quarantined").inc(len(errors))
         return {"accepted": len(events) - len(errors), "quarantined": len(errors), "errors": errors}
+
+    @app.post("/v1/recommendations", tags=["recommendations"])
+    async def recommendations(body: RecommendationRequest, request: Request):
+        """k ranked items for a user of the key's tenant; the served list is logged before the reply."""
+        tenant = _tenant(request, keys)
+        deployment = deployed.current
+        if deployment is None:
+            raise HTTPException(
+                503, "no model deployed yet (no champion or no online snapshot)", headers={"Retry-After": "10"}
+            )
+        log: DurableLog = state["log"]
+        if log.pending_bytes > limits.max_pending_bytes:
+            raise HTTPException(503, "the service is behind: retry shortly", headers={"Retry-After": "1"})
+        now = datetime.now(timezone.utc)
+        try:
+            served = await run_in_threadpool(
+                recommend,
+                deployment.snapshot,
+                deployment.index,
+                deployment.ranker,
+                deployment.model_version,
+                tenant,
+                body.user_id,
+                body.surface,
+                body.k,
+                now.replace(tzinfo=None),
+                np.random.default_rng(),
+                policy,
+            )
+        except WrongTenant:
+            raise HTTPException(403, "this user belongs to another tenant") from None
+        events = impression_events(served, tenant, body.user_id, body.surface, now, deployment.snapshot)
+        await asyncio.wrap_future(log.append(batch_record(now, tenant, wire_rows(events), [])))
+        return {
+            "request_id": served.request_id,
+            "model_version": served.model_version,
+            "items": [
+                {"item_id": s.item_id, "position": s.position, "propensity": s.propensity, "score": s.score}
+                for s in served.items
+            ],
+        }
 
     return app

@@ -1,0 +1,205 @@
+"""One recommendation: candidates of the user's tenant, scored, re-ranked for exposure, explored.
+
+The steps, in order, and why in that order:
+
+1. Candidates (``CandidateIndex``), only from the user's tenant: the user's own recent items,
+   their team's, the tenant's popular and its new items, in a configurable mix.
+2. Features from the published online snapshot, with the request-time features from the same
+   function as training (``OnlineSnapshot.request_rows``); scores from the deployed ranker,
+   with the surface's weights on P(click) and P(engaged | click). A user or item the snapshot
+   does not know yet (cold start) is scored from what is known (team, container, position)
+   and the model's priors; a new user's candidates come from the tenant's popular and new items.
+3. Exposure floors (DetGreedy): at every prefix of the list, at least ``floor * length`` new
+   items and items of small containers, when the candidates have them.
+4. Exploration, last, so the logged propensities are those of the final list: each slot is
+   independently explored with probability ``epsilon``; explored slots show a uniformly random
+   ordered sample of the candidates the list left out. The item the list put at slot p is
+   shown there with probability 1 - epsilon; a left-out item, with probability
+   epsilon / (number left out): exact, and the same for every left-out item.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from dataflywheel.features.definitions import Segments
+from dataflywheel.features.online import ITEM_DIRECTORY, USER_DIRECTORY, OnlineSnapshot
+from dataflywheel.ranking.ranker import Ranker
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The knobs of serving, one place."""
+
+    mix: tuple[tuple[str, int], ...] = (("own", 50), ("team", 60), ("popular", 60), ("new", 30))
+    epsilon: float = 0.1
+    # (w_click, w_engage) per surface: the home feed values engagement; a notification, the click.
+    surface_weights: dict[str, tuple[float, float]] = field(
+        default_factory=lambda: {"home_feed": (1.0, 2.0), "notification": (1.0, 0.5), "search": (1.0, 1.0)}
+    )
+    new_item_floor: float = 0.2  # share of every list prefix kept for new items (when there are any)
+    small_container_floor: float = 0.1  # ... and for items of small containers
+    small_container_items: int = 20  # a container with fewer items than this is small
+    segments: Segments = Segments()
+
+    def weights(self, surface: str) -> tuple[float, float]:
+        return self.surface_weights.get(surface, (1.0, 1.0))
+
+
+class CandidateIndex:
+    """Per tenant, team and user, the candidate lists, built once per snapshot."""
+
+    def __init__(self, snapshot: OnlineSnapshot, now: datetime, policy: Policy):
+        depth = max(n for _, n in policy.mix)
+        users = snapshot.tables[USER_DIRECTORY].select("user_id", "tenant_id", "team_id")
+        items = snapshot.tables[ITEM_DIRECTORY].select("item_id", "tenant_id", "item_created_at")
+        self.tenant_of_user = dict(zip(users.get_column("user_id"), users.get_column("tenant_id")))
+        self.team_of_user = dict(zip(users.get_column("user_id"), users.get_column("team_id")))
+        self.tenant_of_item = dict(zip(items.get_column("item_id"), items.get_column("tenant_id")))
+        pairs = snapshot.tables["user_item_features"].select("user_id", "item_id", "pair_last_interaction_ts")
+        # Only pairs whose user and item are both of the same tenant: nothing crosses tenants.
+        pairs = pairs.join(users, on="user_id").join(
+            items.select("item_id", pl.col("tenant_id").alias("item_tenant")), on="item_id"
+        )
+        pairs = pairs.filter(pl.col("tenant_id") == pl.col("item_tenant")).sort(
+            "pair_last_interaction_ts", descending=True
+        )
+        self.own = _top_lists(pairs, "user_id", depth)
+        self.team = _top_lists(
+            pairs.unique(["team_id", "item_id"], keep="first", maintain_order=True), "team_id", depth
+        )
+        views = snapshot.tables["item_features"].select("item_id", "item_views_7d")
+        popular = items.join(views, on="item_id").sort("item_views_7d", descending=True)
+        self.popular = _top_lists(popular, "tenant_id", depth)
+        fresh = now - timedelta(days=policy.segments.new_item_days)
+        new = items.filter(pl.col("item_created_at") >= fresh).sort("item_created_at", descending=True)
+        self.new = _top_lists(new, "tenant_id", depth)
+        self.policy = policy
+
+    def candidates(self, tenant_id: str, user_id: str) -> list[str]:
+        """The mix, in order, without repeats; every item of ``tenant_id``."""
+        sources = {
+            "own": self.own.get(user_id, []),
+            "team": self.team.get(self.team_of_user.get(user_id), []),
+            "popular": self.popular.get(tenant_id, []),
+            "new": self.new.get(tenant_id, []),
+        }
+        chosen = dict.fromkeys(item for name, n in self.policy.mix for item in sources[name][:n])
+        return [item for item in chosen if self.tenant_of_item.get(item) == tenant_id]
+
+
+def _top_lists(frame: pl.DataFrame, by: str, depth: int) -> dict[str, list[str]]:
+    grouped = frame.group_by(by, maintain_order=True).agg(pl.col("item_id").head(depth))
+    return dict(zip(grouped.get_column(by), grouped.get_column("item_id").to_list()))
+
+
+@dataclass(frozen=True)
+class Shown:
+    item_id: str
+    position: int
+    propensity: float  # the probability the policy shows this item at this position
+    score: float
+    p_click: float
+    p_engage: float
+    explored: bool
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    request_id: str
+    model_version: str
+    items: list[Shown]
+    features: pl.DataFrame  # the served items' feature rows, as scored (for the log and the skew report)
+
+
+class WrongTenant(Exception):
+    """The user belongs to another tenant than the caller's key."""
+
+
+def recommend(
+    snapshot: OnlineSnapshot,
+    index: CandidateIndex,
+    ranker: Ranker,
+    model_version: str,
+    tenant_id: str,
+    user_id: str,
+    surface: str,
+    k: int,
+    now: datetime,
+    rng: np.random.Generator,
+    policy: Policy = Policy(),
+) -> Recommendation:
+    known_tenant = index.tenant_of_user.get(user_id)
+    if known_tenant is not None and known_tenant != tenant_id:
+        raise WrongTenant(user_id)
+    candidates = index.candidates(tenant_id, user_id)
+    if not candidates:
+        return Recommendation(uuid.uuid4().hex, model_version, [], pl.DataFrame())
+    requests = pl.DataFrame(
+        {"tenant_id": tenant_id, "user_id": user_id, "item_id": candidates, "request_ts": now},
+        schema_overrides={"request_ts": pl.Datetime("us")},
+    )
+    rows = snapshot.request_rows(requests, "request_ts").with_columns(surface=pl.lit(surface))
+    predicted = ranker.predict(rows, position=0)
+    w_click, w_engage = policy.weights(surface)
+    score = w_click * predicted["p_click"] + w_engage * predicted["p_click"] * predicted["p_engage"]
+    new = (rows.get_column("item_segment") == "new").to_numpy()
+    small = (rows.get_column("container_items").fill_null(0) < policy.small_container_items).to_numpy()
+    order = exposure_floors(
+        score, {"new": new, "small": small}, {"new": policy.new_item_floor, "small": policy.small_container_floor}, k
+    )
+    shown = explore(order, len(candidates), k, policy.epsilon, rng)
+    items = [
+        Shown(
+            candidates[i],
+            p,
+            propensity,
+            float(score[i]),
+            float(predicted["p_click"][i]),
+            float(predicted["p_engage"][i]),
+            explored,
+        )
+        for p, (i, propensity, explored) in enumerate(shown)
+    ]
+    served_rows = rows[[i for i, _, _ in shown]]
+    return Recommendation(uuid.uuid4().hex, model_version, items, served_rows)
+
+
+def exposure_floors(score: np.ndarray, groups: dict[str, np.ndarray], floors: dict[str, float], k: int) -> list[int]:
+    """Top-``k`` indices by score, except that every prefix of length p holds at least
+    ``floor(floor * p)`` members of each group while the group has candidates left (DetGreedy)."""
+    remaining = list(np.argsort(-score, kind="stable"))
+    chosen: list[int] = []
+    counts = dict.fromkeys(groups, 0)
+    while remaining and len(chosen) < k:
+        length = len(chosen) + 1
+        short = [g for g in groups if counts[g] < int(floors[g] * length) and any(groups[g][i] for i in remaining)]
+        pick = next(i for i in remaining if groups[short[0]][i]) if short else remaining[0]
+        remaining.remove(pick)
+        chosen.append(pick)
+        for g in groups:
+            counts[g] += bool(groups[g][pick])
+    return chosen
+
+
+def explore(
+    order: list[int], n_candidates: int, k: int, epsilon: float, rng: np.random.Generator
+) -> list[tuple[int, float, bool]]:
+    """(candidate index, propensity, explored) per shown slot: ``order`` with each slot replaced,
+    with probability ``epsilon``, by a uniformly random candidate the list left out."""
+    listed = set(order)
+    left_out = [i for i in range(n_candidates) if i not in listed]
+    if len(left_out) < len(order):  # too few to explore every slot with: shown as it is, with certainty
+        return [(i, 1.0, False) for i in order]
+    explored_slots = [p for p in range(len(order)) if rng.random() < epsilon]
+    draws = rng.choice(left_out, size=len(explored_slots), replace=False)
+    replaced = dict(zip(explored_slots, (int(i) for i in draws)))
+    return [
+        (replaced[p], epsilon / len(left_out), True) if p in replaced else (i, 1.0 - epsilon, False)
+        for p, i in enumerate(order)
+    ]
