@@ -436,3 +436,106 @@ def test_a_promotion_launched_while_an_hour_learns_waits_for_its_steps_and_is_no
     head = store.load(hour).predict(probe)["score"]
     np.testing.assert_array_equal(head, operator_pick.predict(probe)["score"])
     np.testing.assert_array_equal(head, registry.load(registry.alias(CHAMPION).version).predict(probe)["score"])
+
+
+# --- Serving on the demo's home: its online snapshot and its champion -----------------------------
+
+
+def _serving_config(tmp_path):
+    """The demo home's snapshot and registry, with a landing zone and a registry database of the
+    test's own (what the service writes, and alias moves, stay out of the other tests' way)."""
+    import dataclasses
+    import shutil
+
+    home = settings.current()
+    shutil.copy(home.home / "mlflow" / "mlflow.db", tmp_path / "mlflow.db")
+    return dataclasses.replace(
+        home, landing_url=str(tmp_path / "landing"), mlflow_uri=f"sqlite:///{tmp_path / 'mlflow.db'}"
+    )
+
+
+def test_recommendations_never_cross_tenants(demo, tmp_path):
+    import polars as pl
+    from fastapi.testclient import TestClient
+
+    from dataflywheel.features.online import ITEM_DIRECTORY, USER_DIRECTORY, OnlineSnapshot
+    from dataflywheel.ingest.landing import list_event_files, parse_hour_key
+    from dataflywheel.ingest.raw_events import ingest_hour
+    from dataflywheel.serving.app import create_app
+    from dataflywheel.serving.keys import ApiKeys
+
+    config = _serving_config(tmp_path)
+    snapshot = OnlineSnapshot.load(config.online_features_dir)
+    tenant_of_item = dict(snapshot.tables[ITEM_DIRECTORY].select("item_id", "tenant_id").iter_rows())
+    users = snapshot.tables[USER_DIRECTORY].select("user_id", "tenant_id")
+    tenants = users.group_by("tenant_id").len().sort("len", descending=True).get_column("tenant_id").head(4).to_list()
+    keys = {t: ApiKeys(config.api_keys_path).create(t) for t in tenants}
+    rng = np.random.default_rng(17)
+    served, outcomes = {}, Counter()
+    with TestClient(create_app(config)) as client:
+        for _ in range(80):
+            key_tenant = tenants[rng.integers(len(tenants))]
+            user_tenant = tenants[rng.integers(len(tenants))]
+            pool = users.filter(pl.col("tenant_id") == user_tenant).get_column("user_id")
+            user = pool[int(rng.integers(pool.len()))] if rng.random() < 0.9 else f"brand-new-{rng.integers(1e9)}"
+            reply = client.post(
+                "/v1/recommendations", json={"user_id": user, "k": 10}, headers={"X-API-Key": keys[key_tenant]}
+            )
+            known_elsewhere = not user.startswith("brand-new") and user_tenant != key_tenant
+            assert reply.status_code == (403 if known_elsewhere else 200), (user, key_tenant, user_tenant)
+            outcomes[reply.status_code] += 1
+            if reply.status_code == 200:
+                body = reply.json()
+                assert body["items"] and {tenant_of_item[i["item_id"]] for i in body["items"]} == {key_tenant}
+                served[body["request_id"]] = {(i["item_id"], i["position"], i["propensity"]) for i in body["items"]}
+    assert outcomes[200] > 20 and outcomes[403] > 20  # both sides of the rule were exercised
+
+    # Every served list came back through the collector as impressions the warehouse accepts.
+    with DuckDBEngine.open(tmp_path / "warehouse.duckdb") as engine:
+        for hour in list_event_files(config.landing_url):
+            assert ingest_hour(engine, config.landing_url, parse_hour_key(hour).replace(tzinfo=None)).quarantined == 0
+        logged = engine.frame(
+            "SELECT rec_request_id, item_id, position, propensity FROM raw.raw_events WHERE event_type = 'rec_impression'"
+        )
+    by_request = {}
+    for request_id, item, position, propensity in logged.iter_rows():
+        by_request.setdefault(request_id, set()).add((item, position, propensity))
+    assert by_request == served
+
+
+def test_the_service_follows_the_champion_without_failing_a_request(demo, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from dataflywheel.features.online import USER_DIRECTORY, OnlineSnapshot
+    from dataflywheel.lifecycle.registry import Registry
+    from dataflywheel.serving.app import Limits, create_app
+    from dataflywheel.serving.keys import ApiKeys
+
+    config = _serving_config(tmp_path)
+    user, tenant = OnlineSnapshot.load(config.online_features_dir).tables[USER_DIRECTORY].row(0)[:3:2]
+    key = ApiKeys(config.api_keys_path).create(tenant)
+    registry = Registry(config.mlflow_uri, config.mlflow_artifact_root)
+    before = registry.alias(CHAMPION).version
+    earlier = str(int(before) - 5)
+    statuses, versions, stop = Counter(), set(), threading.Event()
+    with TestClient(create_app(config, Limits(deployment_refresh_s=0.2))) as client:
+
+        def load():
+            while not stop.is_set():
+                reply = client.post("/v1/recommendations", json={"user_id": user, "k": 5}, headers={"X-API-Key": key})
+                statuses[reply.status_code] += 1
+                versions.add(reply.json().get("model_version"))
+
+        workers = [threading.Thread(target=load) for _ in range(3)]
+        for w in workers:
+            w.start()
+        time.sleep(1.0)
+        registry.promote(earlier, reason="reload test")  # the alias moves while requests run
+        deadline = time.monotonic() + 30
+        while earlier not in versions and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stop.set()
+        for w in workers:
+            w.join()
+    assert set(statuses) == {200} and statuses[200] > 20
+    assert {str(before), earlier} <= versions  # served by both, one after the other

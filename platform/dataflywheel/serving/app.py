@@ -45,6 +45,7 @@ class Limits:
     max_pending_bytes: int = 64 << 20  # waiting for the log writer; beyond it, 503 + Retry-After
     compaction_interval_s: float = 2.0
     segment_seconds: float = 30.0  # how long a log segment stays open: events land this much later at most
+    deployment_refresh_s: float = 10.0  # how often the champion alias and the snapshot's files are checked
 
 
 class Metrics:
@@ -109,7 +110,8 @@ def create_app(
     keys = ApiKeys(config.api_keys_path)
     metrics = Metrics()
     state: dict = {}
-    deployed = Deployed(config.online_features_dir, Registry(config.mlflow_uri, config.mlflow_artifact_root), policy)
+    registry = Registry(config.mlflow_uri, config.mlflow_artifact_root)
+    deployed = Deployed(config.online_features_dir, registry, policy, limits.deployment_refresh_s)
 
     def compact_forever(stop: threading.Event) -> None:
         while not stop.wait(limits.compaction_interval_s):

@@ -9,8 +9,8 @@ The steps, in order, and why in that order:
    with the surface's weights on P(click) and P(engaged | click). A user or item the snapshot
    does not know yet (cold start) is scored from what is known (team, container, position)
    and the model's priors; a new user's candidates come from the tenant's popular and new items.
-3. Exposure floors (DetGreedy): at every prefix of the list, at least ``floor * length`` new
-   items and items of small containers, when the candidates have them.
+3. Exposure floors (DetGreedy with a look-ahead): at every prefix of the list, at least
+   ``floor * length`` new items and items of small containers, when the candidates have them.
 4. Exploration, last, so the logged propensities are those of the final list: each slot is
    independently explored with probability ``epsilon``; explored slots show a uniformly random
    ordered sample of the candidates the list left out. The item the list put at slot p is
@@ -172,18 +172,44 @@ def recommend(
 
 def exposure_floors(score: np.ndarray, groups: dict[str, np.ndarray], floors: dict[str, float], k: int) -> list[int]:
     """Top-``k`` indices by score, except that every prefix of length p holds at least
-    ``floor(floor * p)`` members of each group while the group has candidates left (DetGreedy)."""
-    remaining = list(np.argsort(-score, kind="stable"))
+    ``floor(floor * p)`` members of each group (fewer only when the group has no more).
+
+    DetGreedy with a look-ahead: the best remaining item is taken unless that would leave some
+    later prefix unable to meet its floors; then the best member of the group whose next
+    member is due soonest (earliest deadline first, which never misses a deadline that can
+    be met) is taken instead.
+    """
+    remaining = [int(i) for i in np.argsort(-score, kind="stable")]
     chosen: list[int] = []
     counts = dict.fromkeys(groups, 0)
+    left = {g: int(np.sum(members)) for g, members in groups.items()}
+
+    def required(g: str, length: int, placed: dict[str, int], unplaced: dict[str, int]) -> int:
+        return min(int(floors[g] * length), placed[g] + unplaced[g])
+
+    def keeps_floors(pick: int) -> bool:
+        placed = {g: counts[g] + bool(groups[g][pick]) for g in groups}
+        unplaced = {g: left[g] - bool(groups[g][pick]) for g in groups}
+        now = len(chosen) + 1
+        for length in range(now, k + 1):
+            behind = sum(max(0, required(g, length, placed, unplaced) - placed[g]) for g in groups)
+            if behind > length - now:
+                return False
+        return True
+
+    def due(g: str) -> int:  # the prefix length at which the group's next member is needed
+        return next((n for n in range(len(chosen) + 1, k + 1) if int(floors[g] * n) > counts[g]), k + 1)
+
     while remaining and len(chosen) < k:
-        length = len(chosen) + 1
-        short = [g for g in groups if counts[g] < int(floors[g] * length) and any(groups[g][i] for i in remaining)]
-        pick = next(i for i in remaining if groups[short[0]][i]) if short else remaining[0]
+        pick = remaining[0]
+        if not keeps_floors(pick):
+            urgent = min((g for g in groups if left[g] > 0), key=due, default=None)
+            pick = next(i for i in remaining if groups[urgent][i]) if urgent is not None else pick
         remaining.remove(pick)
         chosen.append(pick)
         for g in groups:
             counts[g] += bool(groups[g][pick])
+            left[g] -= bool(groups[g][pick])
     return chosen
 
 
