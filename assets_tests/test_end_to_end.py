@@ -495,7 +495,8 @@ def test_recommendations_never_cross_tenants(demo, tmp_path):
         for hour in list_event_files(config.landing_url):
             assert ingest_hour(engine, config.landing_url, parse_hour_key(hour).replace(tzinfo=None)).quarantined == 0
         logged = engine.frame(
-            "SELECT rec_request_id, item_id, position, propensity FROM raw.raw_events WHERE event_type = 'rec_impression'"
+            "SELECT rec_request_id, item_id, position, propensity FROM raw.raw_events "
+            "WHERE event_type = 'rec_impression'"
         )
     by_request = {}
     for request_id, item, position, propensity in logged.iter_rows():
