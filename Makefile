@@ -11,7 +11,7 @@ export DBT_LOG_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/logs
 export DBT_TARGET_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/target
 export DO_NOT_TRACK ?= 1
 
-.PHONY: setup demo test test-fast ui docs bench freshness drift-eval clean
+.PHONY: setup demo test test-fast ui serve docs bench bench-serving freshness drift-eval clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,12 +36,20 @@ test-fast: setup
 ui: setup
 	$(BIN)/dagster dev -w workspace.yaml
 
+# The HTTP service on this home (run `make demo` first for a model and a snapshot to serve).
+serve: setup
+	$(BIN)/dataflywheel serve --example
+
 docs: setup
 	cd dbt_project && $(CURDIR)/$(BIN)/dbt docs generate --static --target-path $(DATAFLYWHEEL_HOME)/dbt_docs
 	@echo "dbt docs: $(DATAFLYWHEEL_HOME)/dbt_docs/static_index.html"
 
 bench: setup
 	$(BIN)/python -m bench.run $(ARGS)
+
+# Recommendations and events through the HTTP service on this home (after `make demo`).
+bench-serving: setup
+	$(BIN)/python -m bench.serving $(ARGS)
 
 # The online-learning experiment: hourly vs daily vs frozen updates on a week with a shift.
 freshness: setup

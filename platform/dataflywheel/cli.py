@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="the HTTP service: event collector (POST /v1/events)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--example", action="store_true", help="create a key and print a request to try")
     keys = commands.add_parser("keys", help="per-tenant API keys").add_subparsers(dest="action", required=True)
     keys.add_parser("create", help="a new key for a tenant (shown once)").add_argument("tenant_id")
     keys.add_parser("revoke", help="revoke a key by its id").add_argument("key_id")
@@ -109,8 +110,34 @@ def _serve(args: argparse.Namespace) -> int:
 
     from dataflywheel.serving.app import create_app
 
+    if args.example:
+        _print_example(args)
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
     return 0
+
+
+def _print_example(args: argparse.Namespace) -> None:
+    """A key for the snapshot's largest tenant and a request for one of its users, to paste."""
+    import polars as pl
+
+    from dataflywheel.features.online import USER_DIRECTORY
+    from dataflywheel.serving.keys import ApiKeys
+
+    path = settings.current().online_features_dir / f"{USER_DIRECTORY}.parquet"
+    if not path.exists():
+        print("no online snapshot yet: run `make demo` first; the collector works meanwhile")
+        return
+    users = pl.read_parquet(path, columns=["user_id", "tenant_id"])
+    tenant = users.group_by("tenant_id").len().sort("len", descending=True).item(0, "tenant_id")
+    user = users.filter(pl.col("tenant_id") == tenant).item(0, "user_id")
+    key = ApiKeys(settings.current().api_keys_path).create(tenant)
+    url = f"http://{args.host}:{args.port}"
+    print(f"API key for tenant {tenant} (shown once): {key}")
+    print(
+        f"curl -s {url}/v1/recommendations -H 'Authorization: Bearer {key}' "
+        f'-H \'Content-Type: application/json\' -d \'{{"user_id": "{user}", "surface": "home_feed", "k": 5}}\''
+    )
+    print(f"OpenAPI docs: {url}/docs   metrics: {url}/metrics")
 
 
 def _keys(args: argparse.Namespace) -> int:
