@@ -64,6 +64,7 @@ class Deployed:
             snapshot, index, as_of = old.snapshot, old.index, old.snapshot_as_of
         else:
             snapshot = OnlineSnapshot.load(self.snapshot_dir)
+            snapshot.index()  # built here, beside the serving snapshot, not by the first request
             as_of = snapshot.tables["user_directory"].get_column("as_of").max()
             index = CandidateIndex(snapshot, as_of, self.policy)
         ranker = (
