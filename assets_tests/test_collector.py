@@ -213,3 +213,19 @@ def test_the_reply_waits_for_the_fsync(service, monkeypatch):
         release.set()
         post.join(10)
         assert flushed.is_set() and replies[0].status_code == 200
+
+
+def test_an_overloaded_collector_answers_503_with_retry_after_and_keeps_nothing(service):
+    config, key, _, _ = service
+    with TestClient(create_app(config, Limits(max_pending_bytes=-1))) as client:  # always behind
+        reply = client.post("/v1/events", json={"events": [_event(0)]}, headers={"X-API-Key": key})
+        assert reply.status_code == 503 and reply.headers["Retry-After"] == "1"
+    assert list_event_files(config.landing_url) == {}  # refused means not kept: the client retries
+
+
+def test_recommendations_wait_for_a_model_on_a_fresh_home(service):
+    config, key, _, _ = service
+    with TestClient(create_app(config)) as client:
+        reply = client.post("/v1/recommendations", json={"user_id": "u1"}, headers={"X-API-Key": key})
+        assert reply.status_code == 503 and "Retry-After" in reply.headers
+        assert client.get("/readyz").json() == {"status": "ready", "model_version": None}
