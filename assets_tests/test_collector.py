@@ -56,7 +56,7 @@ def test_a_record_cut_by_a_crash_is_skipped_and_the_log_reopens(tmp_path):
     log = DurableLog(tmp_path / "log")
     log.append(b"one").result()
     log.append(b"two").result()
-    segment = next((tmp_path / "log").glob("*.log"))
+    segment = next(log.folder.glob("*.log"))
     with open(segment, "ab") as f:
         f.write(b'{"half a rec')  # the crash: written, never acknowledged
     log._lock.close()  # the process is gone: its lock with it
@@ -65,11 +65,16 @@ def test_a_record_cut_by_a_crash_is_skipped_and_the_log_reopens(tmp_path):
     reopened.close()
 
 
-def test_a_second_collector_on_the_same_log_is_refused(tmp_path):
-    log = DurableLog(tmp_path / "log")
-    with pytest.raises(RuntimeError, match="another collector"):
-        DurableLog(tmp_path / "log")
-    log.close()
+def test_processes_side_by_side_get_a_slot_each_and_a_dead_ones_slot_is_taken_over(tmp_path):
+    first, second = DurableLog(tmp_path / "log"), DurableLog(tmp_path / "log")
+    assert first.folder != second.folder  # never two writers on one segment
+    first.append(b"left behind").result()
+    first._lock.close()  # the first process dies: its lock goes with it, its segment stays open
+    third = DurableLog(tmp_path / "log")
+    assert third.folder == first.folder
+    assert [read_records(s) for s in third.closed_segments()] == [[b"left behind"]]  # ready for compaction
+    second.close()
+    third.close()
 
 
 @pytest.fixture

@@ -156,6 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="service processes: one per core")
     args = parser.parse_args()
     config = settings.current()
     users_table = pl.read_parquet(
@@ -167,7 +168,14 @@ def main() -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [str(settings.PROJECT_ROOT / ".venv" / "bin" / "dataflywheel"), "serve", "--port", str(port)],
+        [
+            str(settings.PROJECT_ROOT / ".venv" / "bin" / "dataflywheel"),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -213,6 +221,7 @@ def main() -> None:
     results = {
         "machine": machine(),
         "clients": args.clients,
+        "workers": args.workers,
         "seconds": args.seconds,
         "recommendations": _summary(*recommendations, args.seconds),
         "events": _summary(*collected, args.seconds, per_request=500),
@@ -245,7 +254,7 @@ def to_markdown(r: dict) -> str:
     return "\n".join(
         [
             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']} ({m['date']}).",
-            f"{r['clients']} closed-loop clients on loopback for {r['seconds']:g} s each.",
+            f"{r['clients']} closed-loop clients on loopback, {r['seconds']:g} s each; {r['workers']} processes.",
             "",
             "| endpoint | answered/s | p50 ms | p99 ms | failed |",
             "|---|---:|---:|---:|---:|",

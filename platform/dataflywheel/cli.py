@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="the HTTP service: event collector (POST /v1/events)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="processes (one per core scales the CPU-bound ranking)")
     serve.add_argument("--example", action="store_true", help="create a key and print a request to try")
     keys = commands.add_parser("keys", help="per-tenant API keys").add_subparsers(dest="action", required=True)
     keys.add_parser("create", help="a new key for a tenant (shown once)").add_argument("tenant_id")
@@ -112,7 +113,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.example:
         _print_example(args)
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    if args.workers == 1:
+        uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    else:  # each worker builds its own app (its own log slot, snapshot and model)
+        uvicorn.run(
+            f"{create_app.__module__}:create_app", factory=True, workers=args.workers, host=args.host, port=args.port
+        )
     return 0
 
 

@@ -7,6 +7,10 @@ per request. Records are bytes without newlines (one record per line); a line cu
 crash was never acknowledged and is skipped on reading. Segments are closed by size or age and
 handed to compaction (``serving.compaction``), which turns them into landing-zone Parquet and
 deletes them.
+
+Each writer process takes the first free numbered slot folder under the log's root (a file
+lock): service workers side by side each have a log of their own, and a slot a dead process
+left behind is taken over, and its segments compacted, by the next process to start.
 """
 
 from __future__ import annotations
@@ -23,16 +27,28 @@ SEGMENT_SUFFIX = ".log"
 CLOSED_SUFFIX = ".closed"
 
 
-class DurableLog:
-    def __init__(self, folder: Path, max_segment_bytes: int = 64 << 20, max_segment_seconds: float = 60.0):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        # One writer per log: a second process would close the first one's open segment under it.
-        self._lock = open(self.folder / "LOCK", "w")
+MAX_SLOTS = 64
+
+
+def _take_slot(root: Path):
+    """The first slot folder under ``root`` no live process holds, locked, and its lock file."""
+    for slot in range(MAX_SLOTS):
+        folder = root / str(slot)
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = open(folder / "LOCK", "w")
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(f"another collector process writes {self.folder}") from None
+            lock.close()
+            continue
+        return folder, lock
+    raise RuntimeError(f"all {MAX_SLOTS} log slots under {root} are held by live processes")
+
+
+class DurableLog:
+    def __init__(self, root: Path, max_segment_bytes: int = 64 << 20, max_segment_seconds: float = 60.0):
+        # One writer per slot: a second process would close the first one's open segment under it.
+        self.folder, self._lock = _take_slot(Path(root))
         self.max_segment_bytes, self.max_segment_seconds = max_segment_bytes, max_segment_seconds
         self._queue: queue.Queue[tuple[bytes, Future] | None] = queue.Queue()
         self._close_open_segments()  # a crash left them: everything in them is as durable as it gets
