@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dataflywheel import settings
+from dataflywheel.contracts.schema import wire_timestamp
 from dataflywheel.ingest.landing import list_event_files, parse_hour_key
 from dataflywheel.ingest.raw_events import ingest_hour
 from dataflywheel.serving import durable_log
@@ -88,7 +89,7 @@ def service(tmp_path, monkeypatch):
 
 def _event(i: int, tenant: str = "t1", **fields) -> dict:
     now = datetime.now(timezone.utc)
-    ts = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    ts = wire_timestamp(now)
     return {
         "event_id": f"018f-{tenant}-{i:06d}",
         "event_type": "search_performed",

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
+from dataflywheel.contracts.schema import wire_timestamp
 from dataflywheel.ingest.landing import list_event_files, parse_hour_key
 from dataflywheel.ingest.raw_events import ingest_hour
 from dataflywheel.serving.keys import ApiKeys
@@ -53,7 +54,7 @@ def _ready(port: int) -> bool:
 
 def batch(client: int, n: int) -> list[dict]:
     now = datetime.now(timezone.utc)
-    ts = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    ts = wire_timestamp(now)
     return [
         {
             "event_id": f"{client:02d}-{n:06d}-{i:03d}",

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from dataflywheel.contracts.schema import wire_timestamp
 from dataflywheel.ingest.landed_files import FileReason
 from dataflywheel.ingest.landing import WIRE_SCHEMA, hour_dir, land_events
 from dataflywheel.ingest.raw_events import RAW_TABLES, ingest_hour
@@ -24,12 +25,8 @@ RECEIVED = HOUR.replace(minute=20)
 GOOD_ROWS = 50
 
 
-def _ts(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-
-
 def _events(prefix: str, n: int, event_ts: datetime = RECEIVED) -> list[dict]:
-    return [{"event_id": f"{prefix}-{i:04d}", "event_ts": _ts(event_ts)} for i in range(n)]
+    return [{"event_id": f"{prefix}-{i:04d}", "event_ts": wire_timestamp(event_ts)} for i in range(n)]
 
 
 def _wire_table(rows: list[dict], received: datetime = RECEIVED) -> pa.Table:
@@ -182,7 +179,7 @@ STRING_FAULTS = [
 def test_hostile_strings_are_quarantined_with_their_own_reason(field, value, reason, tmp_path):
     hostile = {
         "event_id": "hostile",
-        "event_ts": _ts(RECEIVED),
+        "event_ts": wire_timestamp(RECEIVED),
         "event_type": "issue_viewed",
         "item_id": "i1",
         "item_type": "jira_issue",
@@ -210,9 +207,12 @@ def test_an_absurd_event_time_is_quarantined_and_the_hour_loads(event_ts, tmp_pa
 def test_copies_of_one_event_in_one_hour_are_judged_together_whatever_their_event_ts(tmp_path):
     """Two rows with one id: one copy's window reaches the hour that loaded the event, the other's does not."""
     first = datetime(2026, 11, 10, 11, 5)
-    land_rows(tmp_path / "landing", first, "orig", [{"event_id": "018f-x", "event_ts": _ts(first)}])
+    land_rows(tmp_path / "landing", first, "orig", [{"event_id": "018f-x", "event_ts": wire_timestamp(first)}])
     later = first + timedelta(days=7)
-    rows = [{"event_id": "018f-x", "event_ts": _ts(first)}, {"event_id": "018f-x", "event_ts": _ts(later)}]
+    rows = [
+        {"event_id": "018f-x", "event_ts": wire_timestamp(first)},
+        {"event_id": "018f-x", "event_ts": wire_timestamp(later)},
+    ]
     land_rows(tmp_path / "landing", later, "again", rows)
     con = connect(tmp_path / "w.duckdb")
     for hour in (first.replace(minute=0), later.replace(minute=0)):
@@ -235,7 +235,7 @@ def _load_hours(tmp_path, deliveries, order=sorted):
     for n, (received, folder, event_ts) in enumerate(deliveries):
         row = {
             "event_id": "018f-redelivered",
-            "event_ts": _ts(event_ts),
+            "event_ts": wire_timestamp(event_ts),
             "received_ts": received.replace(tzinfo=timezone.utc),
         }
         frame = wire_frame([row]).drop("_fault").to_arrow()

@@ -5,6 +5,7 @@ import os
 from datetime import datetime
 
 import dagster as dg
+import pytest
 
 from dataflywheel.defs.ingestion.sensors import landing_sensor
 from dataflywheel.ingest.landing import event_files_by_hour, fingerprint
@@ -16,14 +17,20 @@ def land(root: str, hour: str, name: str) -> None:
     land_rows(root, datetime.strptime(hour, "%Y-%m-%dT%H"), name, [{}])
 
 
+@pytest.fixture
+def root(tmp_path, monkeypatch) -> str:
+    """A landing zone of the test's own, the one the sensor lists."""
+    landing = str(tmp_path / "landing")
+    monkeypatch.setenv("DATAFLYWHEEL_LANDING_URL", landing)
+    return landing
+
+
 def tick(instance, cursor=None):
     context = dg.build_sensor_context(instance=instance, cursor=cursor)
     return landing_sensor(context)
 
 
-def test_landing_sensor_requests_new_hours_then_only_late_files(tmp_path, monkeypatch):
-    root = str(tmp_path / "landing")
-    monkeypatch.setenv("DATAFLYWHEEL_LANDING_URL", root)
+def test_landing_sensor_requests_new_hours_then_only_late_files(root):
     land(root, "2026-11-16T09", "a")
     land(root, "2026-11-16T10", "a")
     with dg.instance_for_test() as instance:
@@ -44,9 +51,7 @@ def test_landing_sensor_requests_new_hours_then_only_late_files(tmp_path, monkey
         )
 
 
-def test_a_fresh_cursor_skips_hours_already_loaded(tmp_path, monkeypatch):
-    root = str(tmp_path / "landing")
-    monkeypatch.setenv("DATAFLYWHEEL_LANDING_URL", root)
+def test_a_fresh_cursor_skips_hours_already_loaded(root):
     land(root, "2026-11-16T09", "a")
     land(root, "2026-11-16T10", "a")
     land(root, "2026-11-16T10", "b")
@@ -64,10 +69,8 @@ def test_a_fresh_cursor_skips_hours_already_loaded(tmp_path, monkeypatch):
         assert [r.partition_key for r in tick(instance).run_requests] == ["2026-11-16-10:00"]
 
 
-def test_landing_sensor_notices_a_file_removed_or_replaced(tmp_path, monkeypatch):
+def test_landing_sensor_notices_a_file_removed_or_replaced(root, tmp_path):
     """An operator setting a bad file aside, or replacing it, must get the hour re-loaded by itself."""
-    root = str(tmp_path / "landing")
-    monkeypatch.setenv("DATAFLYWHEEL_LANDING_URL", root)
     land(root, "2026-11-16T09", "a")
     land(root, "2026-11-16T09", "bad")
     land(root, "2026-11-16T10", "only")
@@ -91,10 +94,8 @@ def test_landing_sensor_notices_a_file_removed_or_replaced(tmp_path, monkeypatch
         assert tick(instance, emptied.cursor).run_requests == []
 
 
-def test_a_cursor_of_file_counts_from_before_fingerprints_requests_only_changed_hours(tmp_path, monkeypatch):
+def test_a_cursor_of_file_counts_from_before_fingerprints_requests_only_changed_hours(root):
     """Upgrading must not re-load every hour ever landed."""
-    root = str(tmp_path / "landing")
-    monkeypatch.setenv("DATAFLYWHEEL_LANDING_URL", root)
     land(root, "2026-11-16T09", "a")
     land(root, "2026-11-16T10", "a")
     land(root, "2026-11-16T10", "b")
@@ -103,9 +104,7 @@ def test_a_cursor_of_file_counts_from_before_fingerprints_requests_only_changed_
         assert [r.partition_key for r in tick(instance, old_cursor).run_requests] == ["2026-11-16-10:00"]
 
 
-def test_landing_sensor_skips_hours_outside_the_partitions(tmp_path, monkeypatch):
-    root = str(tmp_path / "landing")
-    monkeypatch.setenv("DATAFLYWHEEL_LANDING_URL", root)
+def test_landing_sensor_skips_hours_outside_the_partitions(root):
     land(root, "2020-01-01T00", "a")  # before the partitions start
     with dg.instance_for_test() as instance:
         assert tick(instance).run_requests == []

@@ -11,6 +11,7 @@ Two shapes of the same event exist:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from dataflywheel.contracts.vocabulary import EventType
 
@@ -61,6 +62,11 @@ REC_FIELDS = ("rec_request_id", "position", "model_version")
 # Free-form identifiers: no control, zero-width or bidirectional formatting characters, which
 # would hide in logs and dashboards or spoof another id (enums are checked against their vocabularies).
 IDENTIFIER_FIELDS = ("event_id", "tenant_id", "user_id", "item_id", "rec_request_id", "model_version")
+
+
+def wire_timestamp(moment: datetime) -> str:
+    """A UTC time as the wire carries ``event_ts``: ISO-8601 with milliseconds and a ``Z``."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def required_fields(event_type: EventType) -> tuple[str, ...]:

@@ -1,1 +1,1 @@
-"""The request path: the event collector and (next) the ranking service, behind one HTTP app."""
+"""The request path: the event collector and the ranking service, behind one HTTP app."""

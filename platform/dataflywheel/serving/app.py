@@ -232,7 +232,7 @@ def create_app(
             )
         except WrongTenant:
             raise HTTPException(403, "this user belongs to another tenant") from None
-        events = impression_events(served, tenant, body.user_id, body.surface, now, deployment.snapshot)
+        events = impression_events(served, tenant, body.user_id, body.surface, now)
         await asyncio.wrap_future(log.append(batch_record(now, tenant, wire_rows(events), [])))
         return {
             "request_id": served.request_id,

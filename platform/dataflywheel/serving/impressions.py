@@ -13,9 +13,8 @@ from datetime import datetime
 
 import orjson
 
-from dataflywheel.contracts.schema import SCHEMA_VERSION
+from dataflywheel.contracts.schema import SCHEMA_VERSION, wire_timestamp
 from dataflywheel.contracts.vocabulary import EventType
-from dataflywheel.features.online import ITEM_DIRECTORY, OnlineSnapshot
 from dataflywheel.ranking.inputs import declared_inputs
 from dataflywheel.serving.recommend import Recommendation
 
@@ -27,16 +26,11 @@ def time_ordered_id(now: datetime) -> str:
     return f"{int(now.timestamp() * 1000):012x}{os.urandom(10).hex()}"
 
 
-def wire_timestamp(now: datetime) -> str:
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-
-
-def impression_events(
-    served: Recommendation, tenant_id: str, user_id: str, surface: str, now: datetime, snapshot: OnlineSnapshot
-) -> list[dict]:
-    items = snapshot.tables[ITEM_DIRECTORY]
-    item_type = dict(zip(items.get_column("item_id"), items.get_column("item_type")))
-    features = served.features.select([c for c in _INPUTS if c in served.features.columns]).to_dicts()
+def impression_events(served: Recommendation, tenant_id: str, user_id: str, surface: str, now: datetime) -> list[dict]:
+    # The served rows carry each item's directory attributes (its type among them) and model inputs.
+    rows = served.features
+    item_types = rows.get_column("item_type").to_list() if rows.height else []
+    features = rows.select([c for c in _INPUTS if c in rows.columns]).to_dicts()
     ts = wire_timestamp(now)
     return [
         {
@@ -46,7 +40,7 @@ def impression_events(
             "tenant_id": tenant_id,
             "user_id": user_id,
             "item_id": shown.item_id,
-            "item_type": item_type.get(shown.item_id),
+            "item_type": item_type,
             "surface": surface,
             "rec_request_id": served.request_id,
             "position": shown.position,
@@ -64,5 +58,5 @@ def impression_events(
             ).decode(),
             "schema_version": SCHEMA_VERSION,
         }
-        for shown, row in zip(served.items, features)
+        for shown, item_type, row in zip(served.items, item_types, features)
     ]
