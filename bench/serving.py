@@ -17,6 +17,7 @@ import socket
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,10 +27,12 @@ import polars as pl
 
 from bench.run import machine
 from dataflywheel import settings
-from dataflywheel.features.online import USER_DIRECTORY, OnlineSnapshot
-from dataflywheel.lifecycle.registry import CHAMPION, Registry
+from dataflywheel.contracts.schema import wire_timestamp
+from dataflywheel.features.online import USER_DIRECTORY
+from dataflywheel.lifecycle.registry import Registry
+from dataflywheel.serving.deployed import Deployed, Deployment
 from dataflywheel.serving.keys import ApiKeys
-from dataflywheel.serving.recommend import CandidateIndex, Policy
+from dataflywheel.serving.recommend import Policy, recommend
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -80,17 +83,20 @@ def _summary(latencies: list[float], failures: int, seconds: float, per_request:
     }
 
 
-def naive_baseline(users: list[str], tenant: str, requests: int) -> dict:
-    """Per request: the same candidates, each scored alone (a row at a time), against the vectorized path."""
+def in_process_deployment() -> Deployment:
+    """What the service deploys from this home (snapshot indexed, champion loaded), built the same way."""
     config = settings.current()
-    snapshot = OnlineSnapshot.load(config.online_features_dir)
-    registry = Registry(config.mlflow_uri, config.mlflow_artifact_root)
-    ranker = registry.load(registry.alias(CHAMPION).version)
-    as_of = snapshot.tables[USER_DIRECTORY].get_column("as_of").max()
-    index = CandidateIndex(snapshot, as_of, Policy())
+    deployed = Deployed(config.online_features_dir, Registry(config.mlflow_uri, config.mlflow_artifact_root), Policy())
+    deployed.refresh()
+    return deployed.current
+
+
+def naive_baseline(deployment: Deployment, users: list[str], tenant: str, requests: int) -> dict:
+    """Per request: the same candidates, each scored alone (a row at a time), against the vectorized path."""
+    snapshot, ranker, as_of = deployment.snapshot, deployment.ranker, deployment.snapshot_as_of
     timings = {"vectorized": [], "one_by_one": []}
     for user in users[:requests]:
-        candidates = index.candidates(tenant, user)
+        candidates = deployment.index.candidates(tenant, user)
         frame = pl.DataFrame({"tenant_id": tenant, "user_id": user, "item_id": candidates, "request_ts": as_of})
         started = time.perf_counter()
         rows = snapshot.request_rows(frame, "request_ts")
@@ -108,31 +114,30 @@ def naive_baseline(users: list[str], tenant: str, requests: int) -> dict:
     }
 
 
-def exposure_report(users: list[str], tenant: str, requests: int) -> dict:
+def exposure_report(deployment: Deployment, users: list[str], tenant: str, requests: int) -> dict:
     """What the exposure floors buy and cost, in-process on the same requests without exploration:
     the share of shown slots given to new items and to small containers, and the expected clicks
     (the sum of the model's P(click) over the shown items) with and without the floors."""
-    from dataclasses import replace
-
-    from dataflywheel.serving.recommend import recommend
-
-    config = settings.current()
-    snapshot = OnlineSnapshot.load(config.online_features_dir)
-    snapshot.index()
-    registry = Registry(config.mlflow_uri, config.mlflow_artifact_root)
-    ranker = registry.load(registry.alias(CHAMPION).version)
-    as_of = snapshot.tables[USER_DIRECTORY].get_column("as_of").max()
     policies = {
         "floors": replace(Policy(), epsilon=0.0),
         "no floors": replace(Policy(), epsilon=0.0, new_item_floor=0.0, small_container_floor=0.0),
     }
     report = {}
-    for name, policy in policies.items():
-        index = CandidateIndex(snapshot, as_of, policy)
+    for name, policy in policies.items():  # the floors change the ranking, not the candidates
         shown, clicks = [], 0.0
         for user in users[:requests]:
             served = recommend(
-                snapshot, index, ranker, "bench", tenant, user, "home_feed", 10, as_of, np.random.default_rng(0), policy
+                deployment.snapshot,
+                deployment.index,
+                deployment.ranker,
+                "bench",
+                tenant,
+                user,
+                "home_feed",
+                10,
+                deployment.snapshot_as_of,
+                np.random.default_rng(0),
+                policy,
             )
             rows = served.features
             shown.append(
@@ -199,7 +204,7 @@ def main() -> None:
 
         def events(i: int):
             now = datetime.now(timezone.utc)
-            ts = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+            ts = wire_timestamp(now)
             batch = [
                 {
                     "event_id": f"{int(now.timestamp() * 1000):012x}{i:010x}{j:010x}",
@@ -218,6 +223,7 @@ def main() -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
+    deployment = in_process_deployment()  # after the service stopped: the in-process timings run alone
     results = {
         "machine": machine(),
         "clients": args.clients,
@@ -225,8 +231,8 @@ def main() -> None:
         "seconds": args.seconds,
         "recommendations": _summary(*recommendations, args.seconds),
         "events": _summary(*collected, args.seconds, per_request=500),
-        "naive_baseline": naive_baseline(users, tenant, 30),
-        "exposure": exposure_report(users, tenant, 200),
+        "naive_baseline": naive_baseline(deployment, users, tenant, 30),
+        "exposure": exposure_report(deployment, users, tenant, 200),
     }
     (BENCH_DIR / "serving.json").write_text(json.dumps(results, indent=1))
     (BENCH_DIR / "SERVING.md").write_text(to_markdown(results))
