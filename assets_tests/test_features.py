@@ -247,6 +247,30 @@ def test_a_request_row_from_the_online_snapshot_equals_the_training_example(engi
     assert trained.get_column("pair_interactions_28d").to_list() == [9, 3]  # the rows are not empty
 
 
+def test_a_request_past_the_ttl_gets_no_view_rows_online_as_offline(engine, tmp_path):
+    """The snapshot still holds a key's last row when a request comes later than the TTL; the
+    service must then see what the training example sees: no row (a new user, a new pair)."""
+    for n in range(3):
+        hour = H - timedelta(hours=3 - n)
+        add_event(engine, f"v{n}", "issue_viewed", hour + timedelta(minutes=5), hour)
+    build_hours(engine, H - timedelta(hours=3), H - timedelta(hours=1))
+    as_of = H + timedelta(minutes=15)
+    online.publish(engine, tmp_path / "online", as_of)
+    late = as_of + USER_FEATURES.ttl + timedelta(hours=1)
+    impression(engine, "imp-late", late)
+    build_examples(engine, late.replace(minute=0))
+    trained = engine.frame("SELECT * FROM training.training_examples WHERE impression_id = 'imp-late'")
+    requests = pl.DataFrame({"tenant_id": ["t1", "t1"], "user_id": ["u1", "u1"], "item_id": ["i1", "i1"]})
+    served = online.OnlineSnapshot.load(tmp_path / "online").request_rows(
+        requests.with_columns(ts=pl.Series([as_of, late])), "ts"
+    )
+    for view in VIEWS:
+        for column in (*view.values, view.ts_column):
+            assert served.get_column(column)[1] == trained.get_column(column)[0], column
+        assert served.get_column(view.ts_column)[1] is None, view.table  # past the TTL: no row
+    assert served.get_column(USER_FEATURES.ts_column)[0] is not None  # within it, the row is used
+
+
 def test_every_role_the_simulator_produces_reaches_a_nonzero_model_input():
     from dataflywheel.simulator.world import ROLES
     from helpers import random_examples

@@ -5,6 +5,7 @@ import polars as pl
 import pytest
 
 from dataflywheel.ranking import metrics
+from dataflywheel.ranking.inputs import model_inputs
 from dataflywheel.ranking.ranker import Ranker, progressive_metrics
 from helpers import random_examples
 
@@ -29,3 +30,17 @@ def test_learning_picks_up_a_feature_that_drives_clicks():
     assert before["auc_click"] == pytest.approx(0.5)  # the cold model ranks nothing
     after = metrics.auc(test.get_column("clicked").to_numpy(), ranker.predict(test)["p_click"])
     assert after > 0.55  # a binary feature caps it at ~0.75; one gradient step per batch learns slowly
+
+
+def test_the_matrix_scorer_gives_exactly_what_river_predicts():
+    """The service scores on a matrix of inputs instead of through River's data frames; the
+    numbers must be River's to the bit, or serving and evaluation would rank differently."""
+    examples = random_examples(3_000, seed=4)
+    ranker = Ranker()
+    ranker.learn_many(examples.head(2_000))
+    held_out = examples.tail(1_000)
+    X = model_inputs(held_out)
+    predicted = ranker.predict(held_out)
+    assert np.array_equal(predicted["p_click"], ranker.click.predict_proba_many(X)[True].to_numpy())
+    assert np.array_equal(predicted["p_engage"], ranker.engage.predict_proba_many(X)[True].to_numpy())
+    assert np.unique(predicted["p_click"]).size > 100  # learned weights, not the prior everywhere

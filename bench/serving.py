@@ -1,28 +1,33 @@
 """`make bench-serving`: recommendations and events through the HTTP service on this home.
 
 Needs a home with a champion and an online snapshot (`make demo`). Starts `dataflywheel serve`
-on loopback, then: recommendations from closed-loop clients (each sends its next request when
-the last is answered) for a fixed time, with latency percentiles; events in batches of 500
-with durability on; and, in the same run, a naive baseline: the same requests scored one
-candidate at a time, in-process. Results: bench/serving.json and bench/SERVING.md.
+on loopback, then, from an asyncio load generator (aiohttp) in this process: recommendations
+at a fixed offered rate (open loop: latency from when each request was due), then from
+closed-loop clients (the most the service answers); events in batches of 500 with durability
+on. In the same run, in-process: a naive baseline (the same candidates scored one at a time),
+what dynamic batching saves per request, and the exposure floors' effect and click cost.
+Results: bench/serving.json and bench/SERVING.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import itertools
 import json
 import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import aiohttp
 import httpx
 import numpy as np
+import orjson
 import polars as pl
 
 from bench.run import machine
@@ -32,7 +37,7 @@ from dataflywheel.features.online import USER_DIRECTORY
 from dataflywheel.lifecycle.registry import Registry
 from dataflywheel.serving.deployed import Deployed, Deployment
 from dataflywheel.serving.keys import ApiKeys
-from dataflywheel.serving.recommend import Policy, recommend
+from dataflywheel.serving.recommend import Ask, Policy
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -43,32 +48,69 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _closed_loop(url: str, key: str, bodies, clients: int, seconds: float) -> tuple[list[float], int]:
-    """Latencies (s) of every answered request and the count of failed ones."""
-    latencies, failures, lock = [], [0], threading.Lock()
-    deadline = time.perf_counter() + seconds
+async def _post(http: aiohttp.ClientSession, path: str, body: dict) -> bool:
+    try:
+        async with http.post(path, data=orjson.dumps(body)) as reply:
+            await reply.read()
+            return reply.status == 200
+    except aiohttp.ClientError:
+        return False
 
-    def client(n: int):
-        with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as http:
-            i = n
-            while time.perf_counter() < deadline:
+
+def _session(url: str, key: str) -> aiohttp.ClientSession:
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    return aiohttp.ClientSession(base_url=url, headers=headers, connector=aiohttp.TCPConnector(limit=512))
+
+
+def _open_loop(url: str, key: str, bodies, rate: float, seconds: float) -> tuple[list[float], int]:
+    """Latencies (s) and failures at a fixed offered rate: request i is due at ``i / rate`` and
+    is sent then whether or not earlier ones were answered; its latency counts from when it
+    was due, so a client or server that falls behind is charged for it (no coordinated omission)."""
+
+    async def run() -> tuple[list[float], int]:
+        latencies, failures = [], 0
+        async with _session(url, key) as http:
+
+            async def one(i: int, due: float) -> None:
+                nonlocal failures
                 path, body = bodies(i)
-                started = time.perf_counter()
-                reply = http.post(path, json=body)
-                elapsed = time.perf_counter() - started
-                with lock:
-                    if reply.status_code == 200:
-                        latencies.append(elapsed)
-                    else:
-                        failures[0] += 1
-                i += clients
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                if await _post(http, path, body):
+                    latencies.append(time.perf_counter() - due)
+                else:
+                    failures += 1
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return latencies, failures[0]
+            start = time.perf_counter() + 0.5
+            await asyncio.gather(*(one(i, start + i / rate) for i in range(int(rate * seconds))))
+        return latencies, failures
+
+    return asyncio.run(run())
+
+
+def _closed_loop(url: str, key: str, bodies, clients: int, seconds: float) -> tuple[list[float], int]:
+    """Latencies (s) and failures of ``clients`` that each send their next request when the
+    last is answered: the most the service answers, at whatever latency that takes."""
+
+    async def run() -> tuple[list[float], int]:
+        latencies, failures = [], 0
+        deadline = time.perf_counter() + seconds
+        async with _session(url, key) as http:
+
+            async def client(n: int) -> None:
+                nonlocal failures
+                for i in itertools.count(n, clients):
+                    if time.perf_counter() >= deadline:
+                        return
+                    started = time.perf_counter()
+                    if await _post(http, *bodies(i)):
+                        latencies.append(time.perf_counter() - started)
+                    else:
+                        failures += 1
+
+            await asyncio.gather(*(client(n) for n in range(clients)))
+        return latencies, failures
+
+    return asyncio.run(run())
 
 
 def _summary(latencies: list[float], failures: int, seconds: float, per_request: int = 1) -> dict:
@@ -114,6 +156,20 @@ def naive_baseline(deployment: Deployment, users: list[str], tenant: str, reques
     }
 
 
+def batching_gain(deployment: Deployment, users: list[str], tenant: str, sizes=(1, 8, 32)) -> dict:
+    """In-process milliseconds per request of the whole recommendation (candidates, features,
+    scores, floors, exploration) when the service takes requests one per call or in batches."""
+    rng, policy, per_request = np.random.default_rng(0), Policy(), {}
+    for size in sizes:
+        asks = [Ask(tenant, user, "home_feed", 10, deployment.snapshot_as_of) for user in users[: 8 * max(sizes)]]
+        batches = [asks[i : i + size] for i in range(0, len(asks), size)]
+        started = time.perf_counter()
+        for batch in batches:
+            deployment.recommend(batch, rng, policy)
+        per_request[size] = round((time.perf_counter() - started) / len(asks) * 1000, 2)
+    return per_request
+
+
 def exposure_report(deployment: Deployment, users: list[str], tenant: str, requests: int) -> dict:
     """What the exposure floors buy and cost, in-process on the same requests without exploration:
     the share of shown slots given to new items and to small containers, and the expected clicks
@@ -126,20 +182,9 @@ def exposure_report(deployment: Deployment, users: list[str], tenant: str, reque
     for name, policy in policies.items():  # the floors change the ranking, not the candidates
         shown, clicks = [], 0.0
         for user in users[:requests]:
-            served = recommend(
-                deployment.snapshot,
-                deployment.index,
-                deployment.ranker,
-                "bench",
-                tenant,
-                user,
-                "home_feed",
-                10,
-                deployment.snapshot_as_of,
-                np.random.default_rng(0),
-                policy,
-            )
-            rows = served.features
+            ask = Ask(tenant, user, "home_feed", 10, deployment.snapshot_as_of)
+            served = deployment.recommend([ask], np.random.default_rng(0), policy)[0]
+            rows = served.rows
             shown.append(
                 rows.select(
                     new=pl.col("item_segment") == "new",
@@ -162,6 +207,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="service processes: one per core")
+    parser.add_argument("--rate", type=float, default=500, help="offered recommendation requests per second")
     args = parser.parse_args()
     config = settings.current()
     users_table = pl.read_parquet(
@@ -194,13 +240,12 @@ def main() -> None:
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        recommendations = _closed_loop(
-            url,
-            key,
-            lambda i: ("/v1/recommendations", {"user_id": users[i % len(users)], "k": 10}),
-            args.clients,
-            args.seconds,
-        )
+
+        def asks(i: int):
+            return "/v1/recommendations", {"user_id": users[i % len(users)], "k": 10}
+
+        at_rate = _open_loop(url, key, asks, args.rate, args.seconds)
+        recommendations = _closed_loop(url, key, asks, args.clients, args.seconds)
 
         def events(i: int):
             now = datetime.now(timezone.utc)
@@ -229,9 +274,12 @@ def main() -> None:
         "clients": args.clients,
         "workers": args.workers,
         "seconds": args.seconds,
+        "rate": args.rate,
+        "recommendations_at_rate": _summary(*at_rate, args.seconds),
         "recommendations": _summary(*recommendations, args.seconds),
         "events": _summary(*collected, args.seconds, per_request=500),
         "naive_baseline": naive_baseline(deployment, users, tenant, 30),
+        "batching_ms_per_request": batching_gain(deployment, users, tenant),
         "exposure": exposure_report(deployment, users, tenant, 200),
     }
     (BENCH_DIR / "serving.json").write_text(json.dumps(results, indent=1))
@@ -245,7 +293,13 @@ def _row(name: str, r: dict, answered: str) -> str:
 
 def to_markdown(r: dict) -> str:
     m, rec, ev, naive = r["machine"], r["recommendations"], r["events"], r["naive_baseline"]
+    at_rate = r["recommendations_at_rate"]
     rows = [
+        _row(
+            f"POST /v1/recommendations at {r['rate']:g}/s offered (open loop)",
+            at_rate,
+            f"{at_rate['per_second']}",
+        ),
         _row(
             f"POST /v1/recommendations (k=10, {naive['candidates_per_request']} candidates)",
             rec,
@@ -260,7 +314,9 @@ def to_markdown(r: dict) -> str:
     return "\n".join(
         [
             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']} ({m['date']}).",
-            f"{r['clients']} closed-loop clients on loopback, {r['seconds']:g} s each; {r['workers']} processes.",
+            f"On loopback, {r['seconds']:g} s each, {r['workers']} service processes: recommendations at a fixed "
+            f"offered rate (latency from when each request was due), then from {r['clients']} closed-loop clients "
+            "(each sends its next request when the last is answered: the most the service answers).",
             "",
             "| endpoint | answered/s | p50 ms | p99 ms | failed |",
             "|---|---:|---:|---:|---:|",
@@ -268,6 +324,13 @@ def to_markdown(r: dict) -> str:
             "",
             f"Naive baseline, same run, in-process: scoring a request's candidates one at a time takes "
             f"{naive['one_by_one_ms']} ms against {naive['vectorized_ms']} ms for the whole batch ({naive['ratio']}x).",
+            "",
+            "Dynamic batching, same run, in-process: a whole recommendation costs "
+            + ", ".join(
+                f"{ms} ms per request in batches of {size}" for size, ms in r["batching_ms_per_request"].items()
+            )
+            + " (featurizing and scoring cost mostly a fixed amount per call; the service batches the requests "
+            "that wait while a batch is scored).",
             "",
             "Exposure floors (200 requests, k=10, no exploration, same model):",
             "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date, datetime, timedelta, timezone
 
@@ -113,12 +114,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.example:
         _print_example(args)
+    # One process per core, one polars thread per process: a request's frames are small, and
+    # threads of two processes contending for two cores cost more than they parallelize. Set
+    # before the workers start (polars sizes its pool on first import). Requests are counted
+    # and timed in /metrics, so no access log line per request.
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
+    served = dict(host=args.host, port=args.port, access_log=False)
     if args.workers == 1:
-        uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+        uvicorn.run(create_app(), **served)
     else:  # each worker builds its own app (its own log slot, snapshot and model)
-        uvicorn.run(
-            f"{create_app.__module__}:create_app", factory=True, workers=args.workers, host=args.host, port=args.port
-        )
+        uvicorn.run(f"{create_app.__module__}:create_app", factory=True, workers=args.workers, **served)
     return 0
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from dataflywheel.features.build import ensure_feature_tables, sql_timestamp
@@ -66,6 +67,8 @@ class OnlineSnapshot:
     tables: dict[str, pl.DataFrame]
     views: tuple = VIEWS
     _positions: dict[str, dict[tuple, int]] = field(default_factory=dict, repr=False)
+    _columns: dict[str, pl.DataFrame] = field(default_factory=dict, repr=False)
+    _published: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # a view's available_at per row
 
     @classmethod
     def load(cls, out_dir: Path, views=VIEWS) -> "OnlineSnapshot":
@@ -78,9 +81,11 @@ class OnlineSnapshot:
         return found.row(0, named=True) if found.height else None
 
     def index(self) -> None:
-        """Build every table's key index now (the service does, before swapping a snapshot in)."""
+        """Build every table's key index and request columns now (the service does, before
+        swapping a snapshot in, so no request pays for it)."""
         for table, keys in self._keys().items():
             self._positions_of(table, keys)
+            self._request_columns(table)
 
     def _keys(self) -> dict[str, tuple[str, ...]]:
         return {USER_DIRECTORY: ("user_id",), ITEM_DIRECTORY: ("item_id",), **{v.table: v.keys for v in self.views}}
@@ -91,26 +96,45 @@ class OnlineSnapshot:
             self._positions[table] = dict(zip(zip(*(frame.get_column(k).to_list() for k in keys)), range(frame.height)))
         return self._positions[table]
 
-    def _rows_for(self, table: str, keys: tuple[str, ...], requests: pl.DataFrame) -> pl.DataFrame:
-        """The table's row for each request's keys (a row of nulls where it has none): a left
-        join by key, through an index built once instead of a hash table built per request."""
+    def _request_columns(self, table: str) -> pl.DataFrame:
+        """What a request takes from ``table``: the directory attributes, or a view's values and
+        its ``feature_ts`` as ``<view>_ts``."""
+        if table not in self._columns:
+            frame = self.tables[table]
+            if table in (USER_DIRECTORY, ITEM_DIRECTORY):
+                selected = frame.select(*(USER_ATTRIBUTES if table == USER_DIRECTORY else ITEM_ATTRIBUTES))
+            else:
+                view = next(v for v in self.views if v.table == table)
+                selected = frame.select(*view.values, pl.col("feature_ts").alias(view.ts_column))
+                self._published[table] = frame.get_column("available_at").to_numpy()
+            self._columns[table] = selected
+        return self._columns[table]
+
+    def _rows_for(
+        self, table: str, requests: pl.DataFrame, view: FeatureView | None = None, ts: str = ""
+    ) -> pl.DataFrame:
+        """The table's columns for each request's keys, nulls where it has no row: a left join by
+        key, through an index built once instead of a hash table built per request. For a
+        view, a row counts only if the point-in-time join would use it at the request's ``ts``:
+        published by then (``available_at``) and not older than the view's TTL."""
+        keys = self._keys()[table]
+        columns = self._request_columns(table)
         positions = self._positions_of(table, keys)
-        wanted = zip(*(requests.get_column(k).to_list() for k in keys))
-        found = pl.Series([positions.get(key) for key in wanted], dtype=pl.UInt32)
-        return self.tables[table].select(pl.all().gather(found))
+        found = [positions.get(key) for key in zip(*(requests.get_column(k).to_list() for k in keys))]
+        if view is not None and columns.height:
+            at = requests.get_column(ts).to_numpy()
+            index = np.array([-1 if p is None else p for p in found])
+            published = self._published[table][index]  # -1 (no row) reads the last row: masked out below
+            usable = (index >= 0) & (published <= at) & (at - published <= np.timedelta64(view.ttl))
+            found = [p if keep else None for p, keep in zip(found, usable.tolist())]
+        return columns.gather(pl.Series(found, dtype=pl.UInt32))
 
     def request_rows(self, requests: pl.DataFrame, ts: str) -> pl.DataFrame:
         """``requests`` (``tenant_id``, ``user_id``, ``item_id`` and the time ``ts``) with every
         feature the training examples have, as the point-in-time join would give at ``ts``."""
-        users = self._rows_for(USER_DIRECTORY, ("user_id",), requests).select(*USER_ATTRIBUTES)
-        items = self._rows_for(ITEM_DIRECTORY, ("item_id",), requests).select(*ITEM_ATTRIBUTES)
-        rows = pl.concat([requests, users, items], how="horizontal")
-        for view in self.views:
-            found = self._rows_for(view.table, view.keys, rows).select(*view.values, "feature_ts", "available_at")
-            rows = pl.concat([rows, found], how="horizontal")
-            usable = (pl.col("available_at") <= pl.col(ts)) & (pl.col(ts) - pl.col("available_at") <= view.ttl)
-            rows = rows.with_columns(
-                *[pl.when(usable).then(pl.col(c)).alias(c) for c in view.values],
-                pl.when(usable).then(pl.col("feature_ts")).alias(view.ts_column),
-            ).drop("feature_ts", "available_at")
-        return derive(rows, ts)
+        rows = pl.concat(
+            [requests, self._rows_for(USER_DIRECTORY, requests), self._rows_for(ITEM_DIRECTORY, requests)],
+            how="horizontal",
+        )
+        views = [self._rows_for(view.table, rows, view, ts) for view in self.views]
+        return derive(pl.concat([rows, *views], how="horizontal"), ts)

@@ -10,7 +10,9 @@ window stands behind it, and whether it follows traffic volume.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
+import numpy as np
 import pandas as pd
 import polars as pl
 
@@ -61,8 +63,9 @@ def _smoothed_rate(clicks: str, impressions: str, prior: float = 0.04, weight: f
     return (c + prior * weight) / (n + weight) / prior
 
 
-def input_specs(views=VIEWS) -> list[ModelInput]:
-    """Every input of the model, in order."""
+@cache
+def input_specs(views=VIEWS) -> tuple[ModelInput, ...]:
+    """Every input of the model, in order (built once per set of views: the service asks per request)."""
     features: dict[str, Feature] = {f.name: f for view in views for f in view.features}
 
     def window(*names: str) -> int:
@@ -78,7 +81,8 @@ def input_specs(views=VIEWS) -> list[ModelInput]:
         else:
             request = next(f for f in REQUEST_FEATURES if f.name == name)
             specs.append(ModelInput(name, _transform(name, kind), kind is Input.FLAG, window(*request.depends_on)))
-    return specs + [
+    return (
+        *specs,
         ModelInput(
             "item_ctr_7d",
             _smoothed_rate("item_clicks_7d", "item_impressions_7d").alias("item_ctr_7d"),
@@ -113,7 +117,7 @@ def input_specs(views=VIEWS) -> list[ModelInput]:
             )
             for role in Role
         ),
-    ]
+    )
 
 
 def model_inputs(examples: pl.DataFrame, views=VIEWS) -> pd.DataFrame:
@@ -123,3 +127,10 @@ def model_inputs(examples: pl.DataFrame, views=VIEWS) -> pd.DataFrame:
     is known about it (team, role, container, position).
     """
     return examples.select([spec.expression for spec in input_specs(views)]).to_pandas()
+
+
+def input_matrix(examples: pl.DataFrame, views=VIEWS) -> tuple[np.ndarray, list[str]]:
+    """The same inputs as :func:`model_inputs`, as a float matrix and its column names (for
+    scoring, which needs no data frame)."""
+    specs = input_specs(views)
+    return examples.select([spec.expression for spec in specs]).to_numpy(), [spec.name for spec in specs]

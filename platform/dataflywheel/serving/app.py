@@ -22,20 +22,20 @@ from datetime import datetime, timezone
 import numpy as np
 import orjson
 from fastapi import FastAPI, HTTPException, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import ORJSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from pydantic import BaseModel, Field
 
 from dataflywheel import settings
 from dataflywheel.lifecycle.registry import Registry
+from dataflywheel.serving.batching import Batcher
 from dataflywheel.serving.compaction import batch_record, compact
-from dataflywheel.serving.deployed import Deployed
+from dataflywheel.serving.deployed import Deployed, recommend_admitted
 from dataflywheel.serving.durable_log import DurableLog
 from dataflywheel.serving.impressions import impression_events
 from dataflywheel.serving.intake import TENANT_MISMATCH, reasons, wire_rows
 from dataflywheel.serving.keys import ApiKeys
-from dataflywheel.serving.recommend import Policy, WrongTenant, recommend
+from dataflywheel.serving.recommend import Ask, Policy, WrongTenant, check_tenant
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class Limits:
     compaction_interval_s: float = 2.0
     segment_seconds: float = 30.0  # how long a log segment stays open: events land this much later at most
     deployment_refresh_s: float = 10.0  # how often the champion alias and the snapshot's files are checked
+    max_batch: int = 32  # recommendation requests featurized and scored together, at most
+    max_waiting_requests: int = 256  # recommendation requests waiting to be scored; beyond, 503 + Retry-After
 
 
 class Metrics:
@@ -65,7 +67,36 @@ class Metrics:
         self.queue_bytes = Gauge(
             "durable_log_pending_bytes", "Bytes waiting for the log writer", registry=self.registry
         )
+        self.waiting = Gauge(
+            "recommendations_waiting", "Recommendation requests waiting to be scored", registry=self.registry
+        )
         self.model = Info("model", "The deployed ranker", registry=self.registry)
+
+
+class Measured:
+    """Counts and times every request by endpoint (a plain ASGI middleware: Starlette's
+    ``BaseHTTPMiddleware`` costs a task and a stream per request). Paths that are no endpoint
+    count as ``other``, so a scanner cannot grow the metrics without bound."""
+
+    def __init__(self, app, metrics: Metrics, endpoints: set[str]):
+        self.app, self.metrics, self.endpoints = app, metrics, endpoints
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), [500]
+
+        async def send_and_note(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            endpoint = scope["path"] if scope["path"] in self.endpoints else "other"
+            self.metrics.requests.labels(endpoint, str(status[0])).inc()
+            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
 
 
 class RecommendationRequest(BaseModel):
@@ -125,7 +156,10 @@ def create_app(
         compactor = threading.Thread(target=compact_forever, args=(stop,), name="compaction", daemon=True)
         compactor.start()
         deployed.start()
+        rng = np.random.default_rng()  # used by the batcher's thread alone
+        state["batcher"] = Batcher(lambda admitted: recommend_admitted(admitted, rng, policy), limits.max_batch)
         yield
+        state["batcher"].close()
         deployed.stop()
         stop.set()
         compactor.join()
@@ -134,15 +168,6 @@ def create_app(
             compact(segment, config.landing_url, config.collector_quarantine_dir)
 
     app = FastAPI(title="dataflywheel", default_response_class=ORJSONResponse, lifespan=lifespan)
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        endpoint = request.url.path
-        metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-        return response
 
     @app.get("/healthz", tags=["health"])
     def liveness() -> dict:
@@ -159,6 +184,7 @@ def create_app(
     @app.get("/metrics", tags=["health"])
     def prometheus() -> Response:
         metrics.queue_bytes.set(state["log"].pending_bytes if "log" in state else 0)
+        metrics.waiting.set(state["batcher"].waiting if "batcher" in state else 0)
         if deployed.current is not None:
             metrics.model.info({"version": deployed.current.model_version})
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -212,35 +238,23 @@ def create_app(
                 503, "no model deployed yet (no champion or no online snapshot)", headers={"Retry-After": "10"}
             )
         log: DurableLog = state["log"]
-        if log.pending_bytes > limits.max_pending_bytes:
+        if log.pending_bytes > limits.max_pending_bytes or state["batcher"].waiting > limits.max_waiting_requests:
             raise HTTPException(503, "the service is behind: retry shortly", headers={"Retry-After": "1"})
         now = datetime.now(timezone.utc)
+        ask = Ask(tenant, body.user_id, body.surface, body.k, now.replace(tzinfo=None))
         try:
-            served = await run_in_threadpool(
-                recommend,
-                deployment.snapshot,
-                deployment.index,
-                deployment.ranker,
-                deployment.model_version,
-                tenant,
-                body.user_id,
-                body.surface,
-                body.k,
-                now.replace(tzinfo=None),
-                np.random.default_rng(),
-                policy,
-            )
+            check_tenant(deployment.index, ask)
         except WrongTenant:
             raise HTTPException(403, "this user belongs to another tenant") from None
+        served = await asyncio.wrap_future(state["batcher"].submit((deployment, ask)))
         events = impression_events(served, tenant, body.user_id, body.surface, now)
         await asyncio.wrap_future(log.append(batch_record(now, tenant, wire_rows(events), [])))
-        return {
-            "request_id": served.request_id,
-            "model_version": served.model_version,
-            "items": [
-                {"item_id": s.item_id, "position": s.position, "propensity": s.propensity, "score": s.score}
-                for s in served.items
-            ],
-        }
+        items = [
+            {"item_id": s.item_id, "position": s.position, "propensity": s.propensity, "score": s.score}
+            for s in served.items
+        ]
+        # A response object, not a dict: FastAPI would walk a dict through its generic encoder first.
+        return ORJSONResponse({"request_id": served.request_id, "model_version": served.model_version, "items": items})
 
+    app.add_middleware(Measured, metrics=metrics, endpoints={route.path for route in app.routes})
     return app

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from dataflywheel.features.online import OnlineSnapshot
 from dataflywheel.lifecycle.registry import CHAMPION, Registry
 from dataflywheel.ranking.ranker import Ranker
-from dataflywheel.serving.recommend import CandidateIndex, Policy
+from dataflywheel.serving.recommend import Ask, CandidateIndex, Policy, Recommendation, recommend_many
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,22 @@ class Deployment:
     model_version: str
     snapshot_as_of: datetime
     snapshot_stamp: float  # newest modification time of the snapshot's files
+
+    def recommend(self, asks: list[Ask], rng: np.random.Generator, policy: Policy) -> list[Recommendation]:
+        return recommend_many(self.snapshot, self.index, self.ranker, self.model_version, asks, rng, policy)
+
+
+def recommend_admitted(
+    admitted: list[tuple[Deployment, Ask]], rng: np.random.Generator, policy: Policy
+) -> list[Recommendation]:
+    """Each ask served by the deployment it was admitted under (a batch spans two only while
+    one is swapped in), in the order given."""
+    served: list[Recommendation | None] = [None] * len(admitted)
+    for deployment in {id(d): d for d, _ in admitted}.values():
+        positions = [i for i, (d, _) in enumerate(admitted) if d is deployment]
+        for i, recommendation in zip(positions, deployment.recommend([admitted[i][1] for i in positions], rng, policy)):
+            served[i] = recommendation
+    return served
 
 
 def _stamp(folder: Path) -> float:

@@ -15,32 +15,26 @@ import orjson
 
 from dataflywheel.contracts.schema import SCHEMA_VERSION, wire_timestamp
 from dataflywheel.contracts.vocabulary import EventType
-from dataflywheel.ranking.inputs import declared_inputs
 from dataflywheel.serving.recommend import Recommendation
 
-_INPUTS = [name for name, _ in declared_inputs()]
 
-
-def time_ordered_id(now: datetime) -> str:
-    """A UUIDv7-style id (48 bits of milliseconds, then random): dedup lookups stay local in time."""
-    return f"{int(now.timestamp() * 1000):012x}{os.urandom(10).hex()}"
+def time_ordered_ids(now: datetime, n: int) -> list[str]:
+    """UUIDv7-style ids (48 bits of milliseconds, then 80 random bits): dedup lookups stay local in time."""
+    millis, random = f"{int(now.timestamp() * 1000):012x}", os.urandom(10 * n).hex()
+    return [millis + random[20 * i : 20 * (i + 1)] for i in range(n)]
 
 
 def impression_events(served: Recommendation, tenant_id: str, user_id: str, surface: str, now: datetime) -> list[dict]:
-    # The served rows carry each item's directory attributes (its type among them) and model inputs.
-    rows = served.features
-    item_types = rows.get_column("item_type").to_list() if rows.height else []
-    features = rows.select([c for c in _INPUTS if c in rows.columns]).to_dicts()
     ts = wire_timestamp(now)
     return [
         {
-            "event_id": time_ordered_id(now),
+            "event_id": event_id,
             "event_type": EventType.REC_IMPRESSION.value,
             "event_ts": ts,
             "tenant_id": tenant_id,
             "user_id": user_id,
             "item_id": shown.item_id,
-            "item_type": item_type,
+            "item_type": shown.item_type,
             "surface": surface,
             "rec_request_id": served.request_id,
             "position": shown.position,
@@ -52,11 +46,11 @@ def impression_events(served: Recommendation, tenant_id: str, user_id: str, surf
                     "p_click": shown.p_click,
                     "p_engage": shown.p_engage,
                     "explored": shown.explored,
-                    "features": row,
+                    "features": shown.features,
                 },
                 option=orjson.OPT_SERIALIZE_NUMPY,
             ).decode(),
             "schema_version": SCHEMA_VERSION,
         }
-        for shown, item_type, row in zip(served.items, item_types, features)
+        for event_id, shown in zip(time_ordered_ids(now, len(served.items)), served.items)
     ]

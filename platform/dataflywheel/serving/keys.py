@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ def _digest(secret: str) -> str:
 class ApiKeys:
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
             con.execute(
@@ -42,6 +44,13 @@ class ApiKeys:
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path)
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's connection for lookups, kept open: a key is checked on every request,
+        and opening the database costs more than the lookup. A revocation is seen at once."""
+        if not hasattr(self._local, "connection"):
+            self._local.connection = sqlite3.connect(self.path)
+        return self._local.connection
 
     def create(self, tenant_id: str) -> str:
         """A new key for ``tenant_id``; the only time the full key is ever shown."""
@@ -70,10 +79,11 @@ class ApiKeys:
         key_id, _, secret = rest.partition("_")
         if prefix != PREFIX or not key_id or not secret:
             return None
-        with self._connect() as con:
-            found = con.execute(
-                "SELECT tenant_id, secret_sha256 FROM api_keys WHERE key_id = ? AND revoked_at IS NULL", (key_id,)
-            ).fetchone()
+        found = (
+            self._reader()
+            .execute("SELECT tenant_id, secret_sha256 FROM api_keys WHERE key_id = ? AND revoked_at IS NULL", (key_id,))
+            .fetchone()
+        )
         if found is None or not hmac.compare_digest(found[1], _digest(secret)):
             return None
         return found[0]

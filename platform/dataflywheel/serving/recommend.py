@@ -29,7 +29,10 @@ import polars as pl
 
 from dataflywheel.features.definitions import Segments
 from dataflywheel.features.online import ITEM_DIRECTORY, USER_DIRECTORY, OnlineSnapshot
+from dataflywheel.ranking.inputs import declared_inputs
 from dataflywheel.ranking.ranker import Ranker
+
+LOGGED_FEATURES = [name for name, _ in declared_inputs()]  # what a served item's log carries
 
 
 @dataclass(frozen=True)
@@ -99,14 +102,27 @@ def _top_lists(frame: pl.DataFrame, by: str, depth: int) -> dict[str, list[str]]
 
 
 @dataclass(frozen=True)
+class Ask:
+    """One recommendation request: a user of the key's tenant, a surface, a list length, a time."""
+
+    tenant_id: str
+    user_id: str
+    surface: str
+    k: int
+    now: datetime
+
+
+@dataclass(frozen=True)
 class Shown:
     item_id: str
+    item_type: str | None
     position: int
     propensity: float  # the probability the policy shows this item at this position
     score: float
     p_click: float
     p_engage: float
     explored: bool
+    features: dict  # the declared features it was scored on, as logged (for the skew report)
 
 
 @dataclass(frozen=True)
@@ -114,60 +130,91 @@ class Recommendation:
     request_id: str
     model_version: str
     items: list[Shown]
-    features: pl.DataFrame  # the served items' feature rows, as scored (for the log and the skew report)
+    rows: pl.DataFrame  # the shown items' request rows, in list order
 
 
 class WrongTenant(Exception):
     """The user belongs to another tenant than the caller's key."""
 
 
-def recommend(
+def check_tenant(index: CandidateIndex, ask: Ask) -> None:
+    """Raise ``WrongTenant`` when the snapshot knows the user under another tenant (a user it
+    does not know yet is a new user of the caller's tenant)."""
+    known_tenant = index.tenant_of_user.get(ask.user_id)
+    if known_tenant is not None and known_tenant != ask.tenant_id:
+        raise WrongTenant(ask.user_id)
+
+
+def recommend_many(
     snapshot: OnlineSnapshot,
     index: CandidateIndex,
     ranker: Ranker,
     model_version: str,
-    tenant_id: str,
-    user_id: str,
-    surface: str,
-    k: int,
-    now: datetime,
+    asks: list[Ask],
     rng: np.random.Generator,
     policy: Policy = Policy(),
-) -> Recommendation:
-    known_tenant = index.tenant_of_user.get(user_id)
-    if known_tenant is not None and known_tenant != tenant_id:
-        raise WrongTenant(user_id)
-    candidates = index.candidates(tenant_id, user_id)
-    if not candidates:
-        return Recommendation(uuid.uuid4().hex, model_version, [], pl.DataFrame())
+) -> list[Recommendation]:
+    """One recommendation per ask, their candidates featurized and scored together: the cost
+    of a featurization is mostly fixed per call, so requests that arrive together share it.
+    Every list is still its own: its own candidates, floors and exploration."""
+    for ask in asks:
+        check_tenant(index, ask)
+    candidates = [index.candidates(ask.tenant_id, ask.user_id) for ask in asks]
+    sizes = [len(c) for c in candidates]
+    if not sum(sizes):
+        return [Recommendation(uuid.uuid4().hex, model_version, [], pl.DataFrame()) for _ in asks]
+    requests_items = [item for items in candidates for item in items]
     requests = pl.DataFrame(
-        {"tenant_id": tenant_id, "user_id": user_id, "item_id": candidates, "request_ts": now},
-        schema_overrides={"request_ts": pl.Datetime("us")},
+        [
+            pl.Series("tenant_id", [ask.tenant_id for ask, n in zip(asks, sizes) for _ in range(n)]),
+            pl.Series("user_id", [ask.user_id for ask, n in zip(asks, sizes) for _ in range(n)]),
+            pl.Series("item_id", requests_items),
+            pl.Series("request_ts", [ask.now for ask, n in zip(asks, sizes) for _ in range(n)], pl.Datetime("us")),
+            pl.Series("surface", [ask.surface for ask, n in zip(asks, sizes) for _ in range(n)]),
+        ]
     )
-    rows = snapshot.request_rows(requests, "request_ts").with_columns(surface=pl.lit(surface))
+    rows = snapshot.request_rows(requests, "request_ts")
     predicted = ranker.predict(rows, position=0)
-    w_click, w_engage = policy.weights(surface)
-    score = w_click * predicted["p_click"] + w_engage * predicted["p_click"] * predicted["p_engage"]
     new = (rows.get_column("item_segment") == "new").to_numpy()
     small = (rows.get_column("container_items").fill_null(0) < policy.small_container_items).to_numpy()
-    order = exposure_floors(
-        score, {"new": new, "small": small}, {"new": policy.new_item_floor, "small": policy.small_container_floor}, k
-    )
-    shown = explore(order, len(candidates), k, policy.epsilon, rng)
-    items = [
-        Shown(
-            candidates[i],
-            p,
-            propensity,
-            float(score[i]),
-            float(predicted["p_click"][i]),
-            float(predicted["p_engage"][i]),
-            explored,
+    floors = {"new": policy.new_item_floor, "small": policy.small_container_floor}
+    lists, start = [], 0
+    for ask, n in zip(asks, sizes):  # each list on its own slice of the batch
+        part = slice(start, start + n)
+        start += n
+        w_click, w_engage = policy.weights(ask.surface)
+        p_click = predicted["p_click"][part]
+        score = w_click * p_click + w_engage * p_click * predicted["p_engage"][part]
+        order = exposure_floors(score, {"new": new[part], "small": small[part]}, floors, ask.k)
+        lists.append(
+            [
+                (part.start + i, propensity, explored, float(score[i]))
+                for i, propensity, explored in explore(order, n, ask.k, policy.epsilon, rng)
+            ]
         )
-        for p, (i, propensity, explored) in enumerate(shown)
-    ]
-    served_rows = rows[[i for i, _, _ in shown]]
-    return Recommendation(uuid.uuid4().hex, model_version, items, served_rows)
+    # The shown rows of the whole batch in one gather, their logged features in one pass.
+    shown_rows = rows[[row for shown in lists for row, *_ in shown]]
+    logged = shown_rows.select(LOGGED_FEATURES).to_dicts()
+    item_types = shown_rows.get_column("item_type").to_list()
+    served, offset = [], 0
+    for shown in lists:
+        items = [
+            Shown(
+                requests_items[row],
+                item_types[offset + p],
+                p,
+                propensity,
+                score,
+                float(predicted["p_click"][row]),
+                float(predicted["p_engage"][row]),
+                explored,
+                logged[offset + p],
+            )
+            for p, (row, propensity, explored, score) in enumerate(shown)
+        ]
+        served.append(Recommendation(uuid.uuid4().hex, model_version, items, shown_rows.slice(offset, len(shown))))
+        offset += len(shown)
+    return served
 
 
 def exposure_floors(score: np.ndarray, groups: dict[str, np.ndarray], floors: dict[str, float], k: int) -> list[int]:
