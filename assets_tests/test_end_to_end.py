@@ -540,3 +540,82 @@ def test_the_service_follows_the_champion_without_failing_a_request(demo, tmp_pa
             w.join()
     assert set(statuses) == {200} and statuses[200] > 20
     assert {str(before), earlier} <= versions  # served by both, one after the other
+
+
+def test_served_features_are_the_training_examples_features_of_the_same_impressions(demo, tmp_path):
+    """What the service logged for each shown item (the features it scored on) is what the
+    platform, turning by itself, later puts in that impression's training example, and a click
+    sent to the collector becomes its label: served lists and events land through the
+    collector, and the sensors and automation take them through raw_events, the marts and the
+    features to the training examples. Runs last: it adds hours to the demo's home."""
+    import json
+
+    import polars as pl
+    from fastapi.testclient import TestClient
+
+    from dataflywheel.contracts.schema import wire_timestamp
+    from dataflywheel.demo import SENSORS
+    from dataflywheel.features.online import ITEM_DIRECTORY, USER_DIRECTORY
+    from dataflywheel.serving.app import create_app
+    from dataflywheel.serving.deployed import Deployed
+    from dataflywheel.serving.keys import ApiKeys
+    from dataflywheel.serving.recommend import LOGGED_FEATURES, Policy
+    from dataflywheel.ticking import InProcessDaemon
+
+    _, _, defs, instance = demo
+    config = settings.current()
+    deployed = Deployed(config.online_features_dir, model_registry().get(), Policy())
+    deployed.refresh()
+    # The platform's clock: just after the snapshot's publication, then the hours labels need.
+    clock = [deployed.current.snapshot_as_of.replace(tzinfo=timezone.utc) + timedelta(minutes=1)]
+    users = deployed.current.snapshot.tables[USER_DIRECTORY].select("user_id", "tenant_id")
+    item_types = dict(deployed.current.snapshot.tables[ITEM_DIRECTORY].select("item_id", "item_type").iter_rows())
+    tenant = users.group_by("tenant_id").len().sort("len", descending=True).item(0, "tenant_id")
+    headers = {"X-API-Key": ApiKeys(config.api_keys_path).create(tenant)}
+    served = {}
+    with TestClient(create_app(config, clock=lambda: clock[0])) as client:
+        for user in users.filter(pl.col("tenant_id") == tenant).get_column("user_id").head(25):
+            reply = client.post("/v1/recommendations", json={"user_id": user, "k": 8}, headers=headers)
+            assert reply.status_code == 200
+            served[reply.json()["request_id"]] = (user, reply.json()["items"])
+        clicked_request, (user, items) = next(iter(served.items()))
+        for hours in (1, 2):  # the next two arrival hours: a click on a served item, then some search
+            clock[0] += timedelta(hours=1)
+            event = {
+                "event_id": f"test-{hours}-{clicked_request}",
+                "event_ts": wire_timestamp(clock[0]),
+                "tenant_id": tenant,
+                "user_id": user,
+                "schema_version": 1,
+            }
+            if hours == 1:
+                item = items[0]["item_id"]
+                event |= {"event_type": "rec_click", "surface": "home_feed", "item_id": item, "dwell_ms": 4000}
+                event |= {"item_type": item_types[item], "rec_request_id": clicked_request, "position": 0}
+                event |= {"model_version": deployed.current.model_version}
+            else:
+                event |= {"event_type": "search_performed", "surface": "search"}
+            assert client.post("/v1/events", json={"events": [event]}, headers=headers).json()["accepted"] == 1
+    # Leaving the client closes the log and lands it; from here on, only the platform's own automation.
+    with open(tmp_path / "runs.log", "w") as log:
+        runs = InProcessDaemon(defs, instance, log, SENSORS).until_quiet()
+    assert runs and all(run.success for run in runs), [run.name for run in runs if not run.success]
+
+    with DuckDBEngine.open(config.warehouse_path, read_only=True) as engine:
+        ids = ", ".join(f"'{request_id}'" for request_id in served)
+        impressions = engine.frame(
+            "SELECT rec_request_id, position, properties FROM raw.raw_events "
+            f"WHERE event_type = 'rec_impression' AND rec_request_id IN ({ids})"
+        )
+        examples = engine.frame(f"SELECT * FROM training.training_examples WHERE rec_request_id IN ({ids})")
+    assert examples.height == impressions.height == sum(len(items) for _, items in served.values())
+    trained = {(row["rec_request_id"], row["position"]): row for row in examples.iter_rows(named=True)}
+    nonzero = 0
+    for request_id, position, properties in impressions.iter_rows():
+        features = json.loads(properties)["features"]
+        assert set(features) == set(LOGGED_FEATURES)
+        example = trained[(request_id, position)]
+        assert features == {name: example[name] for name in LOGGED_FEATURES}, (request_id, position)
+        nonzero += sum(value not in (None, 0, False) for value in features.values())
+    assert nonzero > 0  # real feature values were compared, not only empty rows
+    assert {key for key, row in trained.items() if row["clicked"]} == {(clicked_request, 0)}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -134,9 +135,18 @@ async def _events_of(request: Request, limits: Limits) -> list[dict]:
     return events
 
 
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 def create_app(
-    config: settings.Settings | None = None, limits: Limits = Limits(), policy: Policy = Policy()
+    config: settings.Settings | None = None,
+    limits: Limits = Limits(),
+    policy: Policy = Policy(),
+    clock: Callable[[], datetime] = _utc_now,
 ) -> FastAPI:
+    """The service on ``config``'s home. ``clock`` (UTC) stamps what arrives and what is served:
+    the wall clock, or a simulation's clock when simulated time runs ahead of it."""
     config = config or settings.current()
     keys = ApiKeys(config.api_keys_path)
     metrics = Metrics()
@@ -213,7 +223,7 @@ def create_app(
         log: DurableLog = state["log"]
         if log.pending_bytes > limits.max_pending_bytes:
             raise HTTPException(503, "the collector is behind: retry shortly", headers={"Retry-After": "1"})
-        received = datetime.now(timezone.utc)
+        received = clock()
         rows = wire_rows(events)
         verdicts = reasons(rows, received, tenant)
         landed = [row for row, why in zip(rows, verdicts) if why != TENANT_MISMATCH]
@@ -240,7 +250,7 @@ def create_app(
         log: DurableLog = state["log"]
         if log.pending_bytes > limits.max_pending_bytes or state["batcher"].waiting > limits.max_waiting_requests:
             raise HTTPException(503, "the service is behind: retry shortly", headers={"Retry-After": "1"})
-        now = datetime.now(timezone.utc)
+        now = clock()
         ask = Ask(tenant, body.user_id, body.surface, body.k, now.replace(tzinfo=None))
         try:
             check_tenant(deployment.index, ask)
