@@ -542,6 +542,40 @@ def test_the_service_follows_the_champion_without_failing_a_request(demo, tmp_pa
     assert {str(before), earlier} <= versions  # served by both, one after the other
 
 
+def test_a_batch_of_requests_gets_the_lists_each_would_get_alone(demo):
+    """The service scores waiting requests together; that must change nothing in any list:
+    users of several tenants, a brand-new user, two surfaces and list lengths in one batch."""
+    import dataclasses
+
+    import polars as pl
+
+    from dataflywheel.features.online import USER_DIRECTORY
+    from dataflywheel.serving.deployed import Deployed
+    from dataflywheel.serving.recommend import Ask, Policy
+
+    policy = dataclasses.replace(Policy(), epsilon=0.0)  # no exploration: the lists are the policy's, not chance's
+    deployed = Deployed(settings.current().online_features_dir, model_registry().get(), policy)
+    deployed.refresh()
+    deployment = deployed.current
+    users = deployment.snapshot.tables[USER_DIRECTORY].select("user_id", "tenant_id")
+    largest = users.group_by("tenant_id").len().sort("len", descending=True).get_column("tenant_id").head(3)
+    of_largest = users.filter(pl.col("tenant_id").is_in(largest.implode())).sort("user_id")
+    picked = of_largest.group_by("tenant_id", maintain_order=True).head(5).select("user_id", "tenant_id")
+    asks = [
+        Ask(tenant, user, ("home_feed", "notification")[n % 2], 5 + n % 6, deployment.snapshot_as_of)
+        for n, (user, tenant) in enumerate(picked.iter_rows())
+    ]
+    asks.append(Ask(asks[0].tenant_id, "brand-new-user", "home_feed", 10, deployment.snapshot_as_of))
+    rng = np.random.default_rng(0)
+    together = deployment.recommend(asks, rng, policy)
+    alone = [deployment.recommend([ask], rng, policy)[0] for ask in asks]
+    assert len({ask.tenant_id for ask in asks}) > 1
+    for batched, single in zip(together, alone):
+        assert batched.items and batched.items == single.items
+        assert batched.rows.equals(single.rows)
+    assert pl.Series([len(r.items) for r in together]).n_unique() > 1  # the lengths asked for, per request
+
+
 def test_served_features_are_the_training_examples_features_of_the_same_impressions(demo, tmp_path):
     """What the service logged for each shown item (the features it scored on) is what the
     platform, turning by itself, later puts in that impression's training example, and a click

@@ -32,15 +32,21 @@ def test_learning_picks_up_a_feature_that_drives_clicks():
     assert after > 0.55  # a binary feature caps it at ~0.75; one gradient step per batch learns slowly
 
 
-def test_the_matrix_scorer_gives_exactly_what_river_predicts():
-    """The service scores on a matrix of inputs instead of through River's data frames; the
-    numbers must be River's to the bit, or serving and evaluation would rank differently."""
+def test_the_matrix_scorer_gives_what_river_predicts_and_each_row_alone_as_in_any_batch():
+    """The service scores on a matrix of inputs instead of through River's data frames: the
+    numbers are River's (to rounding), and a row's prediction is the same to the bit whether it
+    is scored alone or with any other rows (requests are batched together)."""
     examples = random_examples(3_000, seed=4)
     ranker = Ranker()
     ranker.learn_many(examples.head(2_000))
     held_out = examples.tail(1_000)
     X = model_inputs(held_out)
     predicted = ranker.predict(held_out)
-    assert np.array_equal(predicted["p_click"], ranker.click.predict_proba_many(X)[True].to_numpy())
-    assert np.array_equal(predicted["p_engage"], ranker.engage.predict_proba_many(X)[True].to_numpy())
+    np.testing.assert_allclose(predicted["p_click"], ranker.click.predict_proba_many(X)[True], rtol=1e-12)
+    np.testing.assert_allclose(predicted["p_engage"], ranker.engage.predict_proba_many(X)[True], rtol=1e-12)
     assert np.unique(predicted["p_click"]).size > 100  # learned weights, not the prior everywhere
+    matrix, columns = X.to_numpy(), list(X.columns)
+    for start, stop in ((0, 1), (17, 18), (5, 400), (999, 1000)):
+        alone = ranker.predict_matrix(matrix[start:stop], columns)
+        for name in ("p_click", "p_engage", "score"):
+            assert np.array_equal(alone[name], predicted[name][start:stop]), (name, start, stop)

@@ -31,8 +31,15 @@ def _objective(prior: float, learning_rate: float) -> linear_model.LogisticRegre
 
 
 def _probability(model: linear_model.LogisticRegression, X: np.ndarray, columns: list[str]) -> np.ndarray:
+    """River's logistic regression on a matrix: the logistic function of inputs times weights
+    plus the intercept. The sum runs column by column, not as one matrix product: a product's
+    rounding depends on the matrix's shape, and a candidate's score must not depend on which
+    other requests were scored beside it."""
     weights = model.weights  # a weight River has not learned yet is its initializer's 0
-    logits = X @ np.array([weights.get(c, 0.0) for c in columns], dtype=float) + model.intercept
+    logits = np.zeros(len(X))
+    for j, column in enumerate(columns):
+        logits += X[:, j] * weights.get(column, 0.0)
+    logits += model.intercept
     return 1.0 / (1.0 + np.exp(-logits))
 
 
@@ -81,9 +88,8 @@ class Ranker:
         return self.predict_matrix(*input_matrix(examples))
 
     def predict_matrix(self, X: np.ndarray, columns: list[str]) -> dict[str, np.ndarray]:
-        """The predictions on a matrix of model inputs: River's own formula for
-        ``predict_proba_many`` (inputs times weights plus intercept, then the logistic
-        function), without building a data frame per call (the service scores per request)."""
+        """The predictions on a matrix of model inputs, without building a data frame per call
+        (the service scores every request); each row's are a function of that row alone."""
         p_click, p_engage = _probability(self.click, X, columns), _probability(self.engage, X, columns)
         score = self.w_click * p_click + self.w_engage * p_click * p_engage
         return {"p_click": p_click, "p_engage": p_engage, "score": score}
