@@ -1,7 +1,7 @@
 """The HTTP service: the event collector and the ranking service, one FastAPI app.
 
 ``POST /v1/events`` acknowledges a batch only once it is in the durable log (``durable_log``:
-written and fsync'd, group commit across concurrent requests); a compaction thread lands
+written and fsync'd, group commit across concurrent requests); a compaction process lands
 closed log segments in the landing zone, where ``raw_events`` picks them up like any file.
 ``POST /v1/recommendations`` ranks the tenant's candidates with the deployed champion
 (``deployed``, ``recommend``) and logs the served list, as ``rec_impression`` events with
@@ -13,9 +13,12 @@ Overload answers 503 with ``Retry-After`` instead of accepting what the log cann
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -155,9 +158,15 @@ def create_app(
     deployed = Deployed(config.online_features_dir, registry, policy, limits.deployment_refresh_s)
 
     def compact_forever(stop: threading.Event) -> None:
-        while not stop.wait(limits.compaction_interval_s):
-            for segment in state["log"].closed_segments():
-                compact(segment, config.landing_url, config.collector_quarantine_dir)
+        # In a process of its own, at a lower priority: parsing a segment and writing Parquet
+        # would otherwise hold this process's interpreter lock for a second at a time, and
+        # every request would wait; landing can wait for the requests instead.
+        background = dict(mp_context=multiprocessing.get_context("spawn"), initializer=os.nice, initargs=(10,))
+        with ProcessPoolExecutor(1, **background) as landing:
+            landing.submit(os.getpid).result()  # the process starts (imports) now, not amid traffic
+            while not stop.wait(limits.compaction_interval_s):
+                for segment in state["log"].closed_segments():
+                    landing.submit(compact, segment, config.landing_url, config.collector_quarantine_dir).result()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

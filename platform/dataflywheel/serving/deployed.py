@@ -7,6 +7,7 @@ request sees one consistent (snapshot, model) pair and none waits for the load.
 
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,6 +92,10 @@ class Deployed:
             else self.registry.load(champion.version)
         )
         self.current = Deployment(snapshot, index, ranker, str(champion.version), as_of, stamp)
+        # The deployment is millions of long-lived objects (its key indexes above all); a full
+        # garbage collection walking them stalls every request for a third of a second. Frozen,
+        # the collector skips them; the old deployment is still freed by reference counting.
+        gc.freeze()
         return True
 
     def _follow(self) -> None:
