@@ -1,4 +1,4 @@
-"""Command line: ``dataflywheel setup | simulate | demo | promote | rollback | serve | keys``."""
+"""Command line: ``dataflywheel setup | simulate | demo | promote | rollback | serve | keys | ope``."""
 
 from __future__ import annotations
 
@@ -74,7 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_parser("create", help="a new key for a tenant (shown once)").add_argument("tenant_id")
     keys.add_parser("revoke", help="revoke a key by its id").add_argument("key_id")
     keys.add_parser("list", help="every key's id, tenant and state")
+    ope = commands.add_parser("ope", help="off-policy estimates of a target policy's reward from a logged Parquet file")
+    ope.add_argument(
+        "log", help="columns reward, logging_propensity, target_propensity [, reward_hat_logged, reward_hat_target]"
+    )
     args = parser.parse_args(argv)
+    if args.command == "ope":  # reads one file, writes nothing: no home needed
+        return _off_policy(args)
     settings.export_environment()
     settings.prepare_home()
     if args.command == "setup":
@@ -124,6 +130,33 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(), **served)
     else:  # each worker builds its own app (its own log slot, snapshot and model)
         uvicorn.run(f"{create_app.__module__}:create_app", factory=True, workers=args.workers, **served)
+    return 0
+
+
+def _off_policy(args: argparse.Namespace) -> int:
+    """One JSON object: per estimator, its estimate, 95% interval and row count."""
+    import json
+
+    import polars as pl
+
+    from dataflywheel.ranking import off_policy
+
+    log = pl.read_parquet(args.log)
+    needed = ["reward", "logging_propensity", "target_propensity"]
+    missing = [c for c in needed if c not in log.columns]
+    if missing:
+        print(f"{args.log}: missing column(s) {', '.join(missing)}", file=sys.stderr)
+        return 2
+    columns = [log.get_column(c).to_numpy() for c in needed]
+    try:
+        estimates = {"ips": off_policy.ips(*columns), "snips": off_policy.snips(*columns)}
+        if {"reward_hat_logged", "reward_hat_target"} <= set(log.columns):
+            models = [log.get_column(c).to_numpy() for c in ("reward_hat_logged", "reward_hat_target")]
+            estimates["doubly_robust"] = off_policy.doubly_robust(*columns, *models)
+    except ValueError as error:  # a log no estimate can be made from: say why
+        print(f"{args.log}: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({name: estimate.as_dict() for name, estimate in estimates.items()}))
     return 0
 
 
