@@ -2,7 +2,7 @@
 
 import json
 import os
-from datetime import datetime
+from datetime import datetime, timezone
 
 import dagster as dg
 import pytest
@@ -108,6 +108,24 @@ def test_landing_sensor_skips_hours_outside_the_partitions(root):
     land(root, "2020-01-01T00", "a")  # before the partitions start
     with dg.instance_for_test() as instance:
         assert tick(instance).run_requests == []
+
+
+def test_files_landed_in_the_hour_under_way_are_loaded_once_it_closes(root, monkeypatch):
+    """What the collector lands during an hour is no partition yet; the sensor must not count it
+    as seen, or an hour whose last file landed before it closed would never be loaded."""
+    from dataflywheel.defs.ingestion import sensors
+    from dataflywheel.defs.partitions import arrival_hours
+
+    under_way = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    land(root, f"{under_way:%Y-%m-%dT%H}", "collector-1")
+    with dg.instance_for_test() as instance:
+        during = tick(instance)
+        assert during.run_requests == [] and f"{under_way:%Y-%m-%dT%H}" not in json.loads(during.cursor)
+        # The hour closes (its partition exists now), no file changed since: it is requested.
+        closed = dg.HourlyPartitionsDefinition(start_date=arrival_hours().start, end_offset=1)
+        monkeypatch.setattr(sensors, "arrival_hours", lambda: closed)
+        after = tick(instance, during.cursor)
+        assert [r.partition_key for r in after.run_requests] == [f"{under_way:%Y-%m-%d-%H}:00"]
 
 
 def test_stale_days_are_those_built_before_their_events_arrived():

@@ -43,16 +43,17 @@ def landing_sensor(context: dg.SensorEvaluationContext):
     seen = _from_file_counts(seen, files_by_hour)
     changed = hours_with_changed_files({h: fingerprint(files) for h, files in files_by_hour.items()}, seen)
     valid_keys = set(arrival_hours().get_partition_keys())
-    requests, landed = [], []
+    requests, landed, requested = [], [], {}
     for hour, print_ in sorted(changed.items()):
         key = partition_key_of(hour)
-        if key not in valid_keys:
-            context.log.warning(f"Landing hour {hour} is outside the partitions; skipped")
+        if key not in valid_keys:  # the hour under way (or before the partitions): not seen yet, asked again
+            context.log.info(f"Landing hour {hour} is no partition (yet); left for a later tick")
             continue
         requests.append(dg.RunRequest(run_key=f"{key}:{print_}", partition_key=key))
         landed.append(dg.AssetMaterialization(landing_events.key, partition=key, metadata={"fingerprint": print_}))
+        requested[hour] = print_
     return dg.SensorResult(
-        run_requests=requests, asset_events=landed, cursor=json.dumps({**seen, **changed}, sort_keys=True)
+        run_requests=requests, asset_events=landed, cursor=json.dumps({**seen, **requested}, sort_keys=True)
     )
 
 
