@@ -19,6 +19,20 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
+def take_waiting(waiting: queue.Queue | queue.SimpleQueue, batch: list, limit: int | None = None) -> bool:
+    """Move what is already waiting (never waiting for more) into ``batch``, up to ``limit``
+    items in all; True if the stop mark (None) was among them."""
+    while limit is None or len(batch) < limit:
+        try:
+            item = waiting.get_nowait()
+        except queue.Empty:
+            return False
+        if item is None:
+            return True
+        batch.append(item)
+    return False
+
+
 class Batcher(Generic[Item, Result]):
     def __init__(self, work: Callable[[list[Item]], list[Result]], max_batch: int = 32, name: str = "batcher"):
         self.work, self.max_batch = work, max_batch
@@ -47,16 +61,8 @@ class Batcher(Generic[Item, Result]):
             first = self._waiting.get()
             if first is None:
                 return
-            batch, stopping = [first], False
-            while len(batch) < self.max_batch:
-                try:
-                    waiting = self._waiting.get_nowait()
-                except queue.Empty:
-                    break
-                if waiting is None:
-                    stopping = True
-                    break
-                batch.append(waiting)
+            batch = [first]
+            stopping = take_waiting(self._waiting, batch, self.max_batch)
             self._finish(batch)
             if stopping:
                 return

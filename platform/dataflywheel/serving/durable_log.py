@@ -23,6 +23,8 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
+from dataflywheel.serving.batching import take_waiting
+
 SEGMENT_SUFFIX = ".log"
 CLOSED_SUFFIX = ".closed"
 
@@ -104,16 +106,8 @@ class DurableLog:
             except queue.Empty:
                 first = ()
             batch = [first] if first else []
-            stop = first is None
-            while not stop:  # everything already waiting shares this write and fsync
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                else:
-                    batch.append(item)
+            # Everything already waiting shares this write and fsync.
+            stop = first is None or take_waiting(self._queue, batch)
             if batch:
                 self._commit(batch)
             if self._written and (
