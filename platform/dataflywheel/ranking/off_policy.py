@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import math
+
 import numpy as np
 
 Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
@@ -54,7 +56,7 @@ def _weights(logging_propensity: np.ndarray, target_propensity: np.ndarray) -> n
 def _mean_with_interval(terms: np.ndarray) -> Estimate:
     n = len(terms)
     mean = float(terms.mean())
-    half = Z_95 * float(terms.std(ddof=1)) / np.sqrt(n) if n > 1 else float("inf")
+    half = Z_95 * float(terms.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
     return Estimate(mean, mean - half, mean + half, n)
 
 
@@ -74,7 +76,7 @@ def snips(reward, logging_propensity, target_propensity) -> Estimate:
     estimate = float((w * reward).sum()) / total
     # The ratio's linearization: each row contributes w (reward - estimate) / mean(w).
     terms = w * (reward - estimate) / (total / n)
-    half = Z_95 * float(terms.std(ddof=1)) / np.sqrt(n) if n > 1 else float("inf")
+    half = Z_95 * float(terms.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
     return Estimate(estimate, estimate - half, estimate + half, n)
 
 
