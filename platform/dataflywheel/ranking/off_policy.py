@@ -16,9 +16,8 @@ these unbiased; an estimate from rows whose logging propensity is 0 is refused.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
