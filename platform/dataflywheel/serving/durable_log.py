@@ -133,8 +133,12 @@ class DurableLog:
         self.pending_bytes -= sum(len(record) for record, _ in batch)
 
 
-def read_records(segment: Path) -> list[bytes]:
-    """A segment's complete records; a last line without its newline was cut by a crash (never acknowledged)."""
+def complete_records(segment: Path) -> bytes:
+    """A segment's complete records, newline-terminated; a last line without its newline was cut
+    by a crash (never acknowledged)."""
     data = segment.read_bytes()
-    lines = data.split(b"\n")
-    return [line for line in lines[:-1] if line]
+    return data[: data.rfind(b"\n") + 1]
+
+
+def read_records(segment: Path) -> list[bytes]:
+    return [line for line in complete_records(segment).split(b"\n") if line]
