@@ -55,3 +55,32 @@ def test_closing_finishes_what_was_submitted():
     futures = [batcher.submit(i) for i in range(10)]
     batcher.close()
     assert all(f.done() for f in futures) and [f.result() for f in futures] == list(range(10))
+
+
+def test_a_request_given_up_on_is_skipped_and_the_batcher_keeps_serving():
+    running, gate = threading.Event(), threading.Event()
+
+    def work(items):
+        running.set()
+        gate.wait(5)
+        return items
+
+    batcher = Batcher(work)
+    first = batcher.submit("first")
+    running.wait(5)
+    abandoned, kept = batcher.submit("abandoned"), batcher.submit("kept")
+    assert abandoned.cancel()  # its client went away while it waited
+    gate.set()
+    assert first.result(5) == "first" and kept.result(5) == "kept"
+    assert batcher.submit("later").result(5) == "later" and batcher.alive
+    batcher.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.submit("too late")
+
+
+def test_a_wrong_number_of_results_fails_the_batch_and_not_the_batcher():
+    batcher = Batcher(lambda items: items[:-1] if "short" in items else items)
+    with pytest.raises(RuntimeError, match="results for a batch"):
+        batcher.submit("short").result(5)
+    assert batcher.submit("fine").result(5) == "fine"
+    batcher.close()

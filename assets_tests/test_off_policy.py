@@ -79,6 +79,8 @@ def test_the_target_policy_equal_to_the_logging_policy_gives_the_logged_mean():
 def test_a_row_the_logging_policy_could_not_have_taken_is_refused():
     with pytest.raises(ValueError, match="logging propensity"):
         off_policy.ips([1.0, 0.0], [0.5, 0.0], [0.5, 0.5])
+    with pytest.raises(ValueError, match="not finite"):  # a null read from Parquet: no estimate, not NaN
+        off_policy.snips([1.0, float("nan")], [0.5, 0.5], [0.5, 0.5])
 
 
 def test_the_command_prints_every_estimator_for_a_log_file(tmp_path, capsys):

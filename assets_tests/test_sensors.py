@@ -104,10 +104,11 @@ def test_a_cursor_of_file_counts_from_before_fingerprints_requests_only_changed_
         assert [r.partition_key for r in tick(instance, old_cursor).run_requests] == ["2026-11-16-10:00"]
 
 
-def test_landing_sensor_skips_hours_outside_the_partitions(root):
-    land(root, "2020-01-01T00", "a")  # before the partitions start
+def test_landing_sensor_skips_hours_before_the_partitions_once(root):
+    land(root, "2020-01-01T00", "a")  # before the partitions start: never loadable
     with dg.instance_for_test() as instance:
-        assert tick(instance).run_requests == []
+        first = tick(instance)
+        assert first.run_requests == [] and "2020-01-01T00" in json.loads(first.cursor)  # settled, not asked again
 
 
 def test_files_landed_in_the_hour_under_way_are_loaded_once_it_closes(root, monkeypatch):

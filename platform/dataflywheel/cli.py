@@ -79,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         "log", help="columns reward, logging_propensity, target_propensity [, reward_hat_logged, reward_hat_target]"
     )
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        # One process per core, one polars thread per process: a request's frames are small, and
+        # threads of two processes contending for two cores cost more than they parallelize.
+        # Set before anything imports polars (it sizes its pool then); workers inherit it.
+        os.environ.setdefault("POLARS_MAX_THREADS", "1")
     if args.command == "ope":  # reads one file, writes nothing: no home needed
         return _off_policy(args)
     settings.export_environment()
@@ -120,11 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.example:
         _print_example(args)
-    # One process per core, one polars thread per process: a request's frames are small, and
-    # threads of two processes contending for two cores cost more than they parallelize. Set
-    # before the workers start (polars sizes its pool on first import). Requests are counted
-    # and timed in /metrics, so no access log line per request.
-    os.environ.setdefault("POLARS_MAX_THREADS", "1")
+    # Requests are counted and timed in /metrics: no access log line per request.
     served = dict(host=args.host, port=args.port, access_log=False)
     if args.workers == 1:
         uvicorn.run(create_app(), **served)

@@ -123,7 +123,7 @@ class OnlineSnapshot:
         found = [positions.get(key) for key in zip(*(requests.get_column(k).to_list() for k in keys))]
         if view is not None and columns.height:
             at = requests.get_column(ts).to_numpy()
-            index = np.array([-1 if p is None else p for p in found])
+            index = np.array([-1 if p is None else p for p in found], dtype=np.intp)
             published = self._published[table][index]  # -1 (no row) reads the last row: masked out below
             usable = (index >= 0) & (published <= at) & (at - published <= np.timedelta64(view.ttl))
             found = [p if keep else None for p, keep in zip(found, usable.tolist())]

@@ -41,6 +41,8 @@ def _arrays(*columns) -> list[np.ndarray]:
         raise ValueError("every column must be one-dimensional and of the same length")
     if not len(arrays[0]):
         raise ValueError("no logged rows")
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise ValueError("a value is missing or not finite")
     return arrays
 
 

@@ -13,6 +13,7 @@ Overload answers 503 with ``Retry-After`` instead of accepting what the log cann
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import threading
@@ -40,6 +41,8 @@ from dataflywheel.serving.impressions import impression_events
 from dataflywheel.serving.intake import TENANT_MISMATCH, reasons, wire_rows
 from dataflywheel.serving.keys import ApiKeys
 from dataflywheel.serving.recommend import Ask, Policy, WrongTenant, check_tenant
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -160,13 +163,23 @@ def create_app(
     def compact_forever(stop: threading.Event) -> None:
         # In a process of its own, at a lower priority: parsing a segment and writing Parquet
         # would otherwise hold this process's interpreter lock for a second at a time, and
-        # every request would wait; landing can wait for the requests instead.
+        # every request would wait; landing can wait for the requests instead. A failure (a
+        # full disk, the process killed) is logged and retried with a new process: segments
+        # stay in the log until they are landed.
         background = dict(mp_context=multiprocessing.get_context("spawn"), initializer=os.nice, initargs=(10,))
-        with ProcessPoolExecutor(1, **background) as landing:
-            landing.submit(os.getpid).result()  # the process starts (imports) now, not amid traffic
-            while not stop.wait(limits.compaction_interval_s):
-                for segment in state["log"].closed_segments():
-                    landing.submit(compact, segment, config.landing_url, config.collector_quarantine_dir).result()
+        while not stop.is_set():
+            try:
+                with ProcessPoolExecutor(1, **background) as landing:
+                    landing.submit(os.getpid).result()  # the process starts (imports) now, not amid traffic
+                    while not stop.wait(limits.compaction_interval_s):
+                        for segment in state["log"].closed_segments():
+                            landed = landing.submit(
+                                compact, segment, config.landing_url, config.collector_quarantine_dir
+                            )
+                            landed.result()
+            except Exception:
+                logger.exception("landing collector log segments failed; retrying")
+                stop.wait(limits.compaction_interval_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -194,8 +207,8 @@ def create_app(
 
     @app.get("/readyz", tags=["health"])
     def readiness(response: Response) -> dict:
-        log = state.get("log")
-        ready = log is not None and log.writing
+        log, batcher = state.get("log"), state.get("batcher")
+        ready = log is not None and log.writing and batcher is not None and batcher.alive
         response.status_code = 200 if ready else 503
         model = deployed.current.model_version if deployed.current else None
         return {"status": "ready" if ready else "starting", "model_version": model}

@@ -37,14 +37,21 @@ class Batcher(Generic[Item, Result]):
     def __init__(self, work: Callable[[list[Item]], list[Result]], max_batch: int = 32, name: str = "batcher"):
         self.work, self.max_batch = work, max_batch
         self._waiting: queue.SimpleQueue[tuple[Item, Future] | None] = queue.SimpleQueue()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, item: Item) -> Future:
         """The item's result, once its batch is done (or the batch's exception)."""
+        if self._closed:
+            raise RuntimeError("the batcher is closed")
         future: Future = Future()
         self._waiting.put((item, future))
         return future
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     @property
     def waiting(self) -> int:
@@ -53,6 +60,7 @@ class Batcher(Generic[Item, Result]):
 
     def close(self) -> None:
         """Finish what was submitted, then stop."""
+        self._closed = True
         self._waiting.put(None)
         self._thread.join()
 
@@ -68,11 +76,18 @@ class Batcher(Generic[Item, Result]):
                 return
 
     def _finish(self, batch: list[tuple[Item, Future]]) -> None:
+        # A request given up on (its future cancelled) is not worked on; the others are marked
+        # running, so that no cancellation can come between them and their result.
+        batch = [(item, future) for item, future in batch if future.set_running_or_notify_cancel()]
+        if not batch:
+            return
         try:
             results = self.work([item for item, _ in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
         except BaseException as failure:  # every request of the batch gets the error, none hangs
             for _, future in batch:
                 future.set_exception(failure)
             return
-        for (_, future), result in zip(batch, results, strict=True):
+        for (_, future), result in zip(batch, results):
             future.set_result(result)

@@ -94,7 +94,10 @@ class Deployed:
         self.current = Deployment(snapshot, index, ranker, str(champion.version), as_of, stamp)
         # The deployment is millions of long-lived objects (its key indexes above all); a full
         # garbage collection walking them stalls every request for a third of a second. Frozen,
-        # the collector skips them; the old deployment is still freed by reference counting.
+        # the collector skips them (the old deployment, without reference cycles, is still freed
+        # by reference counting). Collected first, here, once per swap, so that no garbage
+        # cycle left by the load is frozen for good.
+        gc.collect()
         gc.freeze()
         return True
 

@@ -119,16 +119,19 @@ class DurableLog:
 
     def _commit(self, batch: list[tuple[bytes, Future]]) -> None:
         data = b"".join(record + b"\n" for record, _ in batch)
+        # A record whose client gave up (its future cancelled) is written all the same (a retry
+        # of it is a redelivery raw_events dedups); only the others are told.
+        waiting = [done for _, done in batch if done.set_running_or_notify_cancel()]
         try:
             self._segment.write(data)
             self._segment.flush()
             os.fsync(self._segment.fileno())
         except OSError as error:  # not acknowledged: the clients retry
-            for _, done in batch:
+            for done in waiting:
                 done.set_exception(error)
         else:
             self._written += len(data)
-            for _, done in batch:
+            for done in waiting:
                 done.set_result(None)
         self.pending_bytes -= sum(len(record) for record, _ in batch)
 

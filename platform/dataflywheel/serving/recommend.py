@@ -27,12 +27,15 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from dataflywheel.features.definitions import Segments
+from dataflywheel.features.definitions import VIEWS, Segments
 from dataflywheel.features.online import ITEM_DIRECTORY, USER_DIRECTORY, OnlineSnapshot
 from dataflywheel.ranking.inputs import declared_inputs
 from dataflywheel.ranking.ranker import Ranker
 
-LOGGED_FEATURES = [name for name, _ in declared_inputs()]  # what a served item's log carries
+
+def logged_features(views=VIEWS) -> list[str]:
+    """What a served item's log carries: the declared features it was scored on."""
+    return [name for name, _ in declared_inputs(views)]
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,7 @@ def recommend_many(
         )
     # The shown rows of the whole batch in one gather, their logged features in one pass.
     shown_rows = rows[[row for shown in lists for row, *_ in shown]]
-    logged = shown_rows.select(LOGGED_FEATURES).to_dicts()
+    logged = shown_rows.select(logged_features(snapshot.views)).to_dicts()
     item_types = shown_rows.get_column("item_type").to_list()
     served, offset = [], 0
     for shown in lists:

@@ -11,7 +11,7 @@ from dataflywheel import settings
 from dataflywheel.defs.ingestion.assets import RAW_DIRECTORY_USERS, landing_events, raw_events
 from dataflywheel.defs.ingestion.jobs import directory_job, ingest_job
 from dataflywheel.defs.partitions import arrival_hours, event_days, landing_hour_of, partition_key_of
-from dataflywheel.ingest.landing import event_files_by_hour, fingerprint, list_directory_snapshots
+from dataflywheel.ingest.landing import event_files_by_hour, fingerprint, list_directory_snapshots, parse_hour_key
 
 NO_FILES = fingerprint({})
 
@@ -42,18 +42,22 @@ def landing_sensor(context: dg.SensorEvaluationContext):
     seen = json.loads(context.cursor) if context.cursor else loaded_fingerprints(context.instance)
     seen = _from_file_counts(seen, files_by_hour)
     changed = hours_with_changed_files({h: fingerprint(files) for h, files in files_by_hour.items()}, seen)
-    valid_keys = set(arrival_hours().get_partition_keys())
-    requests, landed, requested = [], [], {}
+    partitions = arrival_hours()
+    valid_keys, first = set(partitions.get_partition_keys()), partitions.start.replace(tzinfo=None)
+    requests, landed, settled = [], [], {}
     for hour, print_ in sorted(changed.items()):
         key = partition_key_of(hour)
-        if key not in valid_keys:  # the hour under way (or before the partitions): not seen yet, asked again
-            context.log.info(f"Landing hour {hour} is no partition (yet); left for a later tick")
+        if key not in valid_keys:
+            if parse_hour_key(hour).replace(tzinfo=None) < first:  # never a partition: said once, then left
+                context.log.warning(f"Landing hour {hour} is before the partitions start; skipped")
+                settled[hour] = print_
+            # else the hour under way: not settled, so it is requested once it is a partition
             continue
         requests.append(dg.RunRequest(run_key=f"{key}:{print_}", partition_key=key))
         landed.append(dg.AssetMaterialization(landing_events.key, partition=key, metadata={"fingerprint": print_}))
-        requested[hour] = print_
+        settled[hour] = print_
     return dg.SensorResult(
-        run_requests=requests, asset_events=landed, cursor=json.dumps({**seen, **requested}, sort_keys=True)
+        run_requests=requests, asset_events=landed, cursor=json.dumps({**seen, **settled}, sort_keys=True)
     )
 
 
