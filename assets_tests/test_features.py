@@ -330,3 +330,38 @@ def test_a_row_exactly_as_old_as_the_ttl_is_used_online_and_offline(engine, tmp_
     requests = f"SELECT 'u1' AS user_id, 'i1' AS item_id, 'c1' AS container_id, TIMESTAMP '{as_of}' AS ts"
     offline = engine.frame(point_in_time_sql(engine, requests, "ts")).row(0, named=True)
     assert served is not None and served["user_events_28d"] == offline["user_events_28d"] == 1
+
+
+def test_the_served_skew_check_compares_logged_features_with_the_training_example(engine):
+    """Impressions the service logged features for are compared with their training examples;
+    one whose logged value differs is a mismatch; impressions without logged features (the
+    simulator's own policy) are not compared."""
+    import orjson
+
+    from dataflywheel.monitoring.debugging import served_skew
+    from dataflywheel.serving.recommend import logged_features
+
+    for n in range(3):
+        hour = H - timedelta(hours=3 - n)
+        add_event(engine, f"v{n}", "issue_viewed", hour + timedelta(minutes=5), hour)
+    build_hours(engine, H - timedelta(hours=3), H - timedelta(hours=1))
+    for item in ("i1", "i2", "i3"):
+        impression(engine, f"imp-{item}", H + timedelta(minutes=20), item=item)
+    build_examples(engine, H)
+    examples = engine.frame("SELECT * FROM training.training_examples")
+    for row in examples.iter_rows(named=True):
+        logged = {name: row[name] for name in logged_features()}
+        if row["impression_id"] == "imp-i2":  # what a skewed service would have scored
+            logged["item_views_7d"] = (logged["item_views_7d"] or 0) + 1
+        properties = "{}" if row["impression_id"] == "imp-i3" else orjson.dumps({"features": logged}).decode()
+        engine.execute(
+            """INSERT INTO raw.raw_events BY NAME SELECT ? AS event_id, 'rec_impression' AS event_type,
+               ? AS event_ts, ? AS received_ts, 't1' AS tenant_id, 'u1' AS user_id, ? AS item_id,
+               'jira_issue' AS item_type, 1 AS schema_version, ? AS properties, ? AS arrival_hour,
+               'test' AS source_file""",
+            [row["impression_id"], row["impression_ts"], row["impression_ts"], row["item_id"], properties, H],
+        )
+    skew = served_skew(engine, examples, sample=100, seed=0)
+    assert skew.impressions_compared == 2
+    assert skew.mismatched["item_views_7d"] == 0.5
+    assert {name for name, share in skew.mismatched.items() if share > 0} == {"item_views_7d"}

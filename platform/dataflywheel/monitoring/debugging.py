@@ -7,6 +7,10 @@
    mismatch (a feature hour rebuilt after publication by late events, say).
 2. Miscalibration by segment: P(click) predicted (held out) against the click rate observed,
    per user segment, item segment, tenant size and product.
+
+And for lists the ranking service served: the features it logged with each shown item (what
+the model scored) against the training example built later for that same impression (what
+the model learns from); any difference is skew between serving and training.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import orjson
 import polars as pl
 
 from dataflywheel.features.build import sql_timestamp
 from dataflywheel.features.definitions import VIEWS, FeatureView
 from dataflywheel.features.online import usable_rows_sql
 from dataflywheel.features.point_in_time import point_in_time_sql
+from dataflywheel.ranking.inputs import declared_inputs
 from dataflywheel.warehouse.engine import Engine
 
 SEGMENTS = ("user_segment", "item_segment", "tenant_size", "product")
@@ -65,6 +71,35 @@ def feature_skew(engine: Engine, online_dir: Path, keys_per_table: int, seed: in
             differs = ~_same(joined.get_column(column), joined.get_column(offline_column))
             mismatched[f"{view.table}.{column}"] = float(differs.mean())
     return Skew(compared, mismatched)
+
+
+@dataclass
+class ServedSkew:
+    impressions_compared: int
+    mismatched: dict[str, float]  # feature -> share of compared impressions whose logged value differs
+
+
+def served_skew(engine: Engine, examples: pl.DataFrame, sample: int, seed: int, views=VIEWS) -> ServedSkew:
+    """A seeded sample of the service's impressions among ``examples`` (training examples): the
+    features logged when each was served against the example's."""
+    features = [name for name, _ in declared_inputs(views)]
+    with engine.registered("example_ids", examples.select("impression_id")):
+        served = """(SELECT r.event_id AS impression_id, r.properties FROM raw.raw_events r
+            JOIN example_ids e ON e.impression_id = r.event_id
+            WHERE r.event_type = 'rec_impression' AND r.properties LIKE '%"features"%')"""
+        logged = engine.frame(engine.sample_sql(served, sample, seed, "impression_id"))
+    if logged.height == 0:
+        return ServedSkew(0, {})
+    values = pl.DataFrame(
+        [orjson.loads(p).get("features", {}) for p in logged.get_column("properties")], infer_schema_length=None
+    )
+    values = values.with_columns(pl.lit(None).alias(name) for name in features if name not in values.columns)
+    served_rows = pl.concat([logged.select("impression_id"), values.select(features)], how="horizontal")
+    joined = served_rows.join(examples.select("impression_id", *features), on="impression_id", suffix="_trained")
+    mismatched = {
+        name: float((~_same(joined.get_column(name), joined.get_column(f"{name}_trained"))).mean()) for name in features
+    }
+    return ServedSkew(joined.height, mismatched)
 
 
 def snapshot_time(engine: Engine, online_dir: Path) -> datetime | None:

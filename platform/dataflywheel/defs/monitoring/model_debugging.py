@@ -31,6 +31,12 @@ _CONFIG = settings.current()  # as the definitions were loaded: quoted in the ch
             "point-in-time join gives at the snapshot's time.",
         ),
         dg.AssetCheckSpec(
+            "served_matches_training",
+            asset="model_debugging",
+            description=f"For up to {_CONFIG.skew_keys_per_table:,} sampled impressions the ranking service served in "
+            "the last 24 hours, every feature it logged equals the training example's for that impression.",
+        ),
+        dg.AssetCheckSpec(
             "calibrated_by_segment",
             asset="model_debugging",
             description=f"In every segment with {_CONFIG.calibration_min_clicks}+ clicks, predicted P(click) is "
@@ -38,7 +44,8 @@ _CONFIG = settings.current()  # as the definitions were loaded: quoted in the ch
         ),
     ],
     description="Works offline, poorly online? Served (online snapshot) vs offline features for the same keys "
-    "and time, and predicted vs observed click rate per segment over the snapshot's last 24 hours.",
+    "and time, the features logged with served lists vs their training examples, and predicted vs observed "
+    "click rate per segment over the snapshot's last 24 hours.",
 )
 def model_debugging(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     config = settings.current()
@@ -47,6 +54,11 @@ def model_debugging(context: dg.AssetExecutionContext, warehouse: Warehouse) -> 
         skew = debugging.feature_skew(engine, online_dir, config.skew_keys_per_table, seed=0)
         as_of = debugging.snapshot_time(engine, online_dir)
         examples = load_examples(engine, as_of - timedelta(hours=24), as_of) if as_of else None
+        served = (
+            debugging.served_skew(engine, examples, config.skew_keys_per_table, seed=0)
+            if examples is not None and examples.height
+            else debugging.ServedSkew(0, {})
+        )
     calibration = None
     if examples is not None and examples.height:
         scored = held_out_scores(examples, Served(ModelStore(config.ranker_chain_dir), config.serving_lag_hours))
@@ -57,6 +69,7 @@ def model_debugging(context: dg.AssetExecutionContext, warehouse: Warehouse) -> 
         else None
     )
     mismatched = {c: share for c, share in skew.mismatched.items() if share > 0}
+    served_mismatched = {c: share for c, share in served.mismatched.items() if share > 0}
     return dg.MaterializeResult(
         metadata={
             "as_of": str(as_of),
@@ -74,6 +87,14 @@ def model_debugging(context: dg.AssetExecutionContext, warehouse: Warehouse) -> 
                 check_name="online_matches_offline",
                 passed=not mismatched,
                 metadata={"mismatched_columns": dg.MetadataValue.json(mismatched)},
+            ),
+            dg.AssetCheckResult(
+                check_name="served_matches_training",
+                passed=not served_mismatched,
+                metadata={
+                    "impressions_compared": served.impressions_compared,
+                    "mismatched_features": dg.MetadataValue.json(served_mismatched),
+                },
             ),
             dg.AssetCheckResult(
                 check_name="calibrated_by_segment",
