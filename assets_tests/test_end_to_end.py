@@ -590,10 +590,11 @@ def test_served_features_are_the_training_examples_features_of_the_same_impressi
     from dataflywheel.contracts.schema import wire_timestamp
     from dataflywheel.demo import SENSORS
     from dataflywheel.features.online import ITEM_DIRECTORY, USER_DIRECTORY
+    from dataflywheel.ranking.inputs import declared_input_names
     from dataflywheel.serving.app import create_app
     from dataflywheel.serving.deployed import Deployed
     from dataflywheel.serving.keys import ApiKeys
-    from dataflywheel.serving.recommend import Policy, logged_features
+    from dataflywheel.serving.recommend import Policy
     from dataflywheel.ticking import InProcessDaemon
 
     _, _, defs, instance = demo
@@ -647,9 +648,9 @@ def test_served_features_are_the_training_examples_features_of_the_same_impressi
     nonzero = 0
     for request_id, position, properties in impressions.iter_rows():
         features = json.loads(properties)["features"]
-        assert set(features) == set(logged_features())
+        assert set(features) == set(declared_input_names())
         example = trained[(request_id, position)]
-        assert features == {name: example[name] for name in logged_features()}, (request_id, position)
+        assert features == {name: example[name] for name in declared_input_names()}, (request_id, position)
         nonzero += sum(value not in (None, 0, False) for value in features.values())
     assert nonzero > 0  # real feature values were compared, not only empty rows
     assert {key for key, row in trained.items() if row["clicked"]} == {(clicked_request, 0)}

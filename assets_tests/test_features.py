@@ -339,7 +339,7 @@ def test_the_served_skew_check_compares_logged_features_with_the_training_exampl
     import orjson
 
     from dataflywheel.monitoring.debugging import served_skew
-    from dataflywheel.serving.recommend import logged_features
+    from dataflywheel.ranking.inputs import declared_input_names
 
     for n in range(3):
         hour = H - timedelta(hours=3 - n)
@@ -350,7 +350,7 @@ def test_the_served_skew_check_compares_logged_features_with_the_training_exampl
     build_examples(engine, H)
     examples = engine.frame("SELECT * FROM training.training_examples")
     for row in examples.iter_rows(named=True):
-        logged = {name: row[name] for name in logged_features()}
+        logged = {name: row[name] for name in declared_input_names()}
         if row["impression_id"] == "imp-i2":  # what a skewed service would have scored
             logged["item_views_7d"] = (logged["item_views_7d"] or 0) + 1
         properties = "{}" if row["impression_id"] == "imp-i3" else orjson.dumps({"features": logged}).decode()

@@ -27,7 +27,7 @@ from dataflywheel.features.build import sql_timestamp
 from dataflywheel.features.definitions import VIEWS, FeatureView
 from dataflywheel.features.online import usable_rows_sql
 from dataflywheel.features.point_in_time import point_in_time_sql
-from dataflywheel.ranking.inputs import declared_inputs
+from dataflywheel.ranking.inputs import declared_input_names
 from dataflywheel.warehouse.engine import Engine
 
 SEGMENTS = ("user_segment", "item_segment", "tenant_size", "product")
@@ -82,7 +82,7 @@ class ServedSkew:
 def served_skew(engine: Engine, examples: pl.DataFrame, sample: int, seed: int, views=VIEWS) -> ServedSkew:
     """A seeded sample of the service's impressions among ``examples`` (training examples): the
     features logged when each was served against the example's."""
-    features = [name for name, _ in declared_inputs(views)]
+    features = declared_input_names(views)
     with engine.registered("example_ids", examples.select("impression_id")):
         served = """(SELECT r.event_id AS impression_id, r.properties FROM raw.raw_events r
             JOIN example_ids e ON e.impression_id = r.event_id

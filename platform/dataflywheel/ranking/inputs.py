@@ -56,6 +56,11 @@ def declared_inputs(views=VIEWS) -> list[tuple[str, Input]]:
     return [(name, kind) for name, kind in declared if kind is not Input.NONE]
 
 
+def declared_input_names(views=VIEWS) -> list[str]:
+    """The declared features the model takes, by name: what a served item's log carries."""
+    return [name for name, _ in declared_inputs(views)]
+
+
 def _smoothed_rate(clicks: str, impressions: str, prior: float = 0.04, weight: float = 50.0) -> pl.Expr:
     """Clicks per impression, pulled towards ``prior`` when there are few impressions (a rate,
     which a linear model over log counts cannot form by itself)."""

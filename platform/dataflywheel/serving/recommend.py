@@ -27,15 +27,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from dataflywheel.features.definitions import VIEWS, Segments
+from dataflywheel.features.definitions import Segments
 from dataflywheel.features.online import ITEM_DIRECTORY, USER_DIRECTORY, OnlineSnapshot
-from dataflywheel.ranking.inputs import declared_inputs
+from dataflywheel.ranking.inputs import declared_input_names
 from dataflywheel.ranking.ranker import Ranker
-
-
-def logged_features(views=VIEWS) -> list[str]:
-    """What a served item's log carries: the declared features it was scored on."""
-    return [name for name, _ in declared_inputs(views)]
 
 
 @dataclass(frozen=True)
@@ -167,13 +162,17 @@ def recommend_many(
     if not sum(sizes):
         return [Recommendation(uuid.uuid4().hex, model_version, [], pl.DataFrame()) for _ in asks]
     requests_items = [item for items in candidates for item in items]
+
+    def per_candidate(field: str) -> list:  # each ask's value, once for each of its candidates
+        return [getattr(ask, field) for ask, n in zip(asks, sizes) for _ in range(n)]
+
     requests = pl.DataFrame(
         [
-            pl.Series("tenant_id", [ask.tenant_id for ask, n in zip(asks, sizes) for _ in range(n)]),
-            pl.Series("user_id", [ask.user_id for ask, n in zip(asks, sizes) for _ in range(n)]),
+            pl.Series("tenant_id", per_candidate("tenant_id")),
+            pl.Series("user_id", per_candidate("user_id")),
             pl.Series("item_id", requests_items),
-            pl.Series("request_ts", [ask.now for ask, n in zip(asks, sizes) for _ in range(n)], pl.Datetime("us")),
-            pl.Series("surface", [ask.surface for ask, n in zip(asks, sizes) for _ in range(n)]),
+            pl.Series("request_ts", per_candidate("now"), pl.Datetime("us")),
+            pl.Series("surface", per_candidate("surface")),
         ]
     )
     rows = snapshot.request_rows(requests, "request_ts")
@@ -197,7 +196,7 @@ def recommend_many(
         )
     # The shown rows of the whole batch in one gather, their logged features in one pass.
     shown_rows = rows[[row for shown in lists for row, *_ in shown]]
-    logged = shown_rows.select(logged_features(snapshot.views)).to_dicts()
+    logged = shown_rows.select(declared_input_names(snapshot.views)).to_dicts()
     item_types = shown_rows.get_column("item_type").to_list()
     served, offset = [], 0
     for shown in lists:
