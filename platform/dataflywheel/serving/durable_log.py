@@ -47,6 +47,17 @@ def _take_slot(root: Path):
     raise RuntimeError(f"all {MAX_SLOTS} log slots under {root} are held by live processes")
 
 
+def drained(root: Path) -> bool:
+    """Everything acknowledged under ``root`` is landed: no closed segment waits for compaction
+    and no open segment holds a record (it would be closed, then landed, within its age limit)."""
+    if any(Path(root).glob(f"*/*{CLOSED_SUFFIX}")):
+        return False
+    try:
+        return all(path.stat().st_size == 0 for path in Path(root).glob(f"*/*{SEGMENT_SUFFIX}"))
+    except FileNotFoundError:  # closed (renamed) while looked at: not landed yet
+        return False
+
+
 class DurableLog:
     def __init__(self, root: Path, max_segment_bytes: int = 64 << 20, max_segment_seconds: float = 60.0):
         # One writer per slot: a second process would close the first one's open segment under it.

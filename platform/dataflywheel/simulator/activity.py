@@ -205,16 +205,25 @@ def _searchsorted_batch(cum: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def simulate_day(world: World, config: SimulationConfig, day: int) -> DayEvents:
-    """All true events of one day: browsing, creation, and the home feed with its outcomes."""
+    """All true events of one day: browsing, creation, and the home feed of the logging policy
+    with its outcomes."""
+    sampler, organic, n_requests = _organic(world, config, day)
+    return DayEvents.concat([organic, *_home_feed(sampler, n_requests)])
+
+
+def organic_day(world: World, config: SimulationConfig, day: int) -> tuple[DayEvents, np.ndarray, np.ndarray]:
+    """One day without a logging policy: its browsing and creation events, and the home-feed
+    requests (user, time) that a live service answers instead (the closed loop)."""
+    sampler, organic, n_requests = _organic(world, config, day)
+    return organic, *feed_requests(sampler, n_requests)
+
+
+def _organic(world: World, config: SimulationConfig, day: int) -> tuple[DaySampler, DayEvents, int]:
     rng = np.random.default_rng([config.seed, 1, day])
     sampler = DaySampler(world, config, day, rng)
     volume = config.events_per_day * (WEEKEND_VOLUME if sampler.weekend else 1.0)
-    parts = [
-        _browsing(sampler, int(volume * 0.55)),
-        _creations(sampler),
-        *_home_feed(sampler, int(volume * 0.04)),
-    ]
-    return DayEvents.concat(parts)
+    organic = DayEvents.concat([_browsing(sampler, int(volume * 0.55)), _creations(sampler)])
+    return sampler, organic, int(volume * 0.04)
 
 
 def _browsing(s: DaySampler, n: int) -> DayEvents:
@@ -270,11 +279,15 @@ def _creations(s: DaySampler) -> DayEvents:
     )
 
 
+def feed_requests(s: DaySampler, n_requests: int) -> tuple[np.ndarray, np.ndarray]:
+    """Who opens the home feed when: (user, true time in microseconds) per request."""
+    users = s.users(n_requests)
+    return users, s.times_us(users)
+
+
 def _home_feed(s: DaySampler, n_requests: int) -> list[DayEvents]:
     """Impressions from the logging policy; clicks and later engagement from the hidden truth."""
-    w, rng = s.world, s.rng
-    req_users = s.users(n_requests)
-    req_ts = s.times_us(req_users)
+    req_users, req_ts = feed_requests(s, n_requests)
     request_ids = (s.day + 1) * 10_000_000_000 + np.arange(n_requests)  # unique across days
 
     users = np.repeat(req_users, FEED_SIZE)
@@ -296,9 +309,27 @@ def _home_feed(s: DaySampler, n_requests: int) -> list[DayEvents]:
         surface=np.full(n, SF[Surface.HOME_FEED]),
         **cols,
     )
+    outcome = feed_outcomes(s.world, s.config, impressions, s.shifted, s.rng)
+    return [impressions, outcome.clicks, outcome.engagements]
 
-    now_s = (ts - s.config.start_us) // 1_000_000
-    clicked = rng.random(n) < w.oracle_ctr(users, items, positions, now_s, s.shifted)
+
+@dataclass
+class FeedOutcome:
+    clicks: DayEvents
+    engagements: DayEvents
+    clicked: np.ndarray  # indices of the impressions clicked
+    engaged: np.ndarray  # indices of the impressions clicked and then engaged with
+
+
+def feed_outcomes(
+    world: World, config: SimulationConfig, impressions: DayEvents, shifted: bool, rng: np.random.Generator
+) -> FeedOutcome:
+    """What users do with what they were shown: clicks drawn from the hidden truth at the shown
+    position, and engagement (a comment, an edit, a share) minutes after some clicks."""
+    users, items, positions, ts = impressions.user, impressions.item, impressions.position, impressions.ts_us
+    requests, n = impressions.rec_request, len(impressions)
+    now_s = (ts - config.start_us) // 1_000_000
+    clicked = rng.random(n) < world.oracle_ctr(users, items, positions, now_s, shifted)
     c = np.flatnonzero(clicked)
     click_ts = ts[c] + (rng.exponential(20.0, len(c)) * 1e6).astype(np.int64) + 1_000_000
     click_cols = _empty_like(len(c))
@@ -316,7 +347,7 @@ def _home_feed(s: DaySampler, n_requests: int) -> list[DayEvents]:
         **click_cols,
     )
 
-    engaged = rng.random(len(c)) < w.engage_given_click(users[c], items[c], s.shifted)
+    engaged = rng.random(len(c)) < world.engage_given_click(users[c], items[c], shifted)
     e = c[engaged]
     r = rng.random(len(e))
     jira_action = np.where(r < 0.5, ET[EventType.ISSUE_COMMENTED], ET[EventType.ISSUE_TRANSITIONED])
@@ -326,10 +357,10 @@ def _home_feed(s: DaySampler, n_requests: int) -> list[DayEvents]:
     engage_cols = _empty_like(len(e))
     engage_cols["item"] = items[e]
     engagements = DayEvents(
-        event_type=np.where(w.item_type[items[e]] == 0, jira_action, page_action),
+        event_type=np.where(world.item_type[items[e]] == 0, jira_action, page_action),
         ts_us=click_ts[engaged] + (rng.uniform(60, 1_200, len(e)) * 1e6).astype(np.int64),
         user=users[e],
         surface=np.full(len(e), SF[Surface.DIRECT]),
         **engage_cols,
     )
-    return [impressions, clicks, engagements]
+    return FeedOutcome(clicks, engagements, c, e)
