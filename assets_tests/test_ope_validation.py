@@ -4,8 +4,8 @@ as often as a 95% interval should; the logged click rate taken as it is does not
 
 import numpy as np
 import pytest
-from conftest import MONDAY
 
+from conftest import MONDAY
 from dataflywheel.ranking import off_policy
 from dataflywheel.simulator import ope_check
 from dataflywheel.simulator.config import SimulationConfig
