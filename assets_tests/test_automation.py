@@ -15,7 +15,7 @@ DIRECTORY = ("raw_directory_users", "raw_directory_items")
 # Started by sensors, by hand, or once a day at a set time: not by their inputs arriving.
 NOT_AUTOMATED = {
     *("landing_events", "raw_events", *DIRECTORY),
-    *("ranker_challenger", "ranker_promotion"),
+    *("ranker_challenger", "challenger_off_policy", "ranker_canary"),
     *("dbt_docs", "model_debugging"),
 }
 

@@ -17,7 +17,9 @@ from dataflywheel.defs.lifecycle.sensors import RetrainCursor
 from dataflywheel.defs.resources import model_registry
 from dataflywheel.demo import run_demo
 from dataflywheel.features.examples import load_examples
+from dataflywheel.lifecycle.canary import CANARY_TAG, PROMOTED, RUNNING
 from dataflywheel.lifecycle.model_store import ModelStore
+from dataflywheel.lifecycle.promotion import trained_through
 from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, MODEL_NAME, REPLAY, code_version
 from dataflywheel.ranking import metrics
 from dataflywheel.ranking.ranker import Ranker
@@ -58,8 +60,8 @@ def test_every_run_succeeds_and_nothing_is_lost(demo):
 def test_every_asset_is_materialized_and_every_check_evaluated(demo):
     _, _, defs, instance = demo
     graph = defs.resolve_asset_graph()
-    # ranker_promotion runs only for a challenger that passed its gate: see the promotion test.
-    for key in graph.get_all_asset_keys() - {dg.AssetKey("ranker_promotion")}:
+    # The canary's start runs only for a challenger that passed both gates: see the canary tests.
+    for key in graph.get_all_asset_keys() - {dg.AssetKey("challenger_off_policy"), dg.AssetKey("ranker_canary")}:
         assert instance.get_latest_materialization_event(key) is not None, key
     conservation = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [dg.AssetCheckKey(dg.AssetKey("raw_events"), "conservation")]
@@ -319,15 +321,7 @@ def test_the_quality_gate_keeps_a_degraded_challenger_from_promotion(demo):
     assert [e.asset_key for e in result.get_asset_materialization_events()] == [dg.AssetKey("ranker_challenger")]
     assert registry.alias(CHAMPION).version == champion_before  # not promoted
     assert registry.alias(CHALLENGER).tags["dagster_run_id"] == result.run_id  # registered, to be looked at
-    # Nor later, by materializing the promotion alone: it reads the challenger's own verdict.
-    alone = defs.resolve_job_def("retrain_ranker").execute_in_process(
-        instance=instance,
-        partition_key=_day(config, DRIFT_DAY),
-        asset_selection=[dg.AssetKey("ranker_promotion")],
-        raise_on_error=False,
-    )
-    assert not alone.success
-    assert registry.alias(CHAMPION).version == champion_before
+    assert CANARY_TAG not in registry.alias(CHALLENGER).tags  # no canary: no user sees it
 
 
 def test_served_features_match_the_offline_join(demo):
@@ -346,19 +340,26 @@ def test_a_promotion_makes_the_next_hour_continue_from_the_promoted_model(demo, 
     registry, store = model_registry().get(), ModelStore(settings.current().ranker_chain_dir)
     latest = store.latest_hour()
     own = pickle.loads(store.path(latest).read_bytes())
-    # A lenient gate (the strict gate's path is tested above): the challenger passes and is promoted.
+    # A lenient quality gate (the strict gate's path is tested above) lets the challenger through.
     monkeypatch.setenv("DATAFLYWHEEL_GATE_AUC_TOLERANCE", "1")
     monkeypatch.setenv("DATAFLYWHEEL_GATE_LOG_LOSS_TOLERANCE", "100")
-    retrain = defs.resolve_job_def("retrain_ranker")
-    result = retrain.execute_in_process(instance=instance, partition_key=_day(config, DRIFT_DAY))
-    assert result.success
-    champion = registry.alias(CHAMPION)
-    # Promoting the same challenger again changes nothing.
-    again = retrain.execute_in_process(
-        instance=instance, partition_key=_day(config, DRIFT_DAY), asset_selection=[dg.AssetKey("ranker_promotion")]
+    defs.resolve_job_def("retrain_ranker").execute_in_process(
+        instance=instance, partition_key=_day(config, DRIFT_DAY), raise_on_error=False
     )
-    assert again.success and registry.alias(CHAMPION).version == champion.version
-    assert champion.tags["caught_up_through"] == str(latest)
+    challenger = registry.alias(CHALLENGER)
+    # The canary's decision is tested in the closed loop (test_canary.py); here, what its promotion does.
+    registry.client.set_model_version_tag(MODEL_NAME, challenger.version, CANARY_TAG, RUNNING)
+    conclude = defs.resolve_job_def("conclude_canary")
+    run_config = {
+        "ops": {"conclude_canary": {"config": {"version": challenger.version, "action": "promote", "reason": "test"}}}
+    }
+    assert conclude.execute_in_process(instance=instance, run_config=run_config).success
+    champion = registry.alias(CHAMPION)
+    assert registry.version(challenger.version).tags[CANARY_TAG] == PROMOTED
+    assert trained_through(champion) >= latest  # caught up to the chain's head
+    # Concluding the same canary again changes nothing.
+    assert conclude.execute_in_process(instance=instance, run_config=run_config).success
+    assert registry.alias(CHAMPION).version == champion.version
     promoted = store.load(latest)
     assert promoted.examples_seen < own.examples_seen  # a recent window, caught up: not the whole chain
 

@@ -15,7 +15,8 @@ import dagster as dg
 from tqdm import tqdm
 
 from dataflywheel import settings
-from dataflywheel.defs.lifecycle.assets import ranker_challenger, ranker_promotion
+from dataflywheel.defs.lifecycle.assets import ranker_challenger
+from dataflywheel.defs.lifecycle.canary import challenger_off_policy, ranker_canary
 from dataflywheel.defs.lifecycle.jobs import retrain_job
 from dataflywheel.defs.lifecycle.sensors import retrain_sensor
 from dataflywheel.defs.monitoring.drift_report import drift_report
@@ -72,7 +73,7 @@ class DemoReport:
 
 
 # What the daemon would tick, in this order; the automation sensor's conditions follow each pass.
-SENSORS = ("landing_sensor", "directory_sensor", "late_events_sensor")
+SENSORS = ("landing_sensor", "directory_sensor", "late_events_sensor", "canary_sensor")
 STAGE_OF_GROUP = {
     "ingestion": "raw_events",
     "transform": "dbt models",
@@ -166,9 +167,11 @@ def _react_to_drift(defs: dg.Definitions, instance: dg.DagsterInstance, report: 
 def _retrain_outcome(instance: dg.DagsterInstance, day: str) -> str:
     if not _latest_metadata(instance, ranker_challenger, day):
         return "FAILED before a challenger was registered"
-    if _latest_metadata(instance, ranker_promotion, day):
-        return "challenger passed its quality gate and was promoted"
-    return "challenger registered; its quality gate kept it from promotion"
+    if _latest_metadata(instance, ranker_canary, day):
+        return "challenger passed its quality and off-policy gates: its canary serves a share of users (`make serve`)"
+    if _latest_metadata(instance, challenger_off_policy, day):
+        return "challenger passed its quality gate; the off-policy gate kept it from users"
+    return "challenger registered; its quality gate kept it from users"
 
 
 def _summarize(report: DemoReport) -> None:

@@ -17,36 +17,50 @@ import polars as pl
 from mlflow.entities.model_registry import ModelVersion
 
 from dataflywheel.lifecycle.model_store import ModelStore
-from dataflywheel.lifecycle.registry import CHAMPION, TRAINED_THROUGH, Registry
+from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, TRAINED_THROUGH, Registry
+
+Examples = Callable[[datetime, datetime], pl.DataFrame]  # the training examples of [start, end)
 
 
-def promote(registry: Registry, store: ModelStore, version: str | int, reason: str) -> ModelVersion:
+def promote(
+    registry: Registry, store: ModelStore, version: str | int, reason: str, examples: Examples | None = None
+) -> ModelVersion:
+    """Make ``version`` the champion; with ``examples``, it first learns the hours between what it
+    was trained through and the chain's head (a canary's challenger, frozen while it was judged)."""
+    if examples is not None:
+        version = catch_up(registry, store, version, examples, {}, alias=CHALLENGER).version
     registry.promote(version, reason)
     _rebase(registry, store, version)
     return registry.alias(CHAMPION)
 
 
-def rollback(
-    registry: Registry, store: ModelStore, reason: str, examples: Callable[[datetime, datetime], pl.DataFrame]
-) -> ModelVersion:
+def rollback(registry: Registry, store: ModelStore, reason: str, examples: Examples) -> ModelVersion:
     """Back one step in the champion history; the restored model learns ``examples`` of the hours
     between what it was trained through and the chain's head, and the chain continues from it."""
     restored = registry.rollback(reason)
-    head, through = store.latest_hour(), trained_through(restored)
-    if head is None or through is None or through >= head:
-        _rebase(registry, store, restored.version)
-        return restored
-    model = registry.load(restored.version)
-    model.learn_many(examples(through + timedelta(hours=1), head + timedelta(hours=1)))
-    tags = {
-        "caught_up_from": str(restored.version),
-        "caught_up_through": str(head),
-        TRAINED_THROUGH: str(head),
-        "rollback_reason": reason,
-    }
-    caught_up = registry.register(model, tags, {}, alias=CHAMPION)
-    store.rebase(head, model)
+    caught_up = catch_up(registry, store, restored.version, examples, {"rollback_reason": reason}, alias=CHAMPION)
+    _rebase(registry, store, caught_up.version)
     return caught_up
+
+
+def catch_up(
+    registry: Registry,
+    store: ModelStore,
+    version: str | int,
+    examples: Examples,
+    tags: dict[str, str],
+    alias: str | None = None,
+) -> ModelVersion:
+    """``version`` after learning the hours the chain learned since it was trained, registered as
+    a new version (under ``alias``); ``version`` itself when it is not behind the chain's head."""
+    found = registry.version(version)
+    head, through = store.latest_hour(), trained_through(found)
+    if head is None or through is None or through >= head:
+        return found
+    model = registry.load(version)
+    model.learn_many(examples(through + timedelta(hours=1), head + timedelta(hours=1)))
+    tags = tags | {"caught_up_from": str(version), "caught_up_through": str(head), TRAINED_THROUGH: str(head)}
+    return registry.register(model, tags, {}, alias=alias)
 
 
 def trained_through(version: ModelVersion) -> datetime | None:

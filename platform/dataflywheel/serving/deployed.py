@@ -3,22 +3,33 @@
 A refresher thread follows the registry's ``champion`` alias and the snapshot's files; when
 either changes it builds a new ``Deployment`` beside the old one and swaps one reference, so a
 request sees one consistent (snapshot, model) pair and none waits for the load.
+
+During a canary (``lifecycle.canary``: the ``challenger`` version tagged ``canary=running``)
+the challenger is deployed beside the champion on the same snapshot, and serves the users the
+canary's sticky hash assigns to it. A batch the challenger fails on is served by the champion
+instead, each list marked with the failed challenger: users see no error, the canary's
+guardrail sees every failure.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from dataflywheel.features.online import OnlineSnapshot
-from dataflywheel.lifecycle.registry import CHAMPION, Registry
+from dataflywheel.lifecycle import canary
+from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, Registry
 from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.serving.recommend import Ask, CandidateIndex, Policy, Recommendation, recommend_many
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,16 +40,26 @@ class Deployment:
     model_version: str
     snapshot_as_of: datetime
     snapshot_stamp: float  # newest modification time of the snapshot's files
+    fallback: Deployment | None = None  # a canary challenger's champion: serves what the challenger fails on
 
     def recommend(self, asks: list[Ask], rng: np.random.Generator, policy: Policy) -> list[Recommendation]:
-        return recommend_many(self.snapshot, self.index, self.ranker, self.model_version, asks, rng, policy)
+        started = time.perf_counter()
+        try:
+            served = recommend_many(self.snapshot, self.index, self.ranker, self.model_version, asks, rng, policy)
+        except Exception:
+            if self.fallback is None:
+                raise
+            logger.exception("canary challenger %s failed; its batch is served by the champion", self.model_version)
+            return [replace(r, fallback_from=self.model_version) for r in self.fallback.recommend(asks, rng, policy)]
+        took = (time.perf_counter() - started) * 1000
+        return [replace(r, scoring_ms=took) for r in served]
 
 
 def recommend_admitted(
     admitted: list[tuple[Deployment, Ask]], rng: np.random.Generator, policy: Policy
 ) -> list[Recommendation]:
-    """Each ask served by the deployment it was admitted under (a batch spans two only while
-    one is swapped in), in the order given."""
+    """Each ask served by the deployment it was admitted under (a batch spans two while one is
+    swapped in, or during a canary), in the order given."""
     served: list[Recommendation | None] = [None] * len(admitted)
     for deployment in {id(d): d for d, _ in admitted}.values():
         positions = [i for i, (d, _) in enumerate(admitted) if d is deployment]
@@ -57,9 +78,17 @@ class Deployed:
     def __init__(self, snapshot_dir: Path, registry: Registry, policy: Policy, refresh_seconds: float = 10.0):
         self.snapshot_dir, self.registry, self.policy = Path(snapshot_dir), registry, policy
         self.refresh_seconds = refresh_seconds
-        self.current: Deployment | None = None
+        self.current: Deployment | None = None  # the champion's
+        self.canary: tuple[Deployment, float] | None = None  # the challenger's, and its share of users
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name="deployment", daemon=True)
+
+    def for_user(self, user_id: str) -> Deployment | None:
+        """The deployment that serves ``user_id``: the challenger's for the canary's users."""
+        canary_now = self.canary
+        if canary_now is not None and canary.in_canary(user_id, canary_now[0].model_version, canary_now[1]):
+            return canary_now[0]
+        return self.current
 
     def start(self) -> None:
         self.refresh()
@@ -72,6 +101,33 @@ class Deployed:
 
     def refresh(self) -> bool:
         """Load what changed (model, snapshot or both) and swap; True if it swapped."""
+        swapped = self._refresh_champion()
+        self._refresh_canary(swapped)
+        return swapped
+
+    def _refresh_canary(self, champion_swapped: bool) -> None:
+        """Deploy the challenger beside the champion while its canary runs; drop it once decided."""
+        challenger = self.registry.alias(CHALLENGER)
+        running = challenger is not None and challenger.tags.get(canary.CANARY_TAG) == canary.RUNNING
+        if not running or self.current is None:
+            self.canary = None
+            return
+        share = float(challenger.tags.get(canary.SHARE_TAG, 0.0))
+        old = self.canary
+        if old is not None and old[0].model_version == str(challenger.version) and not champion_swapped:
+            self.canary = (old[0], share)
+            return
+        ranker = (
+            old[0].ranker
+            if old is not None and old[0].model_version == str(challenger.version)
+            else self.registry.load(challenger.version)
+        )
+        self.canary = (
+            replace(self.current, ranker=ranker, model_version=str(challenger.version), fallback=self.current),
+            share,
+        )
+
+    def _refresh_champion(self) -> bool:
         champion = self.registry.alias(CHAMPION)
         stamp = _stamp(self.snapshot_dir)
         if champion is None or stamp == 0.0:

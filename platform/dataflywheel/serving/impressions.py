@@ -47,6 +47,8 @@ def impression_events(served: Recommendation, tenant_id: str, user_id: str, surf
                     "p_engage": shown.p_engage,
                     "explored": shown.explored,
                     "features": shown.features,
+                    "scoring_ms": served.scoring_ms,
+                    "fallback_from": served.fallback_from,
                 },
                 option=orjson.OPT_SERIALIZE_NUMPY,
             ).decode(),

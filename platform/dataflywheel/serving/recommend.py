@@ -129,6 +129,8 @@ class Recommendation:
     model_version: str
     items: list[Shown]
     rows: pl.DataFrame  # the shown items' request rows, in list order
+    scoring_ms: float = 0.0  # how long its batch took to featurize and score
+    fallback_from: str | None = None  # the canary challenger that failed on it, if one did
 
 
 class WrongTenant(Exception):
@@ -278,3 +280,14 @@ def explore(
         (replaced[p], epsilon / len(left_out), True) if p in replaced else (i, 1.0 - epsilon, False)
         for p, i in enumerate(order)
     ]
+
+
+def slot_propensity(order: list, candidates: list, item, position: int, epsilon: float) -> float:
+    """The probability that the policy, having ranked ``order`` from ``candidates``, shows ``item``
+    at ``position``: what ``explore`` draws from, for evaluating a policy on another's logs."""
+    left_out = len(candidates) - len(order)
+    if left_out < len(order):  # too few to explore with: the list as it is
+        return float(order[position] == item) if position < len(order) else 0.0
+    if position < len(order) and order[position] == item:
+        return 1.0 - epsilon
+    return epsilon / left_out if item in candidates and item not in order else 0.0

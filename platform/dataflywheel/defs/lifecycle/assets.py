@@ -1,8 +1,9 @@
-"""Retraining when the world changed: a challenger, its quality gate, and its promotion.
+"""Retraining when the world changed: a challenger and its quality gate.
 
 Launched by the retrain sensor (defs/lifecycle/sensors.py) for the day whose drift was confirmed.
-The gate is a blocking check: a challenger that fails it is registered (to be looked at)
-but never promoted, because the promotion step does not run.
+The gate is a blocking check: a challenger that fails it is registered (to be looked at) but
+goes no further; one that passes goes on to the off-policy gate and the canary
+(defs/lifecycle/canary.py), which promote it only on what live users do with it.
 """
 
 from datetime import timedelta
@@ -13,7 +14,6 @@ from dataflywheel import settings
 from dataflywheel.defs.partitions import event_days
 from dataflywheel.defs.ranking.assets import SPEC, ranker_model, run_lineage, training_examples
 from dataflywheel.defs.resources import ModelRegistry, Warehouse, examples_between
-from dataflywheel.lifecycle import promotion
 from dataflywheel.lifecycle.challenger import RetrainWindow, fit_challenger, judge
 from dataflywheel.lifecycle.model_store import ModelStore
 from dataflywheel.lifecycle.registry import CHALLENGER, GATE_FAILED, GATE_PASSED, GATE_TAG, TRAINED_THROUGH
@@ -85,52 +85,3 @@ def ranker_challenger(
             )
         ],
     )
-
-
-@dg.asset(
-    deps=[ranker_challenger],
-    partitions_def=event_days(),
-    kinds={"mlflow"},
-    **ON_DEMAND,
-    description="The challenger that passed its gate becomes the champion: it learns the hours since its "
-    "holdout, and the hourly chain continues from it.",
-)
-def ranker_promotion(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, model_registry: ModelRegistry
-) -> dg.MaterializeResult:
-    registry = model_registry.get()
-    challenger = _challenger_version(context)
-    verdict = registry.version(challenger).tags.get(GATE_TAG)
-    if verdict != GATE_PASSED:
-        raise dg.Failure(f"Challenger version {challenger} did not pass {GATE} ({verdict}): it is not promoted.")
-    if done := registry.promoted_from(challenger):  # promoted already: a repeat changes nothing
-        return dg.MaterializeResult(
-            metadata={"promoted_version": int(done.version), "challenger_version": int(challenger), "repeat": True}
-        )
-    store = ModelStore(settings.current().ranker_chain_dir)
-    latest = store.latest_hour()
-    caught_up = registry.load(challenger)
-    trained_until = context.partition_time_window.end.replace(tzinfo=None)  # its holdout ends with the day
-    if latest is not None:
-        caught_up.learn_many(examples_between(warehouse, trained_until, latest + timedelta(hours=1)))
-    tags = run_lineage(context) | {
-        "caught_up_from": str(challenger),
-        "caught_up_through": str(latest),
-        TRAINED_THROUGH: str(latest if latest is not None else trained_until - timedelta(hours=1)),
-    }
-    version = registry.register(caught_up, tags, {}, alias=CHALLENGER)
-    champion = promotion.promote(registry, store, version.version, reason=f"passed {GATE} (challenger {challenger})")
-    return dg.MaterializeResult(
-        metadata={
-            "champion_version": int(champion.version),
-            "challenger_version": int(challenger),
-            "rebased_after": str(latest),
-        }
-    )
-
-
-def _challenger_version(context: dg.AssetExecutionContext) -> str:
-    record = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=ranker_challenger.key, asset_partitions=[context.partition_key]), limit=1
-    ).records[0]
-    return str(record.asset_materialization.metadata["registry_version"].value)

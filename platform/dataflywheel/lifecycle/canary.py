@@ -1,0 +1,171 @@
+"""The canary: a challenger serves a share of users while the champion serves the rest, and
+what users do with each decides: promote it, or roll it back.
+
+State lives on the challenger's registry version (tags), so the service, the sensor that
+judges and the jobs that act all read one record: ``canary=running`` with its share and start
+time; then ``promoted`` or ``rolled_back`` with the decision's reasons.
+
+A user's arm is a hash of the challenger version and the user id: sticky for the whole canary
+(a user never flips between models mid-canary) and independent from one canary to the next.
+The unit of comparison is the served list: clicks and engagements per list, the click
+prediction the list was served with, how long it took to score and whether the challenger
+failed on it (the service then serves the champion's list and logs the fallback). Lists are
+judged once their labels are mature (``fct_rec_impressions``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import orjson
+import polars as pl
+
+from dataflywheel.lifecycle.sequential import SequentialResult, msprt
+
+CANARY_TAG = "canary"
+RUNNING, PROMOTED, ROLLED_BACK = "running", "promoted", "rolled_back"
+SHARE_TAG = "canary_share"
+STARTED_TAG = "canary_started_at"  # the platform's clock (impression time), ISO
+DECISION_TAG = "canary_decision"
+
+
+@dataclass(frozen=True)
+class CanaryRules:
+    """What the sequential test and the guardrails hold a challenger to."""
+
+    share: float = 0.2  # of users served by the challenger
+    alpha: float = 0.05  # the always-valid test's error rate
+    tau: float = 0.1  # clicks per list: the size of difference the test is tuned to find
+    min_lists: int = 100  # per arm, before any decision but a hard guardrail breach
+    max_lists: int = 20_000  # challenger lists after which an undecided canary ends (champion kept)
+    max_fallback_rate: float = 0.01  # share of the challenger's lists it failed to score
+    max_p99_ratio: float = 2.0  # challenger's p99 scoring time over the champion's, at most (plus 5 ms)
+    calibration_tolerance: float = 0.5  # |predicted / observed clicks - 1|, at most
+    calibration_min_clicks: int = 30
+
+
+def in_canary(user_id: str, challenger_version: str, share: float) -> bool:
+    """Whether ``user_id`` is served by the challenger: sticky, and uniform over users."""
+    digest = hashlib.blake2b(f"{challenger_version}:{user_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < share
+
+
+@dataclass(frozen=True)
+class Arm:
+    """Per served list of one arm: outcomes and what the service logged with it."""
+
+    clicks: np.ndarray
+    engaged: np.ndarray
+    predicted_clicks: np.ndarray  # the sum of the list's logged P(click)
+    scoring_ms: np.ndarray
+    fallbacks: int  # lists the challenger failed on (served the champion's instead)
+
+    @property
+    def lists(self) -> int:
+        return len(self.clicks) + self.fallbacks
+
+    @property
+    def click_rate(self) -> float:
+        return float(self.clicks.mean()) if len(self.clicks) else 0.0
+
+
+def served_lists(impressions: pl.DataFrame) -> pl.DataFrame:
+    """Impressions (``rec_request_id``, ``model_version``, ``clicked``, ``engaged``, ``properties``)
+    to one row per list: its model, clicks, engagements, predicted clicks, scoring time, fallback."""
+    logged = [orjson.loads(p) if p else {} for p in impressions.get_column("properties")]
+    frame = impressions.select("rec_request_id", "model_version", "clicked", "engaged").with_columns(
+        p_click=pl.Series([p.get("p_click") for p in logged], dtype=pl.Float64),
+        scoring_ms=pl.Series([p.get("scoring_ms") for p in logged], dtype=pl.Float64),
+        fallback_from=pl.Series([p.get("fallback_from") for p in logged], dtype=pl.String),
+    )
+    return frame.group_by("rec_request_id").agg(
+        pl.col("model_version").first(),
+        pl.col("fallback_from").first(),
+        clicks=pl.col("clicked").cast(pl.Int64).sum(),
+        engaged=pl.col("engaged").cast(pl.Int64).sum(),
+        predicted_clicks=pl.col("p_click").sum(),
+        scoring_ms=pl.col("scoring_ms").first(),
+    )
+
+
+def arms(lists: pl.DataFrame, challenger: str) -> tuple[Arm, Arm]:
+    """The champion's lists (whichever hourly version of its line served them) and the
+    challenger's; a list the challenger failed on counts against the challenger."""
+
+    def arm(mine: pl.Expr, fallbacks: int) -> Arm:
+        own = lists.filter(mine & pl.col("fallback_from").is_null())
+        return Arm(
+            own.get_column("clicks").to_numpy().astype(float),
+            own.get_column("engaged").to_numpy().astype(float),
+            own.get_column("predicted_clicks").fill_null(0.0).to_numpy(),
+            own.get_column("scoring_ms").drop_nulls().to_numpy(),
+            fallbacks,
+        )
+
+    fallbacks = lists.filter(pl.col("fallback_from") == challenger).height
+    is_challenger = pl.col("model_version") == challenger
+    return arm(~is_challenger, 0), arm(is_challenger, fallbacks)
+
+
+@dataclass
+class Decision:
+    action: str  # "promote", "rollback" or "continue"
+    reasons: list[str] = field(default_factory=list)
+    clicks: SequentialResult | None = None
+    engaged: SequentialResult | None = None
+
+    def summary(self) -> str:
+        return "; ".join(self.reasons) or "no decision yet"
+
+
+def guardrail_breaches(champion: Arm, challenger: Arm, rules: CanaryRules) -> list[str]:
+    """What the challenger must never do, whatever its clicks: fail, slow down, mispredict."""
+    breaches = []
+    if challenger.lists and challenger.fallbacks / challenger.lists > rules.max_fallback_rate:
+        breaches.append(f"error rate {challenger.fallbacks / challenger.lists:.1%} > {rules.max_fallback_rate:.0%}")
+    if len(champion.scoring_ms) >= rules.min_lists and len(challenger.scoring_ms) >= rules.min_lists:
+        p99_champion, p99_challenger = np.percentile(champion.scoring_ms, 99), np.percentile(challenger.scoring_ms, 99)
+        if p99_challenger > rules.max_p99_ratio * p99_champion + 5.0:
+            breaches.append(f"scoring p99 {p99_challenger:.1f} ms vs the champion's {p99_champion:.1f} ms")
+    observed = challenger.clicks.sum()
+    if observed >= rules.calibration_min_clicks:
+        ratio = challenger.predicted_clicks.sum() / observed
+        if abs(ratio - 1) > rules.calibration_tolerance:
+            breaches.append(f"predicted / observed clicks {ratio:.2f}")
+    return breaches
+
+
+def decide(champion: Arm, challenger: Arm, rules: CanaryRules) -> Decision:
+    """Roll back on a guardrail breach or a significant loss in clicks or engagement; promote on
+    a significant gain in clicks without a significant loss in engagement; roll back once the
+    traffic budget is spent without a decision (the champion stays: a change must earn its place)."""
+    clicks = msprt(champion.clicks, challenger.clicks, rules.tau, rules.alpha)
+    engaged = msprt(champion.engaged, challenger.engaged, rules.tau, rules.alpha)
+    decision = Decision("continue", clicks=clicks, engaged=engaged)
+    if challenger.fallbacks and challenger.fallbacks / challenger.lists > rules.max_fallback_rate:
+        # Failing requests end the canary at once: no minimum traffic for an outage.
+        return Decision("rollback", guardrail_breaches(champion, challenger, rules), clicks, engaged)
+    if min(len(champion.clicks), len(challenger.clicks)) < rules.min_lists:
+        return decision
+    breaches = guardrail_breaches(champion, challenger, rules)
+    worse = [
+        f"{name} per list {r.difference:+.3f} (always-valid p = {r.p_value:.3g})"
+        for name, r in (("clicks", clicks), ("engagements", engaged))
+        if r.significant(rules.alpha) and r.difference < 0
+    ]
+    if breaches or worse:
+        return Decision("rollback", breaches + worse, clicks, engaged)
+    if clicks.significant(rules.alpha) and clicks.difference > 0:
+        gain = f"clicks per list {clicks.difference:+.3f} (always-valid p = {clicks.p_value:.3g})"
+        return Decision("promote", [f"{gain}, no guardrail breached"], clicks, engaged)
+    if challenger.lists >= rules.max_lists:
+        return Decision("rollback", [f"no significant difference after {challenger.lists:,} lists"], clicks, engaged)
+    return decision
+
+
+def started_at(tags: dict[str, str]) -> datetime | None:
+    value = tags.get(STARTED_TAG)
+    return datetime.fromisoformat(value) if value else None
