@@ -11,7 +11,7 @@ export DBT_LOG_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/logs
 export DBT_TARGET_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/target
 export DO_NOT_TRACK ?= 1
 
-.PHONY: setup demo test test-fast ui serve docs bench bench-serving freshness drift-eval clean
+.PHONY: setup demo flywheel test test-fast ui serve docs bench bench-serving freshness drift-eval clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,16 @@ setup: $(VENV)/.installed
 
 demo: setup
 	$(BIN)/dataflywheel demo $(ARGS)
+
+# The closed loop: simulated users against the live service for a simulated week, in a home of
+# its own, emptied first (look at it with `DATAFLYWHEEL_HOME=$(FLYWHEEL_HOME) make ui`).
+FLYWHEEL_HOME := $(DATAFLYWHEEL_HOME)/flywheel
+flywheel: setup
+	rm -rf $(FLYWHEEL_HOME)
+	env DATAFLYWHEEL_HOME=$(FLYWHEEL_HOME) DAGSTER_HOME=$(FLYWHEEL_HOME)/dagster \
+		DATAFLYWHEEL_WAREHOUSE=$(FLYWHEEL_HOME)/warehouse.duckdb \
+		DBT_LOG_PATH=$(FLYWHEEL_HOME)/dbt/logs DBT_TARGET_PATH=$(FLYWHEEL_HOME)/dbt/target \
+		sh -c '$(BIN)/dataflywheel setup >/dev/null && $(BIN)/dataflywheel flywheel $(ARGS)'
 
 test: setup
 	$(BIN)/pytest -n 2 --dist loadfile $(ARGS)

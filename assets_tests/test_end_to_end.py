@@ -349,9 +349,11 @@ def test_a_promotion_makes_the_next_hour_continue_from_the_promoted_model(demo, 
     challenger = registry.alias(CHALLENGER)
     # The canary's decision is tested in the closed loop (test_canary.py); here, what its promotion does.
     registry.client.set_model_version_tag(MODEL_NAME, challenger.version, CANARY_TAG, RUNNING)
-    conclude = defs.resolve_job_def("conclude_canary")
+    conclude = defs.resolve_job_def("conclude_canary_job")
     run_config = {
-        "ops": {"conclude_canary": {"config": {"version": challenger.version, "action": "promote", "reason": "test"}}}
+        "ops": {
+            "conclude_canary": {"config": {"version": str(challenger.version), "action": "promote", "reason": "test"}}
+        }
     }
     assert conclude.execute_in_process(instance=instance, run_config=run_config).success
     champion = registry.alias(CHAMPION)
@@ -577,6 +579,53 @@ def test_a_batch_of_requests_gets_the_lists_each_would_get_alone(demo):
     assert pl.Series([len(r.items) for r in together]).n_unique() > 1  # the lengths asked for, per request
 
 
+class FailingRanker(Ranker):
+    """A challenger broken as a deploy can be: it fails on every request."""
+
+    def predict(self, examples, position=None):
+        raise RuntimeError("broken challenger")
+
+
+def test_a_canary_serves_its_share_of_users_and_a_failing_challenger_costs_no_request(demo):
+    from dataflywheel.features.online import USER_DIRECTORY
+    from dataflywheel.lifecycle.canary import SHARE_TAG, in_canary
+    from dataflywheel.serving.deployed import Deployed, recommend_admitted
+    from dataflywheel.serving.recommend import Ask, Policy
+
+    config, registry = settings.current(), model_registry().get()
+    champion = registry.alias(CHAMPION)
+    deployed = Deployed(config.online_features_dir, registry, Policy())
+
+    def start_canary(model: Ranker) -> str:
+        version = registry.register(model, {"test": "canary"}, {}, alias=CHALLENGER).version
+        registry.client.set_model_version_tag(MODEL_NAME, version, CANARY_TAG, RUNNING)
+        registry.client.set_model_version_tag(MODEL_NAME, version, SHARE_TAG, "0.5")
+        deployed.refresh()
+        return str(version)
+
+    def serve() -> dict[str, tuple[str, str | None]]:
+        admitted = [(deployed.for_user(user), Ask(tenant, user, "home_feed", 5, now)) for user, tenant in users]
+        served = recommend_admitted(admitted, np.random.default_rng(0), Policy())
+        return {ask.user_id: (r.model_version, r.fallback_from) for (_, ask), r in zip(admitted, served)}
+
+    try:
+        failing = start_canary(FailingRanker())
+        now = deployed.current.snapshot_as_of
+        users = deployed.current.snapshot.tables[USER_DIRECTORY].select("user_id", "tenant_id").head(60).rows()
+        canary_users = {user for user, _ in users if in_canary(user, failing, 0.5)}
+        assert 10 < len(canary_users) < 50
+        served = serve()
+        assert served == {
+            user: (str(champion.version), failing if user in canary_users else None) for user, _ in users
+        }  # every request answered; the canary's users by the champion, marked
+        healthy = start_canary(registry.load(champion.version))
+        canary_users = {user for user, _ in users if in_canary(user, healthy, 0.5)}
+        expected = {user: (healthy if user in canary_users else str(champion.version), None) for user, _ in users}
+        assert serve() == expected == serve()  # each user stays in their arm
+    finally:
+        registry.client.set_model_version_tag(MODEL_NAME, registry.alias(CHALLENGER).version, CANARY_TAG, "ended")
+
+
 def test_served_features_are_the_training_examples_features_of_the_same_impressions(demo, tmp_path):
     """What the service logged for each shown item (the features it scored on) is what the
     platform, turning by itself, later puts in that impression's training example, and a click
@@ -655,3 +704,8 @@ def test_served_features_are_the_training_examples_features_of_the_same_impressi
         nonzero += sum(value not in (None, 0, False) for value in features.values())
     assert nonzero > 0  # real feature values were compared, not only empty rows
     assert {key for key, row in trained.items() if row["clicked"]} == {(clicked_request, 0)}
+    # The debugging report judges calibration on this served traffic by the predictions it was served with.
+    debug = defs.resolve_job_def("debug_model").execute_in_process(instance=instance, raise_on_error=False)
+    assert debug.success
+    table = instance.get_latest_materialization_event(dg.AssetKey("model_debugging")).asset_materialization
+    assert "| predicted_by | service |" in table.metadata["calibration_by_segment"].value

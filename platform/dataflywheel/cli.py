@@ -1,4 +1,4 @@
-"""Command line: ``dataflywheel setup | simulate | demo | promote | rollback | serve | keys | ope``."""
+"""Command line: ``dataflywheel setup | simulate | demo | flywheel | promote | rollback | serve | keys | ope``."""
 
 from __future__ import annotations
 
@@ -58,6 +58,20 @@ def main(argv: list[str] | None = None) -> int:
         500_000,
         4,
     )
+    flywheel = commands.add_parser(
+        "flywheel", help="the closed loop: simulated users against the live service for a week, canaries, regret"
+    )
+    flywheel.add_argument("--days", type=int, default=7, help="closed-loop days")
+    flywheel.add_argument("--history-days", type=int, default=2, help="days of the logging policy before them")
+    flywheel.add_argument("--events-per-day", type=int, default=40_000)
+    flywheel.add_argument("--step-hours", type=int, default=6, help="simulated hours between two turns of the platform")
+    flywheel.add_argument("--seed", type=int, default=1)
+    flywheel.add_argument("--canary-share", type=float, default=0.2, help="of users a canary challenger serves")
+    flywheel.add_argument(
+        "--episodes",
+        default="miscalibrated,inverted,embeddings",
+        help="canary episodes, in order (miscalibrated, inverted, embeddings, recovery; empty for none)",
+    )
     promote = commands.add_parser("promote", help="make a registered ranker version the champion")
     promote.add_argument("version")
     promote.add_argument("--reason", required=True)
@@ -96,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         return _keys(args)
     if args.command in ("promote", "rollback"):
         return _registry_command(args)
+    if args.command == "flywheel":
+        return _flywheel(args)
     config = _config(args)
 
     if args.command == "simulate":
@@ -132,6 +148,29 @@ def _serve(args: argparse.Namespace) -> int:
     else:  # each worker builds its own app (its own log slot, snapshot and model)
         uvicorn.run(f"{create_app.__module__}:create_app", factory=True, workers=args.workers, **served)
     return 0
+
+
+def _flywheel(args: argparse.Namespace) -> int:
+    import json
+
+    from dataflywheel.flywheel.report import as_json, format_report
+    from dataflywheel.flywheel.run import FlywheelOptions, run_flywheel
+
+    options = FlywheelOptions(
+        days=args.days,
+        history_days=args.history_days,
+        events_per_day=args.events_per_day,
+        step_hours=args.step_hours,
+        seed=args.seed,
+        episodes=tuple(name for name in args.episodes.split(",") if name),
+        canary_share=args.canary_share,
+    )
+    report = run_flywheel(options)
+    path = settings.current().home / "flywheel.json"
+    path.write_text(json.dumps(as_json(report), indent=1, default=str))
+    print(format_report(report))
+    print(f"\nthe whole report as JSON: {path}")
+    return 1 if report.failed_runs else 0
 
 
 def _off_policy(args: argparse.Namespace) -> int:

@@ -109,7 +109,7 @@ def execute(
             partition_key=request.partition_key,
             asset_selection=request.asset_selection,
             tags=request.tags,
-            run_config=QUIET,
+            run_config={**(request.run_config or {}), **QUIET},
             raise_on_error=False,
         )
 

@@ -30,7 +30,8 @@ from dataflywheel.features.point_in_time import point_in_time_sql
 from dataflywheel.ranking.inputs import declared_input_names
 from dataflywheel.warehouse.engine import Engine
 
-SEGMENTS = ("user_segment", "item_segment", "tenant_size", "product")
+# predicted_by: whether a prediction is the one the service served with, or the chain's replay.
+SEGMENTS = ("user_segment", "item_segment", "tenant_size", "product", "predicted_by")
 
 
 @dataclass
@@ -79,15 +80,41 @@ class ServedSkew:
     mismatched: dict[str, float]  # feature -> share of compared impressions whose logged value differs
 
 
+# The ranking service's logged impressions among the examples registered as ``example_ids``.
+SERVED_IMPRESSIONS = """(SELECT r.event_id AS impression_id, r.properties FROM raw.raw_events r
+    JOIN example_ids e ON e.impression_id = r.event_id
+    WHERE r.event_type = 'rec_impression' AND r.properties LIKE '%"features"%')"""
+
+
+def with_served_predictions(engine: Engine, scored: pl.DataFrame) -> pl.DataFrame:
+    """``scored`` (held-out scores by the chain's replay) with ``p_click`` replaced, for the
+    impressions the ranking service served, by the prediction it served them with (logged
+    with each), and ``predicted_by`` saying which: calibration on served traffic is judged on
+    what was served, not on a replay of it."""
+    with engine.registered("example_ids", scored.select("impression_id")):
+        logged = engine.frame(f"SELECT * FROM {SERVED_IMPRESSIONS}")
+    served = pl.DataFrame(
+        {
+            "impression_id": logged.get_column("impression_id"),
+            "p_click_served": [orjson.loads(p).get("p_click") for p in logged.get_column("properties")],
+        },
+        schema={"impression_id": pl.String, "p_click_served": pl.Float64},
+    )
+    joined = scored.join(served, on="impression_id", how="left")
+    return joined.with_columns(
+        predicted_by=pl.when(pl.col("p_click_served").is_not_null())
+        .then(pl.lit("service"))
+        .otherwise(pl.lit("replay")),
+        p_click=pl.coalesce("p_click_served", "p_click"),
+    ).drop("p_click_served")
+
+
 def served_skew(engine: Engine, examples: pl.DataFrame, sample: int, seed: int, views=VIEWS) -> ServedSkew:
     """A seeded sample of the service's impressions among ``examples`` (training examples): the
     features logged when each was served against the example's."""
     features = declared_input_names(views)
     with engine.registered("example_ids", examples.select("impression_id")):
-        served = """(SELECT r.event_id AS impression_id, r.properties FROM raw.raw_events r
-            JOIN example_ids e ON e.impression_id = r.event_id
-            WHERE r.event_type = 'rec_impression' AND r.properties LIKE '%"features"%')"""
-        logged = engine.frame(engine.sample_sql(served, sample, seed, "impression_id"))
+        logged = engine.frame(engine.sample_sql(SERVED_IMPRESSIONS, sample, seed, "impression_id"))
     if logged.height == 0:
         return ServedSkew(0, {})
     values = pl.DataFrame(

@@ -17,6 +17,7 @@ import polars as pl
 from river import linear_model, optim
 
 from dataflywheel.ranking import metrics
+from dataflywheel.ranking.factors import OnlineFactors
 from dataflywheel.ranking.inputs import input_matrix, model_inputs
 
 
@@ -30,16 +31,19 @@ def _objective(prior: float, learning_rate: float) -> linear_model.LogisticRegre
     return linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), intercept_init=_logit(prior), l2=1e-4)
 
 
-def _probability(model: linear_model.LogisticRegression, X: np.ndarray, columns: list[str]) -> np.ndarray:
-    """River's logistic regression on a matrix: the logistic function of inputs times weights
-    plus the intercept. The sum runs column by column, not as one matrix product: a product's
-    rounding depends on the matrix's shape, and a candidate's score must not depend on which
-    other requests were scored beside it."""
+def _logits(model: linear_model.LogisticRegression, X: np.ndarray, columns: list[str]) -> np.ndarray:
+    """River's logistic regression on a matrix: inputs times weights plus the intercept. The sum
+    runs column by column, not as one matrix product: a product's rounding depends on the
+    matrix's shape, and a candidate's score must not depend on which other requests were
+    scored beside it."""
     weights = model.weights  # a weight River has not learned yet is its initializer's 0
     logits = np.zeros(len(X))
     for j, column in enumerate(columns):
         logits += X[:, j] * weights.get(column, 0.0)
-    logits += model.intercept
+    return logits + model.intercept
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
 
 
@@ -54,6 +58,8 @@ class Ranker:
     learning_rate: float = 0.1
     batch_size: int = 2048
     examples_seen: int = 0
+    # P(click)'s user x item term (``ranking.factors``); None: the regression alone.
+    factors: OnlineFactors | None = None
     click: linear_model.LogisticRegression = field(init=False)
     engage: linear_model.LogisticRegression = field(init=False)
 
@@ -72,7 +78,7 @@ class Ranker:
         The inputs are built once for both.
         """
         X = model_inputs(examples)
-        predicted = (served or self)._predict(X)
+        predicted = (served or self)._predict(X, examples)
         self._learn(X, examples)
         return predicted
 
@@ -85,24 +91,31 @@ class Ranker:
         """
         if position is not None:
             examples = examples.with_columns(position=pl.lit(position))
-        return self.predict_matrix(*input_matrix(examples))
+        return self.predict_matrix(*input_matrix(examples), ids=_ids(examples) if self.factors else None)
 
-    def predict_matrix(self, X: np.ndarray, columns: list[str]) -> dict[str, np.ndarray]:
+    def predict_matrix(self, X: np.ndarray, columns: list[str], ids=None) -> dict[str, np.ndarray]:
         """The predictions on a matrix of model inputs, without building a data frame per call
-        (the service scores every request); each row's are a function of that row alone."""
-        p_click, p_engage = _probability(self.click, X, columns), _probability(self.engage, X, columns)
+        (the service scores every request); each row's are a function of that row alone.
+        ``ids`` (user ids, item ids per row) feed the factors, when the ranker has them."""
+        click_logits = _logits(self.click, X, columns)
+        if self.factors is not None and ids is not None:
+            click_logits = click_logits + self.factors.term(*ids)
+        p_click, p_engage = _sigmoid(click_logits), _sigmoid(_logits(self.engage, X, columns))
         score = self.w_click * p_click + self.w_engage * p_click * p_engage
         return {"p_click": p_click, "p_engage": p_engage, "score": score}
 
-    def _predict(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
-        return self.predict_matrix(X.to_numpy(), list(X.columns))
+    def _predict(self, X: pd.DataFrame, examples: pl.DataFrame) -> dict[str, np.ndarray]:
+        return self.predict_matrix(X.to_numpy(), list(X.columns), ids=_ids(examples) if self.factors else None)
 
     def _learn(self, X: pd.DataFrame, examples: pl.DataFrame) -> None:
         clicked = pd.Series(examples.get_column("clicked").to_numpy(), index=X.index)
+        users, items = _ids(examples) if self.factors is not None else (None, None)
         for start in range(0, len(X), self.batch_size):
-            self.click.learn_many(
-                X.iloc[start : start + self.batch_size], clicked.iloc[start : start + self.batch_size]
-            )
+            batch = slice(start, start + self.batch_size)
+            if self.factors is not None:  # on the regression's logit before it learns the batch
+                base = _logits(self.click, X.iloc[batch].to_numpy(), list(X.columns))
+                self.factors.learn(users[batch], items[batch], base, clicked.iloc[batch].to_numpy().astype(float))
+            self.click.learn_many(X.iloc[batch], clicked.iloc[batch])
         # P(engaged | click) learns from the clicked examples only, in the same order.
         on_click = clicked.to_numpy()
         X_clicked = X[on_click]
@@ -111,6 +124,10 @@ class Ranker:
             batch = slice(start, start + self.batch_size)
             self.engage.learn_many(X_clicked.iloc[batch], engaged.iloc[batch])
         self.examples_seen += len(X)
+
+
+def _ids(examples: pl.DataFrame) -> tuple[list[str], list[str]]:
+    return examples.get_column("user_id").to_list(), examples.get_column("item_id").to_list()
 
 
 def progressive_metrics(examples: pl.DataFrame, predicted: dict[str, np.ndarray] | None) -> dict[str, float | None]:

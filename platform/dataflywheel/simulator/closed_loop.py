@@ -122,11 +122,13 @@ class ClosedLoop:
         for hour in hours:
             for lo in range(day_start + hour * 3_600_000_000, day_start + (hour + 1) * 3_600_000_000, SLICE_US):
                 hi = lo + SLICE_US
-                self._send(organic.take(np.flatnonzero((organic.ts_us >= lo) & (organic.ts_us < hi))), hi, play)
-                for i in np.flatnonzero((times >= lo) & (times < hi))[np.argsort(times[(times >= lo) & (times < hi)])]:
+                # Requests at their own time; the slice's other events are received by its end.
+                in_slice = np.flatnonzero((times >= lo) & (times < hi))
+                for i in in_slice[np.argsort(times[in_slice], kind="stable")]:
                     self._serve(day, int(users[i]), int(times[i]), play)
                     if on_request:
                         on_request()
+                self._send(organic.take(np.flatnonzero((organic.ts_us >= lo) & (organic.ts_us < hi))), hi, play)
                 self._send_due(hi, play)
         return play
 
@@ -142,7 +144,7 @@ class ClosedLoop:
         play.versions.add(served.model_version)
         now_s = (ts_us - self.config.start_us) // 1_000_000
         shifted = self.config.drift.active(day)
-        self.ledger.record(day, user, shown, now_s, shifted)
+        self.ledger.record(day, user, shown, now_s, shifted, served.model_version)
         if not n:
             return
         impressions = DayEvents(

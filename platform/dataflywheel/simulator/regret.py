@@ -32,8 +32,9 @@ class RegretLedger:
     new_item_days: int
     rows: list[dict] = field(default_factory=list)
 
-    def record(self, day: int, user: int, items: np.ndarray, now_s: int, shifted: bool) -> None:
-        """One served list (``items`` in position order) of ``user`` at ``now_s`` (simulation seconds)."""
+    def record(self, day: int, user: int, items: np.ndarray, now_s: int, shifted: bool, version: str = "") -> None:
+        """One served list (``items`` in position order) of ``user`` at ``now_s`` (simulation
+        seconds), served by model ``version``."""
         w, k = self.world, len(items)
         if k == 0:
             return
@@ -51,7 +52,7 @@ class RegretLedger:
         grid_items, grid_positions = np.repeat(eligible, k), np.tile(positions, len(eligible))
         clicks, engaged, _ = self._expected(user, grid_items, grid_positions, now_s, shifted)
         expected["random"] = (clicks / len(eligible), engaged / len(eligible), 0.0)
-        row = {"day": day, "new_user": bool(w.user_join_day[user] == day), "slots": k}
+        row = {"day": day, "version": version, "new_user": bool(w.user_join_day[user] == day), "slots": k}
         for policy, (clicks, engaged, new_items) in expected.items():
             row |= {f"clicks/{policy}": clicks, f"engaged/{policy}": engaged, f"new_items/{policy}": new_items}
         self.rows.append(row)
@@ -66,12 +67,18 @@ class RegretLedger:
         new = (now_s - self.world.item_created_s[items]) < self.new_item_days * 86_400
         return float(ctr.sum()), float(engage.sum()), float(new.sum())
 
+    def served_by(self, version: str) -> tuple[int, float]:
+        """Slots served by ``version`` and their true click rate."""
+        rows = [r for r in self.rows if r["version"] == version]
+        slots = sum(r["slots"] for r in rows)
+        return slots, (sum(r["clicks/served"] for r in rows) / slots if slots else 0.0)
+
     def table(self) -> pl.DataFrame:
         """Per day: each policy's click and engagement rate per shown slot, served / oracle, regret
         (oracle minus served, per slot), and the same for new users on their first day."""
         if not self.rows:
             return pl.DataFrame()
-        frame = pl.DataFrame(self.rows)
+        frame = pl.DataFrame(self.rows).drop("version")
 
         def rates(prefix: str = "") -> list[pl.Expr]:
             per_slot = [

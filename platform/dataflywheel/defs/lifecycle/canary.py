@@ -133,7 +133,7 @@ def ranker_canary(context: dg.AssetExecutionContext, config: CanaryConfig, model
 
 @dg.asset(
     deps=[training_examples],
-    **(SPEC | {"automation_condition": after_any_update(), "group_name": "lifecycle"}),
+    **(SPEC | {"automation_condition": after_any_update()}),
     description="While a canary runs: both arms' served lists with mature labels, compared by an always-valid "
     "sequential test (clicks and engagements per list) and guardrails (errors, scoring p99, calibration). "
     "canary_sensor acts on the verdict.",
@@ -221,7 +221,8 @@ def conclude_canary_job():
 @dg.sensor(jobs=[conclude_canary_job], minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def canary_sensor(context: dg.SensorEvaluationContext):
     """Act on the newest verdict: promote or roll back through ``conclude_canary``, once per challenger."""
-    record = context.instance.get_latest_materialization_event(canary_verdict.key)
+    records = context.instance.fetch_materializations(canary_verdict.key, limit=1).records
+    record = records[0] if records else None
     if record is None or str(record.storage_id) == context.cursor:
         return dg.SkipReason("no new verdict")
     context.update_cursor(str(record.storage_id))

@@ -40,7 +40,8 @@ _CONFIG = settings.current()  # as the definitions were loaded: quoted in the ch
             "calibrated_by_segment",
             asset="model_debugging",
             description=f"In every segment with {_CONFIG.calibration_min_clicks}+ clicks, predicted P(click) is "
-            f"within {_CONFIG.calibration_tolerance:.0%} of the observed rate.",
+            f"within {_CONFIG.calibration_tolerance:.0%} of the observed rate; on served traffic the prediction is "
+            "the one the service served with (segment predicted_by=service), elsewhere the chain's replay.",
         ),
     ],
     description="Works offline, poorly online? Served (online snapshot) vs offline features for the same keys "
@@ -61,7 +62,9 @@ def model_debugging(context: dg.AssetExecutionContext, warehouse: Warehouse) -> 
         )
     calibration = None
     if examples is not None and examples.height:
-        scored = held_out_scores(examples, Served(ModelStore(config.ranker_chain_dir), config.serving_lag_hours))
+        replayed = held_out_scores(examples, Served(ModelStore(config.ranker_chain_dir), config.serving_lag_hours))
+        with warehouse.engine() as engine:
+            scored = debugging.with_served_predictions(engine, replayed)
         calibration = debugging.calibration_by_segment(scored)
     off = (
         debugging.miscalibrated(calibration, config.calibration_tolerance, config.calibration_min_clicks)

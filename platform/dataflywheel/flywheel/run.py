@@ -11,7 +11,10 @@ platform learns from it, the service reloads what it learned.
    training examples of the hours whose labels are mature, and learn them into the hourly
    chain, whose head becomes the champion; the service's refresher picks the new champion and
    snapshot up. Nothing in between is launched by hand.
-3. The regret of every served list against the oracle and the baselines (``regret``).
+3. Canary episodes (``episodes``): challengers made on purpose go through the platform's own
+   off-policy gate and canary, one after another, from the week's second day.
+4. The regret of every served list against the oracle and the baselines (``regret``), and the
+   off-policy estimators checked against deployed policies in the same world (``ope_check``).
 
 Dagster's partitions follow the wall clock, so the simulated week lies in the past: its hours
 are all closed, and the platform's clock is the simulation's (the service stamps with it).
@@ -31,11 +34,14 @@ from dataflywheel import settings
 from dataflywheel.defs.resources import model_registry
 from dataflywheel.demo import SENSORS
 from dataflywheel.features.definitions import Segments
+from dataflywheel.flywheel import episodes
+from dataflywheel.flywheel.episodes import Episode
 from dataflywheel.lifecycle.registry import CHAMPION
 from dataflywheel.serving.app import Limits, create_app
 from dataflywheel.serving.durable_log import drained
 from dataflywheel.serving.keys import ApiKeys
 from dataflywheel.serving.local import deployed_version, serving
+from dataflywheel.simulator import ope_check
 from dataflywheel.simulator.closed_loop import ClosedLoop, DayPlay, ServiceClient, SimulatedClock
 from dataflywheel.simulator.config import FaultRates, SimulationConfig
 from dataflywheel.simulator.regret import RegretLedger
@@ -55,6 +61,9 @@ class FlywheelOptions:
     events_per_day: int = 40_000
     step_hours: int = 6  # simulated hours between two turns of the platform
     seed: int = 1
+    episodes: tuple[str, ...] = ("miscalibrated", "inverted", "embeddings")
+    canary_share: float = 0.2
+    ope_seeds: int = 5
 
     def simulation(self) -> SimulationConfig:
         total = self.history_days + self.days
@@ -69,6 +78,9 @@ class FlywheelReport:
     options: FlywheelOptions
     regret: pl.DataFrame = field(default_factory=pl.DataFrame)
     days: list[DayPlay] = field(default_factory=list)
+    episodes: list[Episode] = field(default_factory=list)
+    realized: dict[str, tuple[int, float]] = field(default_factory=dict)  # challenger version -> slots, true CTR
+    ope: list[dict] = field(default_factory=list)  # per seed and policy: estimates and the deployed rate
     runs: int = 0
     failed_runs: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time by part: users, landing, platform
@@ -97,6 +109,8 @@ def run_flywheel(options: FlywheelOptions, show_progress: bool = True) -> Flywhe
         week = range(options.history_days, options.history_days + options.days)
         steps = [range(h, min(h + options.step_hours, 24)) for h in range(0, 24, options.step_hours)]
         bar = tqdm(total=len(week) * len(steps), desc="closed loop", unit="step", disable=not show_progress)
+        report.episodes = [Episode(name) for name in options.episodes]
+        registry = model_registry().get()
         with serving(create_app(home, LOOP_LIMITS, clock=clock)) as url:
             client = ServiceClient(url, tenant_keys)
             loop = ClosedLoop(world, config, client, clock, ledger)
@@ -109,17 +123,59 @@ def run_flywheel(options: FlywheelOptions, show_progress: bool = True) -> Flywhe
                     _merge(play, part)
                     _timed(report, "landing", lambda: _wait_drained(home.collector_log_dir))
                     _timed(report, "platform", daemon.until_quiet)
+                    if day > week.start:
+                        partition = (config.start + timedelta(days=day)).isoformat()
+                        _timed(report, "canary", lambda: _next_episode(report, day, partition, defs, instance, log))
+
                     _timed(report, "reload", lambda: _wait_deployed(url))
                     bar.update()
-                    bar.set_postfix(day=day, regret=_latest_ratio(ledger))
+                    bar.set_postfix(day=day, ratio=_latest_ratio(ledger), canary=_running(report))
                 report.days.append(play)
             client.close()
         bar.close()
         daemon.until_quiet()  # what the service landed as it stopped
+        for episode in report.episodes:
+            if episode.outcome == "running":
+                episodes.follow(episode, instance, registry)
     report.regret = ledger.table()
+    report.realized = {e.version: ledger.served_by(e.version) for e in report.episodes if e.version}
+    report.ope = _ope_check(world, config, options)
     report.runs = len(daemon.runs)
     report.failed_runs = [f"{r.name}[{r.partition}]" for r in daemon.runs if not r.success]
     return report
+
+
+def _next_episode(report: FlywheelReport, day: int, partition: str, defs, instance, log) -> None:
+    """Follow the running episode; when none runs, start the next (one canary at a time)."""
+    registry = model_registry().get()
+    for episode in report.episodes:
+        if episode.outcome == "running":
+            episodes.follow(episode, instance, registry)
+            if episode.outcome == "running":
+                return
+    waiting = next((e for e in report.episodes if e.outcome == "not started"), None)
+    if waiting is not None:
+        episodes.start(waiting, day, partition, report.options.canary_share, defs, instance, registry, log)
+
+
+def _running(report: FlywheelReport) -> str:
+    return next((e.name for e in report.episodes if e.outcome == "running"), "-")
+
+
+def _ope_check(world, config: SimulationConfig, options: FlywheelOptions) -> list[dict]:
+    """The estimators against deployed policies, on the first closed-loop day of the same world."""
+    rows = []
+    for seed in range(1, options.ope_seeds + 1):
+        for check in ope_check.check(world, config, options.history_days, 2_000, seed):
+            estimates = {
+                f"{name}/{part}": getattr(estimate, part)
+                for name, estimate in check.estimates.items()
+                for part in ("estimate", "ci_low", "ci_high")
+            }
+            covered = {f"{name}/covered": check.covered(name) for name in check.estimates}
+            deployed = {"seed": seed, "policy": check.policy, "deployed": check.deployed.estimate}
+            rows.append(deployed | estimates | covered)
+    return rows
 
 
 def _timed(report: FlywheelReport, part: str, work):

@@ -1,0 +1,115 @@
+"""The canary's pieces: the always-valid test, the decision and its guardrails, the sticky share,
+and the target propensities the off-policy gate replays with."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from dataflywheel.lifecycle.canary import Arm, CanaryRules, decide, in_canary
+from dataflywheel.lifecycle.sequential import msprt
+from dataflywheel.serving.recommend import explore, slot_propensity
+
+RULES = CanaryRules()
+
+
+def _clicks(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
+    """Clicks per list of ten slots."""
+    return rng.binomial(10, rate, n).astype(float)
+
+
+def _arm(clicks: np.ndarray, predicted_ratio: float = 1.0, fallbacks: int = 0, ms: float = 3.0) -> Arm:
+    return Arm(clicks, clicks * 0.4, clicks * predicted_ratio, np.full(len(clicks), ms), fallbacks)
+
+
+def _first_rejection(a: np.ndarray, b: np.ndarray, looks: range, test) -> int | None:
+    return next((n for n in looks if test(a[:n], b[:n])), None)
+
+
+def test_looking_after_every_batch_keeps_the_false_alarm_rate_at_alpha():
+    """Two identical arms, judged after every 50 lists up to 5,000: the mSPRT rarely cries wolf;
+    a fixed-horizon z-test looked at as often does, many times more."""
+    rng = np.random.default_rng(3)
+    looks = range(50, 5_001, 50)
+    always_valid, naive = 0, 0
+    for _ in range(200):
+        a, b = _clicks(rng, 5_000, 0.07), _clicks(rng, 5_000, 0.07)
+        always_valid += _first_rejection(a, b, looks, lambda x, y: msprt(x, y, tau=0.1).significant(0.05)) is not None
+
+        def z_test(x, y):
+            se = np.sqrt(x.var(ddof=1) / len(x) + y.var(ddof=1) / len(y))
+            return abs(y.mean() - x.mean()) / se > 1.96
+
+        naive += _first_rejection(a, b, looks, z_test) is not None
+    assert always_valid / 200 <= 0.06
+    assert naive / 200 >= 0.2
+
+
+def test_a_real_difference_is_found_and_its_interval_holds_it():
+    rng = np.random.default_rng(4)
+    a, b = _clicks(rng, 3_000, 0.05), _clicks(rng, 3_000, 0.07)
+    n = _first_rejection(a, b, range(50, 3_001, 50), lambda x, y: msprt(x, y, tau=0.1).significant(0.05))
+    assert n is not None and n < 3_000
+    result = msprt(a, b, tau=0.1)
+    assert result.difference > 0 and result.ci_low <= 0.2 <= result.ci_high
+
+
+def test_a_miscalibrated_challenger_is_rolled_back_even_with_the_same_clicks():
+    rng = np.random.default_rng(5)
+    champion, challenger = _arm(_clicks(rng, 800, 0.07)), _arm(_clicks(rng, 200, 0.07), predicted_ratio=4.0)
+    decision = decide(champion, challenger, RULES)
+    assert decision.action == "rollback" and "predicted / observed" in decision.summary()
+
+
+def test_a_failing_challenger_is_rolled_back_at_once():
+    rng = np.random.default_rng(6)
+    decision = decide(_arm(_clicks(rng, 20, 0.07)), _arm(_clicks(rng, 5, 0.07), fallbacks=3), RULES)
+    assert decision.action == "rollback" and "error rate" in decision.summary()
+
+
+def test_a_slow_challenger_is_rolled_back():
+    rng = np.random.default_rng(7)
+    decision = decide(_arm(_clicks(rng, 800, 0.07)), _arm(_clicks(rng, 200, 0.07), ms=40.0), RULES)
+    assert decision.action == "rollback" and "p99" in decision.summary()
+
+
+def test_a_better_challenger_is_promoted_and_a_worse_one_rolled_back():
+    rng = np.random.default_rng(8)
+    champion = _arm(_clicks(rng, 1_600, 0.05))
+    assert decide(champion, _arm(_clicks(rng, 400, 0.09)), RULES).action == "promote"
+    worse = decide(champion, _arm(_clicks(rng, 400, 0.02)), RULES)
+    assert worse.action == "rollback" and "clicks per list" in worse.summary()
+
+
+def test_no_decision_before_the_minimum_and_rollback_once_the_budget_is_spent():
+    rng = np.random.default_rng(9)
+    assert decide(_arm(_clicks(rng, 500, 0.07)), _arm(_clicks(rng, 50, 0.07)), RULES).action == "continue"
+    small_budget = CanaryRules(max_lists=300)
+    spent = decide(_arm(_clicks(rng, 1_200, 0.07)), _arm(_clicks(rng, 300, 0.07)), small_budget)
+    assert spent.action == "rollback" and "no significant difference" in spent.summary()
+
+
+def test_the_canary_share_is_sticky_per_user_and_fresh_per_challenger():
+    users = [f"u{i}" for i in range(20_000)]
+    first = [in_canary(u, "41", 0.2) for u in users]
+    assert first == [in_canary(u, "41", 0.2) for u in users]  # the same user, the same arm
+    assert abs(sum(first) / len(users) - 0.2) < 0.01
+    other = [in_canary(u, "42", 0.2) for u in users]
+    overlap = sum(a and b for a, b in zip(first, other)) / sum(first)
+    assert abs(overlap - 0.2) < 0.03  # the next canary's users are drawn afresh
+
+
+@pytest.mark.parametrize("epsilon", [0.1, 0.4])
+def test_target_propensities_are_the_frequencies_the_policy_shows_items_with(epsilon):
+    """What the off-policy gate credits a policy with is what ``explore`` does."""
+    order, candidates, k = [4, 0, 7, 2], list(range(12)), 4
+    rng, draws = np.random.default_rng(12), 40_000
+    seen = Counter()
+    for _ in range(draws):
+        for position, (item, _, _) in enumerate(explore(order, len(candidates), k, epsilon, rng)):
+            seen[(item, position)] += 1
+    for item in candidates:
+        for position in range(k):
+            p = slot_propensity(order, candidates, item, position, epsilon)
+            assert abs(seen[(item, position)] / draws - p) < 5 * np.sqrt(p * (1 - p) / draws) + 1e-9
+    assert slot_propensity(order, candidates, 99, 0, epsilon) == 0.0  # not a candidate: never shown
