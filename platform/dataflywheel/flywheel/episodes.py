@@ -100,7 +100,7 @@ def start(
         bad = _inverted(registry.load(champion.version), None)
         tags = {TRAINED_THROUGH: str(head), "flywheel_episode": "recovery: promoted by hand"}
         promoted = registry.register(bad, tags, {}, alias=None)
-        config = {"ops": {"promote_champion": {"config": {"version": promoted.version, "reason": "by hand"}}}}
+        config = {"ops": {"promote_champion": {"config": {"version": str(promoted.version), "reason": "by hand"}}}}
         execute(defs.resolve_job_def(promote_champion_job.name), dg.RunRequest(run_config=config), instance, log)
         challenger = registry.load(champion.version)
     else:

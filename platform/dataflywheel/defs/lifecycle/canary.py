@@ -3,7 +3,7 @@
 A challenger (from a retrain, or registered by hand) goes through, in order:
 
 1. ``challenger_off_policy``: caught up to the chain's head, replayed on the last day's logged
-   lists beside the champion (``lifecycle.off_policy_gate``); a blocking check stops a
+   lists beside the champion (``serving.replay``); a blocking check stops a
    challenger that is clearly worse before any user sees it.
 2. ``ranker_canary``: tags it ``canary=running`` with its share of users; the service deploys
    it beside the champion for those users.
@@ -27,10 +27,10 @@ from dataflywheel.defs.resources import ModelRegistry, Warehouse, examples_betwe
 from dataflywheel.features.online import USER_DIRECTORY, OnlineSnapshot
 from dataflywheel.lifecycle import canary, promotion
 from dataflywheel.lifecycle.model_store import ModelStore
-from dataflywheel.lifecycle.off_policy_gate import gate
 from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION
 from dataflywheel.monitoring.alerts import Alert, configured_sinks
 from dataflywheel.serving.recommend import CandidateIndex, Policy
+from dataflywheel.serving.replay import gate
 
 OFF_POLICY_GATE = "off_policy_not_worse"
 OPE_WINDOW = timedelta(hours=24)  # the logged lists the gate replays: the day before the chain's head
