@@ -18,8 +18,10 @@ def _clicks(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
     return rng.binomial(10, rate, n).astype(float)
 
 
-def _arm(clicks: np.ndarray, predicted_ratio: float = 1.0, fallbacks: int = 0, ms: float = 3.0) -> Arm:
-    return Arm(clicks, clicks * 0.4, clicks * predicted_ratio, np.full(len(clicks), ms), fallbacks)
+def _arm(
+    clicks: np.ndarray, predicted_ratio: float = 1.0, fallbacks: int = 0, ms: float = 3.0, new: float = 0.25
+) -> Arm:
+    return Arm(clicks, clicks * 0.4, clicks * predicted_ratio, np.full(len(clicks), ms), fallbacks, new)
 
 
 def _first_rejection(a: np.ndarray, b: np.ndarray, looks: range, test) -> int | None:
@@ -71,6 +73,12 @@ def test_a_slow_challenger_is_rolled_back():
     rng = np.random.default_rng(7)
     decision = decide(_arm(_clicks(rng, 800, 0.07)), _arm(_clicks(rng, 200, 0.07), ms=40.0), RULES)
     assert decision.action == "rollback" and "p99" in decision.summary()
+
+
+def test_a_challenger_that_starves_new_items_is_rolled_back():
+    rng = np.random.default_rng(10)
+    decision = decide(_arm(_clicks(rng, 800, 0.07)), _arm(_clicks(rng, 200, 0.07), new=0.05), RULES)
+    assert decision.action == "rollback" and "new items" in decision.summary()
 
 
 def test_a_better_challenger_is_promoted_and_a_worse_one_rolled_back():

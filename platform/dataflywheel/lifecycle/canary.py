@@ -45,6 +45,7 @@ class CanaryRules:
     max_p99_ratio: float = 2.0  # challenger's p99 scoring time over the champion's, at most (plus 5 ms)
     calibration_tolerance: float = 0.5  # |predicted / observed clicks - 1|, at most
     calibration_min_clicks: int = 30
+    min_new_item_ratio: float = 0.8  # challenger's share of new items shown over the champion's, at least
 
 
 def in_canary(user_id: str, challenger_version: str, share: float) -> bool:
@@ -62,6 +63,7 @@ class Arm:
     predicted_clicks: np.ndarray  # the sum of the list's logged P(click)
     scoring_ms: np.ndarray
     fallbacks: int  # lists the challenger failed on (served the champion's instead)
+    new_item_share: float = 0.0  # of the slots it showed: items the exposure floor protects
 
     @property
     def lists(self) -> int:
@@ -73,8 +75,9 @@ class Arm:
 
 
 def served_lists(impressions: pl.DataFrame) -> pl.DataFrame:
-    """Impressions (``rec_request_id``, ``model_version``, ``clicked``, ``engaged``, ``properties``)
-    to one row per list: its model, clicks, engagements, predicted clicks, scoring time, fallback."""
+    """Impressions (``rec_request_id``, ``model_version``, ``clicked``, ``engaged``, ``item_segment``,
+    ``properties``) to one row per list: its model, clicks, engagements, predicted clicks, scoring
+    time, fallback, slots and new items shown."""
     logged = [orjson.loads(p) if p else {} for p in impressions.get_column("properties")]
     frame = impressions.select("rec_request_id", "model_version", "clicked", "engaged").with_columns(
         p_click=pl.Series([p.get("p_click") for p in logged], dtype=pl.Float64),
@@ -88,6 +91,8 @@ def served_lists(impressions: pl.DataFrame) -> pl.DataFrame:
         engaged=pl.col("engaged").cast(pl.Int64).sum(),
         predicted_clicks=pl.col("p_click").sum(),
         scoring_ms=pl.col("scoring_ms").first(),
+        slots=pl.len(),
+        new_items=(pl.col("item_segment") == "new").sum(),
     )
 
 
@@ -103,6 +108,7 @@ def arms(lists: pl.DataFrame, challenger: str) -> tuple[Arm, Arm]:
             own.get_column("predicted_clicks").fill_null(0.0).to_numpy(),
             own.get_column("scoring_ms").drop_nulls().to_numpy(),
             fallbacks,
+            own.get_column("new_items").sum() / max(own.get_column("slots").sum(), 1),
         )
 
     fallbacks = lists.filter(pl.col("fallback_from") == challenger).height
@@ -122,7 +128,8 @@ class Decision:
 
 
 def guardrail_breaches(champion: Arm, challenger: Arm, rules: CanaryRules) -> list[str]:
-    """What the challenger must never do, whatever its clicks: fail, slow down, mispredict."""
+    """What the challenger must never do, whatever its clicks: fail, slow down, mispredict, or
+    starve the items the exposure floors protect."""
     breaches = []
     if challenger.lists and challenger.fallbacks / challenger.lists > rules.max_fallback_rate:
         breaches.append(f"error rate {challenger.fallbacks / challenger.lists:.1%} > {rules.max_fallback_rate:.0%}")
@@ -130,6 +137,10 @@ def guardrail_breaches(champion: Arm, challenger: Arm, rules: CanaryRules) -> li
         p99_champion, p99_challenger = np.percentile(champion.scoring_ms, 99), np.percentile(challenger.scoring_ms, 99)
         if p99_challenger > rules.max_p99_ratio * p99_champion + 5.0:
             breaches.append(f"scoring p99 {p99_challenger:.1f} ms vs the champion's {p99_champion:.1f} ms")
+    if challenger.new_item_share < rules.min_new_item_ratio * champion.new_item_share:
+        breaches.append(
+            f"new items {challenger.new_item_share:.1%} of slots vs the champion's {champion.new_item_share:.1%}"
+        )
     observed = challenger.clicks.sum()
     if observed >= rules.calibration_min_clicks:
         ratio = challenger.predicted_clicks.sum() / observed

@@ -147,15 +147,16 @@ def canary_verdict(warehouse: Warehouse, model_registry: ModelRegistry) -> dg.Ma
     with warehouse.engine() as engine:
         impressions = engine.frame(
             f"""WITH arm AS (
-                    SELECT f.*, r.properties FROM main.fct_rec_impressions f
-                    JOIN raw.raw_events r ON r.event_id = f.impression_id
+                    SELECT t.rec_request_id, t.model_version, t.clicked, t.engaged, t.item_segment,
+                           t.impression_ts, r.properties
+                    FROM training.training_examples t
+                    JOIN raw.raw_events r ON r.event_id = t.impression_id
                     WHERE r.event_type = 'rec_impression'
                 ), started AS (
                     SELECT min(impression_ts) AS at FROM arm
                     WHERE model_version = '{version}' OR properties LIKE '%"fallback_from":"{version}"%'
                 )
-                SELECT rec_request_id, model_version, clicked, engaged, properties
-                FROM arm, started WHERE impression_ts >= started.at"""
+                SELECT arm.* FROM arm, started WHERE impression_ts >= started.at"""
         )
     rules = canary.CanaryRules()
     lists = canary.served_lists(impressions)
