@@ -64,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     flywheel.add_argument("--days", type=int, default=7, help="closed-loop days")
     flywheel.add_argument("--history-days", type=int, default=2, help="days of the logging policy before them")
     flywheel.add_argument("--events-per-day", type=int, default=40_000)
-    flywheel.add_argument("--step-hours", type=int, default=6, help="simulated hours between two turns of the platform")
+    flywheel.add_argument("--step-hours", type=int, default=8, help="simulated hours between two turns of the platform")
     flywheel.add_argument("--seed", type=int, default=1)
-    flywheel.add_argument("--canary-share", type=float, default=0.2, help="of users a canary challenger serves")
+    flywheel.add_argument("--canary-share", type=float, default=0.5, help="of users a canary challenger serves")
     flywheel.add_argument(
         "--episodes",
         default="miscalibrated,inverted,embeddings",

@@ -59,10 +59,10 @@ class FlywheelOptions:
     days: int = 7  # of closed loop
     history_days: int = 2  # of the logging policy before it
     events_per_day: int = 40_000
-    step_hours: int = 6  # simulated hours between two turns of the platform
+    step_hours: int = 8  # simulated hours between two turns of the platform
     seed: int = 1
     episodes: tuple[str, ...] = ("miscalibrated", "inverted", "embeddings")
-    canary_share: float = 0.2
+    canary_share: float = 0.5  # a short week needs the power; the platform's default is 0.2
     ope_seeds: int = 5
 
     def simulation(self) -> SimulationConfig:
