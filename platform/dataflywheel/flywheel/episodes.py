@@ -116,16 +116,17 @@ def start(
     execute(
         defs.resolve_job_def(canary_job.name), dg.RunRequest(partition_key=partition, run_config=config), instance, log
     )
-    gate = _latest(instance, challenger_off_policy.key, partition)
     episode.version = str(registry.alias(CHALLENGER).version)  # the gate may have caught it up
-    episode.gate = {
-        who: gate[f"{who}/snips/estimate"] for who in ("champion", "challenger") if f"{who}/snips/estimate" in gate
-    }
-    if registry.version(episode.version).tags.get(canary.CANARY_TAG) == canary.RUNNING:
+    gate = _latest(instance, challenger_off_policy.key, partition)
+    if str(gate.get("challenger_version")) == episode.version:  # not an earlier episode's gate of the day
+        episode.gate = {who: gate[f"{who}/snips/estimate"] for who in ("champion", "challenger")}
+    verdict = registry.version(episode.version).tags
+    if verdict.get(canary.CANARY_TAG) == canary.RUNNING:
         episode.outcome = "running"
+    elif verdict.get(OFF_POLICY_GATE) == "failed":
+        episode.outcome = "stopped by the off-policy gate"
     else:
-        verdict = registry.version(episode.version).tags.get(OFF_POLICY_GATE, "not evaluated")
-        episode.outcome = "stopped by the off-policy gate" if verdict == "failed" else f"not started ({verdict})"
+        episode.outcome = "failed to start (see flywheel.log)"
 
 
 def follow(episode: Episode, instance, registry: Registry) -> None:

@@ -2,8 +2,10 @@
 what users do with each decides: promote it, or roll it back.
 
 State lives on the challenger's registry version (tags), so the service, the sensor that
-judges and the jobs that act all read one record: ``canary=running`` with its share and start
-time; then ``promoted`` or ``rolled_back`` with the decision's reasons.
+judges and the jobs that act all read one record: ``canary=running`` with its share; then
+``promoted`` or ``rolled_back`` with the decision's reasons (or ``superseded`` when a newer
+challenger's canary starts first). The canary starts with the challenger's first logged
+list (or fallback); the champion's lists count from then on.
 
 A user's arm is a hash of the challenger version and the user id: sticky for the whole canary
 (a user never flips between models mid-canary) and independent from one canary to the next.
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import numpy as np
 import orjson
@@ -26,9 +27,8 @@ import polars as pl
 from dataflywheel.lifecycle.sequential import SequentialResult, msprt
 
 CANARY_TAG = "canary"
-RUNNING, PROMOTED, ROLLED_BACK = "running", "promoted", "rolled_back"
+RUNNING, PROMOTED, ROLLED_BACK, SUPERSEDED = "running", "promoted", "rolled_back", "superseded"
 SHARE_TAG = "canary_share"
-STARTED_TAG = "canary_started_at"  # the platform's clock (impression time), ISO
 DECISION_TAG = "canary_decision"
 
 
@@ -175,8 +175,3 @@ def decide(champion: Arm, challenger: Arm, rules: CanaryRules) -> Decision:
     if challenger.lists >= rules.max_lists:
         return Decision("rollback", [f"no significant difference after {challenger.lists:,} lists"], clicks, engaged)
     return decision
-
-
-def started_at(tags: dict[str, str]) -> datetime | None:
-    value = tags.get(STARTED_TAG)
-    return datetime.fromisoformat(value) if value else None

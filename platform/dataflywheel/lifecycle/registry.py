@@ -103,11 +103,6 @@ class Registry:
         except MlflowException:
             return None
 
-    def promoted_from(self, challenger: str | int) -> ModelVersion | None:
-        """The version a challenger was caught up into and promoted as, if it was."""
-        found = self.client.search_model_versions(f"name = '{MODEL_NAME}' and tags.caught_up_from = '{challenger}'")
-        return next((v for v in found if "promoted_at" in v.tags), None)
-
     def version(self, version: str | int) -> ModelVersion:
         return self.client.get_model_version(MODEL_NAME, str(version))
 

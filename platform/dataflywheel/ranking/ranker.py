@@ -104,6 +104,13 @@ class Ranker:
         score = self.w_click * p_click + self.w_engage * p_click * p_engage
         return {"p_click": p_click, "p_engage": p_engage, "score": score}
 
+    def p_click_at(self, p_click_first: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """P(click) at ``positions`` from P(click) scored at the first (ranking scores every
+        candidate at position 0): position enters the click model only through its log-position
+        weight, so moving a prediction to the slot it was shown in is exact."""
+        logits = np.log(p_click_first / (1 - p_click_first))
+        return _sigmoid(logits + self.click.weights.get("log_position", 0.0) * np.log1p(positions))
+
     def _predict(self, X: pd.DataFrame, examples: pl.DataFrame) -> dict[str, np.ndarray]:
         return self.predict_matrix(X.to_numpy(), list(X.columns), ids=_ids(examples) if self.factors else None)
 

@@ -264,7 +264,7 @@ def create_app(
     async def recommendations(body: RecommendationRequest, request: Request):
         """k ranked items for a user of the key's tenant; the served list is logged before the reply."""
         tenant = _tenant(request, keys)
-        deployment = deployed.for_user(body.user_id)
+        deployment = deployed.for_user(body.user_id, body.surface)
         if deployment is None:
             raise HTTPException(
                 503, "no model deployed yet (no champion or no online snapshot)", headers={"Retry-After": "10"}

@@ -30,6 +30,7 @@ from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.serving.recommend import Ask, CandidateIndex, Policy, Recommendation, recommend_many
 
 logger = logging.getLogger(__name__)
+CANARY_SURFACE = "home_feed"
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,8 @@ class Deployment:
                 raise
             logger.exception("canary challenger %s failed; its batch is served by the champion", self.model_version)
             return [replace(r, fallback_from=self.model_version) for r in self.fallback.recommend(asks, rng, policy)]
-        took = (time.perf_counter() - started) * 1000
-        return [replace(r, scoring_ms=took) for r in served]
+        per_request = (time.perf_counter() - started) * 1000 / len(asks)  # arms score batches of different sizes
+        return [replace(r, scoring_ms=per_request) for r in served]
 
 
 def recommend_admitted(
@@ -83,10 +84,15 @@ class Deployed:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name="deployment", daemon=True)
 
-    def for_user(self, user_id: str) -> Deployment | None:
-        """The deployment that serves ``user_id``: the challenger's for the canary's users."""
+    def for_user(self, user_id: str, surface: str = CANARY_SURFACE) -> Deployment | None:
+        """The deployment that serves ``user_id`` on ``surface``: the challenger's for the canary's
+        users on the surface the canary is judged on (the home feed, whose lists have labels)."""
         canary_now = self.canary
-        if canary_now is not None and canary.in_canary(user_id, canary_now[0].model_version, canary_now[1]):
+        if (
+            canary_now is not None
+            and surface == CANARY_SURFACE
+            and canary.in_canary(user_id, canary_now[0].model_version, canary_now[1])
+        ):
             return canary_now[0]
         return self.current
 

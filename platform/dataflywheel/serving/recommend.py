@@ -117,7 +117,7 @@ class Shown:
     position: int
     propensity: float  # the probability the policy shows this item at this position
     score: float
-    p_click: float
+    p_click: float  # at the position it is shown in: what its click rate is predicted to be there
     p_engage: float
     explored: bool
     features: dict  # the declared features it was scored on, as logged (for the skew report)
@@ -129,7 +129,7 @@ class Recommendation:
     model_version: str
     items: list[Shown]
     rows: pl.DataFrame  # the shown items' request rows, in list order
-    scoring_ms: float = 0.0  # how long its batch took to featurize and score
+    scoring_ms: float = 0.0  # its batch's featurizing and scoring time, per request
     fallback_from: str | None = None  # the canary challenger that failed on it, if one did
 
 
@@ -209,7 +209,7 @@ def recommend_many(
                 p,
                 propensity,
                 score,
-                float(predicted["p_click"][row]),
+                float(ranker.p_click_at(predicted["p_click"][row : row + 1], np.array([p]))[0]),
                 float(predicted["p_engage"][row]),
                 explored,
                 logged[offset + p],

@@ -27,7 +27,7 @@ from dataflywheel.defs.resources import ModelRegistry, Warehouse, examples_betwe
 from dataflywheel.features.online import USER_DIRECTORY, OnlineSnapshot
 from dataflywheel.lifecycle import canary, promotion
 from dataflywheel.lifecycle.model_store import ModelStore
-from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION
+from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, MODEL_NAME
 from dataflywheel.monitoring.alerts import Alert, configured_sinks
 from dataflywheel.serving.recommend import CandidateIndex, Policy
 from dataflywheel.serving.replay import gate
@@ -100,7 +100,7 @@ def challenger_off_policy(
         for part in ("estimate", "ci_low", "ci_high")
     }
     registry.client.set_model_version_tag(
-        "ranker", challenger.version, OFF_POLICY_GATE, "passed" if result.passed else "failed"
+        MODEL_NAME, challenger.version, OFF_POLICY_GATE, "passed" if result.passed else "failed"
     )
     metadata = {
         "challenger_version": int(challenger.version),
@@ -126,8 +126,13 @@ def challenger_off_policy(
 def ranker_canary(context: dg.AssetExecutionContext, config: CanaryConfig, model_registry: ModelRegistry):
     registry = model_registry.get()
     challenger = registry.alias(CHALLENGER)
+    running = registry.client.search_model_versions(
+        f"name = 'ranker' and tags.{canary.CANARY_TAG} = '{canary.RUNNING}'"
+    )
+    for earlier in running:  # one canary at a time: the new challenger ends the old one's, on the record
+        registry.client.set_model_version_tag(MODEL_NAME, earlier.version, canary.CANARY_TAG, canary.SUPERSEDED)
     for tag, value in {canary.CANARY_TAG: canary.RUNNING, canary.SHARE_TAG: str(config.share)}.items():
-        registry.client.set_model_version_tag("ranker", challenger.version, tag, value)
+        registry.client.set_model_version_tag(MODEL_NAME, challenger.version, tag, value)
     return dg.MaterializeResult(metadata={"challenger_version": int(challenger.version), "share": config.share})
 
 
@@ -154,7 +159,8 @@ def canary_verdict(warehouse: Warehouse, model_registry: ModelRegistry) -> dg.Ma
                     WHERE r.event_type = 'rec_impression'
                 ), started AS (
                     SELECT min(impression_ts) AS at FROM arm
-                    WHERE model_version = '{version}' OR properties LIKE '%"fallback_from":"{version}"%'
+                    WHERE model_version = '{version}'
+                       OR json_extract_string(properties, '$.fallback_from') = '{version}'
                 )
                 SELECT arm.* FROM arm, started WHERE impression_ts >= started.at"""
         )
@@ -200,17 +206,17 @@ def conclude_canary(
     registry = model_registry.get()
     if registry.version(config.version).tags.get(canary.CANARY_TAG) != canary.RUNNING:
         return "already concluded"
-    outcome = canary.PROMOTED if config.action == "promote" else canary.ROLLED_BACK
-    for tag, value in {canary.CANARY_TAG: outcome, canary.DECISION_TAG: config.reason}.items():
-        registry.client.set_model_version_tag("ranker", config.version, tag, value)
     if config.action == "promote":
         store = ModelStore(settings.current().ranker_chain_dir)
         champion = promotion.promote(
             registry, store, config.version, f"canary: {config.reason}", examples=_examples(warehouse)
         )
         context.log.info(f"canary challenger {config.version} promoted as version {champion.version}")
-        return str(champion.version)
-    context.log.info(f"canary challenger {config.version} rolled back: {config.reason}")
+    outcome = canary.PROMOTED if config.action == "promote" else canary.ROLLED_BACK
+    # Recorded once it is done: a failed promotion leaves the canary running, to be decided again.
+    for tag, value in {canary.CANARY_TAG: outcome, canary.DECISION_TAG: config.reason}.items():
+        registry.client.set_model_version_tag(MODEL_NAME, config.version, tag, value)
+    context.log.info(f"canary challenger {config.version}: {outcome} ({config.reason})")
     return outcome
 
 
@@ -240,6 +246,10 @@ def canary_sensor(context: dg.SensorEvaluationContext):
     for sink in configured_sinks():
         sink.send([Alert(f"canary_{action}", f"ranker version {version}", detail, severity, at, f"canary-{version}")])
     config = {"ops": {"conclude_canary": {"config": {"version": version, "action": action, "reason": reason}}}}
+    # One run per verdict: should it fail, the next verdict (an hour later) asks again.
     return dg.RunRequest(
-        run_key=f"canary-{version}", job_name=conclude_canary_job.name, run_config=config, tags={"reason": reason}
+        run_key=f"canary-{version}-{record.storage_id}",
+        job_name=conclude_canary_job.name,
+        run_config=config,
+        tags={"reason": reason},
     )
