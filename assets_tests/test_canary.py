@@ -4,9 +4,11 @@ and the target propensities the off-policy gate replays with."""
 from collections import Counter
 
 import numpy as np
+import orjson
+import polars as pl
 import pytest
 
-from dataflywheel.lifecycle.canary import Arm, CanaryRules, decide, in_canary
+from dataflywheel.lifecycle.canary import Arm, CanaryRules, arms, decide, in_canary, served_lists
 from dataflywheel.lifecycle.sequential import msprt
 from dataflywheel.serving.recommend import explore, slot_propensity
 
@@ -121,3 +123,25 @@ def test_target_propensities_are_the_frequencies_the_policy_shows_items_with(eps
             p = slot_propensity(order, candidates, item, position, epsilon)
             assert abs(seen[(item, position)] / draws - p) < 5 * np.sqrt(p * (1 - p) / draws) + 1e-9
     assert slot_propensity(order, candidates, 99, 0, epsilon) == 0.0  # not a candidate: never shown
+
+
+def test_logged_impressions_become_one_row_per_list_and_fallbacks_count_against_the_challenger():
+    def impression(request, version, clicked, segment, p_click, fallback=None):
+        properties = {"p_click": p_click, "scoring_ms": 2.5, "fallback_from": fallback, "features": {}}
+        return (request, version, clicked, False, segment, orjson.dumps(properties).decode())
+
+    rows = [
+        impression("a", "7", True, "new", 0.2),
+        impression("a", "7", False, "established", 0.1),
+        impression("b", "9", False, "established", 0.3),
+        impression("b", "9", True, "new", 0.3),
+        impression("c", "7", False, "new", 0.1, fallback="9"),  # the challenger failed: the champion served it
+    ]
+    columns = ["rec_request_id", "model_version", "clicked", "engaged", "item_segment", "properties"]
+    lists = served_lists(pl.DataFrame(rows, schema=columns, orient="row"))
+    assert sorted(lists.get_column("rec_request_id")) == ["a", "b", "c"]
+    champion, challenger = arms(lists, "9")
+    assert champion.clicks.tolist() == [1.0] and champion.predicted_clicks.tolist() == pytest.approx([0.3])
+    assert challenger.clicks.tolist() == [1.0] and challenger.predicted_clicks.tolist() == pytest.approx([0.6])
+    assert challenger.fallbacks == 1 and challenger.lists == 2
+    assert champion.new_item_share == 0.5 and challenger.new_item_share == 0.5

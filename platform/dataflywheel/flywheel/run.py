@@ -166,7 +166,7 @@ def _ope_check(world, config: SimulationConfig, options: FlywheelOptions) -> lis
     """The estimators against deployed policies, on the first closed-loop day of the same world."""
     rows = []
     for seed in range(1, options.ope_seeds + 1):
-        for check in ope_check.check(world, config, options.history_days, 2_000, seed):
+        for check in ope_check.check(world, config, options.history_days, 4_000, seed):
             estimates = {
                 f"{name}/{part}": getattr(estimate, part)
                 for name, estimate in check.estimates.items()

@@ -79,7 +79,7 @@ def served_lists(impressions: pl.DataFrame) -> pl.DataFrame:
     ``properties``) to one row per list: its model, clicks, engagements, predicted clicks, scoring
     time, fallback, slots and new items shown."""
     logged = [orjson.loads(p) if p else {} for p in impressions.get_column("properties")]
-    frame = impressions.select("rec_request_id", "model_version", "clicked", "engaged").with_columns(
+    frame = impressions.select("rec_request_id", "model_version", "clicked", "engaged", "item_segment").with_columns(
         p_click=pl.Series([p.get("p_click") for p in logged], dtype=pl.Float64),
         scoring_ms=pl.Series([p.get("scoring_ms") for p in logged], dtype=pl.Float64),
         fallback_from=pl.Series([p.get("fallback_from") for p in logged], dtype=pl.String),
