@@ -5,9 +5,10 @@ off-policy gate, then the share of users); from then on only the platform acts: 
 after each hour of mature labels, the sensor, the conclusion. The episode reads the outcome
 back from the registry.
 
-- ``miscalibrated``: the champion with its click intercept raised (P(click) about 10x too
-  high): the same lists, so the off-policy gate lets it through; live, the calibration
-  guardrail must catch it.
+- ``miscalibrated``: the champion with its click intercept lowered by 1.5 (P(click) about 4.5x
+  too low): at these click rates P(click) is close to exp(logit), so the scores keep their
+  ratios and the lists stay the same; the off-policy gate lets it through, and live, the
+  calibration guardrail must catch it.
 - ``inverted``: the champion with its click weights negated (ranks the least likely first):
   clearly worse on the logs; the off-policy gate must stop it before any user sees it.
 - ``embeddings``: a ranker with learned user and item factors (``ranking.factors``), fitted
@@ -70,7 +71,7 @@ class Episode:
 
 def _miscalibrated(champion: Ranker, _: Callable) -> Ranker:
     model = copy.deepcopy(champion)
-    model.click.intercept += 2.5
+    model.click.intercept -= 1.5
     return model
 
 
