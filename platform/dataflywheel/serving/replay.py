@@ -36,8 +36,10 @@ class GateResult:
 
     @property
     def passed(self) -> bool:
-        """Not clearly worse: the champion's estimate is inside or below the challenger's interval."""
-        return self.challenger["snips"].ci_high >= self.champion["snips"].estimate
+        """Not clearly worse: the two SNIPS intervals overlap or the challenger's is above. Both
+        estimates are uncertain (the champion's too: a few explored slots carry large weights),
+        so only a challenger whose whole interval lies below the champion's is stopped."""
+        return self.challenger["snips"].ci_high >= self.champion["snips"].ci_low
 
 
 def target_propensities(

@@ -55,8 +55,9 @@ def _examples(warehouse: Warehouse):
             OFF_POLICY_GATE,
             asset="challenger_off_policy",
             blocking=True,
-            description="Replayed on the last day's logged lists, the challenger's self-normalized IPS estimate "
-            "of clicks per slot reaches the champion's within its 95% interval: not clearly worse.",
+            description="Replayed on the last day's logged lists, the 95% intervals of the challenger's and the "
+            "champion's self-normalized IPS estimates of clicks per slot overlap, or the challenger's is higher: "
+            "not clearly worse.",
         )
     ],
     description="The challenger caught up to the chain's head, and both models' click rate per slot estimated "
