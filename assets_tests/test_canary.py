@@ -145,3 +145,15 @@ def test_logged_impressions_become_one_row_per_list_and_fallbacks_count_against_
     assert challenger.clicks.tolist() == [1.0] and challenger.predicted_clicks.tolist() == pytest.approx([0.6])
     assert challenger.fallbacks == 1 and challenger.lists == 2
     assert champion.new_item_share == 0.5 and challenger.new_item_share == 0.5
+
+
+def test_the_off_policy_gate_stops_only_a_challenger_clearly_worse():
+    from dataflywheel.ranking.off_policy import Estimate
+    from dataflywheel.serving.replay import GateResult
+
+    def result(champion: tuple, challenger: tuple) -> GateResult:
+        return GateResult({"snips": Estimate(*champion, 1_000)}, {"snips": Estimate(*challenger, 1_000)}, 0.07)
+
+    assert result((0.14, 0.04, 0.24), (0.05, 0.02, 0.09)).passed  # lower, but the intervals overlap
+    assert not result((0.14, 0.10, 0.18), (0.01, 0.004, 0.02)).passed  # wholly below: stopped
+    assert result((0.07, 0.06, 0.08), (0.09, 0.085, 0.095)).passed  # better
