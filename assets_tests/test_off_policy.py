@@ -100,3 +100,12 @@ def test_the_command_prints_every_estimator_for_a_log_file(tmp_path, capsys):
     pl.DataFrame(log).drop("reward").write_parquet(path)
     assert main(["ope", str(path)]) == 2
     assert "missing column(s) reward" in capsys.readouterr().err
+
+
+def test_clipped_weights_bound_what_one_row_can_carry():
+    reward = np.array([1.0, 0.0, 0.0, 0.0])
+    logging_propensity = np.array([0.001, 0.5, 0.5, 0.5])
+    target = np.array([1.0, 0.5, 0.5, 0.5])  # the first row's weight is 1,000
+    assert off_policy.ips(reward, logging_propensity, target).estimate == pytest.approx(250.0)
+    assert off_policy.ips(reward, logging_propensity, target, max_weight=20).estimate == pytest.approx(5.0)
+    assert off_policy.snips(reward, logging_propensity, target, max_weight=20).estimate == pytest.approx(20 / 23)

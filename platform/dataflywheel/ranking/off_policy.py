@@ -46,12 +46,15 @@ def _arrays(*columns) -> list[np.ndarray]:
     return arrays
 
 
-def _weights(logging_propensity: np.ndarray, target_propensity: np.ndarray) -> np.ndarray:
+def _weights(logging_propensity: np.ndarray, target_propensity: np.ndarray, max_weight: float | None) -> np.ndarray:
+    """target / logging, clipped at ``max_weight`` if given (a bias towards the logged rewards
+    in exchange for bounded variance, for when a few rows would otherwise carry the estimate)."""
     if np.any(logging_propensity <= 0) or np.any(logging_propensity > 1):
         raise ValueError("a logging propensity is outside (0, 1]: the row's action could not have been logged")
     if np.any(target_propensity < 0) or np.any(target_propensity > 1):
         raise ValueError("a target propensity is outside [0, 1]")
-    return target_propensity / logging_propensity
+    weights = target_propensity / logging_propensity
+    return weights if max_weight is None else np.minimum(weights, max_weight)
 
 
 def _mean_with_interval(terms: np.ndarray) -> Estimate:
@@ -61,16 +64,16 @@ def _mean_with_interval(terms: np.ndarray) -> Estimate:
     return Estimate(mean, mean - half, mean + half, n)
 
 
-def ips(reward, logging_propensity, target_propensity) -> Estimate:
+def ips(reward, logging_propensity, target_propensity, max_weight: float | None = None) -> Estimate:
     """Inverse propensity scoring: the mean of reward x target / logging."""
     reward, logging_propensity, target_propensity = _arrays(reward, logging_propensity, target_propensity)
-    return _mean_with_interval(reward * _weights(logging_propensity, target_propensity))
+    return _mean_with_interval(reward * _weights(logging_propensity, target_propensity, max_weight))
 
 
-def snips(reward, logging_propensity, target_propensity) -> Estimate:
+def snips(reward, logging_propensity, target_propensity, max_weight: float | None = None) -> Estimate:
     """Self-normalized IPS: sum(w x reward) / sum(w), its interval by the delta method."""
     reward, logging_propensity, target_propensity = _arrays(reward, logging_propensity, target_propensity)
-    w = _weights(logging_propensity, target_propensity)
+    w = _weights(logging_propensity, target_propensity, max_weight)
     n, total = len(w), float(w.sum())
     if total == 0:
         raise ValueError("the target policy would take none of the logged actions: nothing to normalize by")
@@ -88,5 +91,5 @@ def doubly_robust(reward, logging_propensity, target_propensity, reward_hat_logg
     reward, logging_propensity, target_propensity, reward_hat_logged, reward_hat_target = _arrays(
         reward, logging_propensity, target_propensity, reward_hat_logged, reward_hat_target
     )
-    w = _weights(logging_propensity, target_propensity)
+    w = _weights(logging_propensity, target_propensity, None)
     return _mean_with_interval(reward_hat_target + w * (reward - reward_hat_logged))

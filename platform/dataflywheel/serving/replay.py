@@ -5,7 +5,8 @@ serving policy (``serving.recommend``: candidates, scoring, exposure floors) wit
 under test, and every logged slot gets the probability that this policy would have shown the
 logged item there (``slot_propensity``: 1 - epsilon for its own pick, epsilon over the
 left-out candidates for an exploration draw, else 0). With the propensities the service
-logged, IPS and SNIPS estimate the policy's click rate per slot (``ranking.off_policy``).
+logged, IPS and SNIPS with clipped weights estimate the policy's click rate per slot
+(``ranking.off_policy``).
 
 The replay sees candidates and features as the online snapshot has them now, not as each
 request did: an approximation, shared by the champion, which is replayed the same way, so the
@@ -26,6 +27,10 @@ from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.serving.recommend import Ask, CandidateIndex, Policy, recommend_many, slot_propensity
 
 BATCH = 64  # requests replayed per scoring call
+# A replayed pick that lands on a slot the logging policy explored weighs (1 - eps) / (eps / ~150):
+# about 1,000. A handful of those would carry the whole estimate (measured in the closed loop: the
+# champion's own interval reached below 0); clipped, they weigh at most this.
+MAX_WEIGHT = 20.0
 
 
 @dataclass(frozen=True)
@@ -77,8 +82,8 @@ def estimates(logged: pl.DataFrame, target: np.ndarray) -> dict[str, off_policy.
     is credited what IPS credits it, 0 (SNIPS has nothing to normalize by)."""
     clicked = logged.get_column("clicked").cast(pl.Float64).to_numpy()
     propensity = logged.get_column("propensity").to_numpy()
-    ips = off_policy.ips(clicked, propensity, target)
-    return {"ips": ips, "snips": off_policy.snips(clicked, propensity, target) if target.any() else ips}
+    ips = off_policy.ips(clicked, propensity, target, MAX_WEIGHT)
+    return {"ips": ips, "snips": off_policy.snips(clicked, propensity, target, MAX_WEIGHT) if target.any() else ips}
 
 
 def gate(
