@@ -81,6 +81,10 @@ def test_a_challenger_that_starves_new_items_is_rolled_back():
     rng = np.random.default_rng(10)
     decision = decide(_arm(_clicks(rng, 800, 0.07)), _arm(_clicks(rng, 200, 0.07), new=0.05), RULES)
     assert decision.action == "rollback" and "new items" in decision.summary()
+    # Measured against the serving floor when the champion shows more (a broken champion may).
+    floor = CanaryRules(new_item_floor=0.2)
+    above_floor = decide(_arm(_clicks(rng, 800, 0.07), new=0.7), _arm(_clicks(rng, 200, 0.07), new=0.21), floor)
+    assert "new items" not in above_floor.summary()
 
 
 def test_a_better_challenger_is_promoted_and_a_worse_one_rolled_back():

@@ -43,9 +43,14 @@ class CanaryRules:
     max_lists: int = 20_000  # challenger lists after which an undecided canary ends (champion kept)
     max_fallback_rate: float = 0.01  # share of the challenger's lists it failed to score
     max_p99_ratio: float = 2.0  # challenger's p99 scoring time over the champion's, at most (plus 5 ms)
-    calibration_tolerance: float = 0.5  # |predicted / observed clicks - 1|, at most
+    # Predicted / observed clicks within [1 / this, this]: hourly SGD leaves a healthy model's
+    # ratio swinging by half from day to day (measured in the closed loop); a factor 2 is broken.
+    calibration_factor: float = 2.0
     calibration_min_clicks: int = 30
-    min_new_item_ratio: float = 0.8  # challenger's share of new items shown over the champion's, at least
+    # New items shown: at least this share of the champion's share, or of the serving policy's
+    # floor when the champion shows more than the floor (a broken champion may show many).
+    min_new_item_ratio: float = 0.8
+    new_item_floor: float = 1.0  # the serving policy's new-item floor (no cap by default)
 
 
 def in_canary(user_id: str, challenger_version: str, share: float) -> bool:
@@ -137,14 +142,14 @@ def guardrail_breaches(champion: Arm, challenger: Arm, rules: CanaryRules) -> li
         p99_champion, p99_challenger = np.percentile(champion.scoring_ms, 99), np.percentile(challenger.scoring_ms, 99)
         if p99_challenger > rules.max_p99_ratio * p99_champion + 5.0:
             breaches.append(f"scoring p99 {p99_challenger:.1f} ms vs the champion's {p99_champion:.1f} ms")
-    if challenger.new_item_share < rules.min_new_item_ratio * champion.new_item_share:
+    if challenger.new_item_share < rules.min_new_item_ratio * min(champion.new_item_share, rules.new_item_floor):
         breaches.append(
             f"new items {challenger.new_item_share:.1%} of slots vs the champion's {champion.new_item_share:.1%}"
         )
     observed = challenger.clicks.sum()
     if observed >= rules.calibration_min_clicks:
         ratio = challenger.predicted_clicks.sum() / observed
-        if abs(ratio - 1) > rules.calibration_tolerance:
+        if not 1 / rules.calibration_factor <= ratio <= rules.calibration_factor:
             breaches.append(f"predicted / observed clicks {ratio:.2f}")
     return breaches
 

@@ -139,7 +139,10 @@ def ranker_canary(context: dg.AssetExecutionContext, config: CanaryConfig, model
 
 @dg.asset(
     deps=[training_examples],
+    kinds={"duckdb", "mlflow"},
     **(SPEC | {"automation_condition": after_any_update()}),
+    # After every hour of examples: a verdict older than a few hours means canaries go unjudged.
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=6)),
     description="While a canary runs: both arms' served lists with mature labels, compared by an always-valid "
     "sequential test (clicks and engagements per list) and guardrails (errors, scoring p99, calibration). "
     "canary_sensor acts on the verdict.",
@@ -165,7 +168,7 @@ def canary_verdict(warehouse: Warehouse, model_registry: ModelRegistry) -> dg.Ma
                 )
                 SELECT arm.* FROM arm, started WHERE impression_ts >= started.at"""
         )
-    rules = canary.CanaryRules()
+    rules = canary.CanaryRules(new_item_floor=Policy().new_item_floor)
     lists = canary.served_lists(impressions)
     champion_arm, challenger_arm = canary.arms(lists, version)
     decision = canary.decide(champion_arm, challenger_arm, rules)
