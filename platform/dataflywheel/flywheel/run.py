@@ -119,8 +119,7 @@ def run_flywheel(options: FlywheelOptions, show_progress: bool = True) -> Flywhe
                 land_directory(world, config, day, home.landing_url)  # the product's daily export
                 play = DayPlay(day)
                 for hours in steps:
-                    part = _timed(report, "users", lambda: loop.play_hours(day, hours))
-                    _merge(play, part)
+                    _timed(report, "users", lambda: loop.play_hours(play, hours))
                     _timed(report, "landing", lambda: _wait_drained(home.collector_log_dir))
                     _timed(report, "platform", daemon.until_quiet)
                     if day > week.start:
@@ -184,12 +183,6 @@ def _timed(report: FlywheelReport, part: str, work):
         return work()
     finally:
         report.seconds[part] = report.seconds.get(part, 0.0) + time.perf_counter() - started
-
-
-def _merge(day: DayPlay, part: DayPlay) -> None:
-    for name in ("requests", "impressions", "clicks", "engagements", "events_sent", "events_accepted"):
-        setattr(day, name, getattr(day, name) + getattr(part, name))
-    day.versions |= part.versions
 
 
 def _latest_ratio(ledger: RegretLedger) -> str:

@@ -196,10 +196,14 @@ def recommend_many(
                 for i, propensity, explored in explore(order, n, ask.k, policy.epsilon, rng)
             ]
         )
-    # The shown rows of the whole batch in one gather, their logged features in one pass.
-    shown_rows = rows[[row for shown in lists for row, *_ in shown]]
+    # The shown rows of the whole batch in one gather, their logged features and their P(click)
+    # at the position shown in one pass each.
+    shown_index = [row for shown in lists for row, *_ in shown]
+    shown_rows = rows[shown_index]
     logged = shown_rows.select(declared_input_names(snapshot.views)).to_dicts()
     item_types = shown_rows.get_column("item_type").to_list()
+    positions = np.array([p for shown in lists for p in range(len(shown))])
+    p_click_shown = ranker.p_click_at(predicted["p_click"][shown_index], positions).tolist()
     served, offset = [], 0
     for shown in lists:
         items = [
@@ -209,7 +213,7 @@ def recommend_many(
                 p,
                 propensity,
                 score,
-                float(ranker.p_click_at(predicted["p_click"][row : row + 1], np.array([p]))[0]),
+                p_click_shown[offset + p],
                 float(predicted["p_engage"][row]),
                 explored,
                 logged[offset + p],

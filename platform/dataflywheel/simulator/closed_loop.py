@@ -113,12 +113,16 @@ class ClosedLoop:
     _pending: list[DayEvents] = field(default_factory=list)  # outcomes whose time has not come yet
     _served: dict[int, Served] = field(default_factory=dict)  # this simulation's request number -> reply
     _sends: int = 0  # batches sent so far: seeds each batch's event ids
+    _today: tuple = (None,)  # (day, organic events, feed request users, their times) of the day being played
 
-    def play_hours(self, day: int, hours: range, on_request: Callable[[], None] | None = None) -> DayPlay:
-        """Play ``hours`` (of the day, 0..23) of day ``day`` against the service, in time order."""
-        organic, users, times = organic_day(self.world, self.config, day)
+    def play_hours(self, play: DayPlay, hours: range, on_request: Callable[[], None] | None = None) -> None:
+        """Play ``hours`` (of the day, 0..23) of day ``play.day`` against the service, in time
+        order, counting into ``play``."""
+        day = play.day
+        if self._today[0] != day:  # the day's draws once, not once per step
+            self._today = (day, *organic_day(self.world, self.config, day))
+        _, organic, users, times = self._today
         day_start = self.config.start_us + day * 86_400_000_000
-        play = DayPlay(day)
         for hour in hours:
             for lo in range(day_start + hour * 3_600_000_000, day_start + (hour + 1) * 3_600_000_000, SLICE_US):
                 hi = lo + SLICE_US
@@ -130,7 +134,6 @@ class ClosedLoop:
                         on_request()
                 self._send(organic.take(np.flatnonzero((organic.ts_us >= lo) & (organic.ts_us < hi))), hi, play)
                 self._send_due(hi, play)
-        return play
 
     def _serve(self, day: int, user: int, ts_us: int, play: DayPlay) -> None:
         self.clock.move_to(ts_us)
