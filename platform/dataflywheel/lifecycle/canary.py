@@ -147,11 +147,13 @@ def guardrail_breaches(champion: Arm, challenger: Arm, rules: CanaryRules) -> li
         breaches.append(
             f"new items {challenger.new_item_share:.1%} of slots vs the champion's {champion.new_item_share:.1%}"
         )
-    observed = challenger.clicks.sum()
-    if observed >= rules.calibration_min_clicks:
-        ratio = challenger.predicted_clicks.sum() / observed
-        if not 1 / rules.calibration_factor <= ratio <= rules.calibration_factor:
-            breaches.append(f"predicted / observed clicks {ratio:.2f}")
+    if min(challenger.clicks.sum(), champion.clicks.sum()) >= rules.calibration_min_clicks:
+        # Against the champion's own ratio: both read the same features, which a broken
+        # champion, or the week's growth, moves under a challenger frozen for its canary.
+        ratio = challenger.predicted_clicks.sum() / challenger.clicks.sum()
+        relative = ratio / (champion.predicted_clicks.sum() / champion.clicks.sum())
+        if not 1 / rules.calibration_factor <= relative <= rules.calibration_factor:
+            breaches.append(f"predicted / observed clicks {ratio:.2f}, {relative:.2f}x the champion's")
     return breaches
 
 
