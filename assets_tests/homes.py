@@ -52,12 +52,20 @@ def materialize(hour: datetime, log: Path) -> subprocess.Popen:
     )
 
 
-def wait_for(condition, seconds: float, what: str):
-    """The first truthy value of ``condition()``, polled until ``seconds`` have passed."""
+def wait_for(condition, seconds: float, what: str, explain=None):
+    """The first truthy value of ``condition()``, polled until ``seconds`` have passed; on a timeout,
+    ``explain()`` (if given) says what the processes were doing, for a failure seen only in CI."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         found = condition()
         if found:
             return found
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{explain()}" if explain else ""))
+
+
+def runs_and_log_tail(instance, log: Path, lines: int = 40) -> str:
+    """Every run's status and tags, and the last ``lines`` of a process log without its warnings."""
+    runs = [f"{run.run_id[:8]} {run.status.value} {dict(run.tags)}" for run in instance.get_runs()]
+    logged = [line for line in log.read_text(errors="replace").splitlines() if "Warning" not in line and line.strip()]
+    return "\n".join(["runs:", *runs, f"{log.name}:", *logged[-lines:]])

@@ -14,7 +14,7 @@ from dagster._core.events import DagsterEventType
 from dataflywheel import settings
 from dataflywheel.definitions import defs
 from dataflywheel.monitoring.alerts import SqliteAlertSink
-from homes import land_hour, materialize, point_at_new_home, wait_for
+from homes import land_hour, materialize, point_at_new_home, runs_and_log_tail, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +98,8 @@ def test_under_the_daemon_a_killed_run_is_failed_retried_and_its_hour_loads(home
                     if instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_START).records:
                         return run
 
-            run = wait_for(big_hour_run_in_its_step, 300, "the daemon's run of the big hour, mid-step")
+            explain = lambda: runs_and_log_tail(instance, tmp_path / "daemon.log")  # noqa: E731
+            run = wait_for(big_hour_run_in_its_step, 600, "the daemon's run of the big hour, mid-step", explain)
             engine_events = instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT)
             worker = run_worker((e.timestamp, e.dagster_event.event_specific_data.metadata) for e in engine_events)
             os.kill(worker.pid, signal.SIGKILL)
@@ -108,7 +109,7 @@ def test_under_the_daemon_a_killed_run_is_failed_retried_and_its_hour_loads(home
                 loaded = instance.get_materialized_partitions(dg.AssetKey("raw_events"))
                 return runs and runs[0].status == dg.DagsterRunStatus.SUCCESS and big in loaded
 
-            wait_for(retried_and_loaded, 300, "the retry to load the hour")
+            wait_for(retried_and_loaded, 300, "the retry to load the hour", explain)
             assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
             assert NEXT_HOUR.strftime("%Y-%m-%d-%H:00") in instance.get_materialized_partitions(
                 dg.AssetKey("raw_events")
