@@ -35,11 +35,13 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for policy, label in LINES.items():
         ax.plot(days, [r[f"clicks/{policy}"] for r in rows], marker="o", label=label)
+    started: dict[int, list[str]] = {}  # closed-loop day -> the canaries started on it
     for episode in report["episodes"]:
         if episode["day"] is not None:
-            day = episode["day"] - report["options"]["history_days"] + 1
-            ax.axvline(day, color="grey", lw=0.5, ls=":")
-            ax.annotate(episode["name"], (day, ax.get_ylim()[1]), fontsize=7, rotation=90, va="top", ha="right")
+            started.setdefault(episode["day"] - report["options"]["history_days"] + 1, []).append(episode["name"])
+    for day, names in started.items():
+        ax.axvline(day, color="grey", lw=0.5, ls=":")
+        ax.annotate(", ".join(names), (day, ax.get_ylim()[1]), fontsize=7, rotation=90, va="top", ha="right")
     ax.set_xlabel("closed-loop day")
     ax.set_ylabel("true click rate per slot")
     ax.set_title("Served lists against the oracle and the baselines", fontsize=10)

@@ -57,7 +57,7 @@ class Episode:
     outcome: str = "not started"
     reasons: str = ""
     gate: dict[str, float] = field(default_factory=dict)  # off-policy estimates (clicks per slot)
-    judged_lists: int = 0  # challenger lists with mature labels when the verdict came
+    judged_lists: int = 0  # challenger lists with mature labels at the decision (or the latest verdict)
     judged_impressions: int = 0
 
     @property
@@ -134,12 +134,17 @@ def follow(episode: Episode, instance, registry: Registry) -> None:
     """Read what the platform decided about a running episode."""
     tags = registry.version(episode.version).tags
     state = tags.get(canary.CANARY_TAG)
+    verdict = _verdict_for(instance, episode.version)
+    episode.judged_lists = int(verdict.get("challenger_lists", 0))
+    episode.judged_impressions = int(verdict.get("challenger_impressions", 0))
     if state in (canary.PROMOTED, canary.ROLLED_BACK):
         episode.outcome = "promoted" if state == canary.PROMOTED else "rolled back"
         episode.reasons = tags.get(canary.DECISION_TAG, "")
-        verdict = _verdict_for(instance, episode.version)
-        episode.judged_lists = int(verdict.get("challenger_lists", 0))
-        episode.judged_impressions = int(verdict.get("challenger_impressions", 0))
+    elif "clicks_p_value" in verdict:  # still undecided: where the test stands
+        episode.reasons = (
+            f"no decision yet: clicks per list {verdict['clicks_difference']:+.3f} vs the champion, "
+            f"always-valid p {verdict['clicks_p_value']:.2f}"
+        )
 
 
 def _all_examples(head: datetime | None):
