@@ -26,6 +26,9 @@ os.environ.pop("DATAFLYWHEEL_LANDING_URL", None)
 from dataflywheel import settings  # noqa: E402
 from dataflywheel.simulator.config import SimulationConfig  # noqa: E402
 
+# Real servers started on demand: PostgreSQL (Dagster's production storage) and an S3 API (moto).
+pytest_plugins = ["postgres_server", "s3_server"]
+
 
 def pytest_configure(config):
     """The test session's set-up, as `make setup` does it for a home: Dagster's configuration and

@@ -78,10 +78,14 @@ def test_processes_side_by_side_get_a_slot_each_and_a_dead_ones_slot_is_taken_ov
     third.close()
 
 
-@pytest.fixture
-def service(tmp_path, monkeypatch):
+@pytest.fixture(params=["folder", "s3"])
+def service(tmp_path, monkeypatch, request):
+    """A home whose collector lands in a folder, or on a real S3 API (moto's server)."""
     monkeypatch.setenv("DATAFLYWHEEL_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("DATAFLYWHEEL_LANDING_URL", raising=False)
+    if request.param == "s3":
+        monkeypatch.setenv("DATAFLYWHEEL_LANDING_URL", request.getfixturevalue("s3_landing"))
+    else:
+        monkeypatch.delenv("DATAFLYWHEEL_LANDING_URL", raising=False)
     config = settings.current()
     keys = ApiKeys(config.api_keys_path)
     return config, keys.create("t1"), keys.create("t2"), keys

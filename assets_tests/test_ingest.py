@@ -1,6 +1,7 @@
 """raw_events ingestion on real landed files: conservation, dedup, quarantine, idempotency."""
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import polars as pl
@@ -103,25 +104,29 @@ def test_a_crash_mid_load_leaves_the_previous_state(landed, workdir, monkeypatch
     assert _hour_tables(con, busiest) == before
 
 
-def test_a_landing_zone_behind_fsspec_ingests_the_same(small_config, tmp_path):
-    """Any fsspec URL works end to end: here fsspec's in-memory filesystem stands in for s3://."""
-    import uuid
-
+def test_a_landing_zone_on_an_s3_api_loads_as_a_folder_does(small_config, tmp_path, s3_landing):
+    """The same day landed on a real S3 API (moto's server) and in a folder loads into identical
+    raw tables, quarantine included, with conservation; the directory snapshot too."""
     from dataflywheel.ingest.directory import load_directory_snapshot
     from dataflywheel.simulator.run import land_directory
 
-    root = f"memory://landing-{uuid.uuid4().hex}"
     world = build_world(small_config)
     rows, _ = deliver_day(world, small_config, 0)
-    land_by_arrival_hour(root, "day0", rows)
-    land_directory(world, small_config, 0, root)
-    con = connect(str(tmp_path / "warehouse.duckdb"))
-    hours = list_event_files(root)
-    assert hours and all(f.startswith("memory://") for files in hours.values() for f in files)
-    counts = [ingest_hour(DuckDBEngine(con), root, _hour(h)) for h in hours]
-    assert all(c.conserved for c in counts)
-    assert sum(c.landed for c in counts) == rows.height
-    assert load_directory_snapshot(DuckDBEngine(con), root, small_config.start)["directory_users"] > 0
+    tables = {}
+    for name, root in {"s3": s3_landing, "folder": str(tmp_path / "landing")}.items():
+        land_by_arrival_hour(root, "day0", rows)
+        land_directory(world, small_config, 0, root)
+        con = connect(str(tmp_path / f"{name}.duckdb"))
+        hours = list_event_files(root)
+        assert all(f.startswith("s3://" if name == "s3" else "/") for files in hours.values() for f in files)
+        counts = [ingest_hour(DuckDBEngine(con), root, _hour(h)) for h in hours]
+        assert all(c.conserved for c in counts) and sum(c.landed for c in counts) == rows.height
+        assert load_directory_snapshot(DuckDBEngine(con), root, small_config.start)["directory_users"] > 0
+        tables[name] = [
+            con.execute(f"SELECT * EXCLUDE (source_file) FROM {table} ORDER BY ALL").fetchall()
+            for table in ("raw.raw_events", "raw.quarantined_events")
+        ]
+    assert tables["s3"] == tables["folder"] and len(tables["s3"][1]) > 0
 
 
 def test_the_volume_check_warns_when_an_hour_falls_below_half_of_last_week(tmp_path, monkeypatch):
@@ -156,3 +161,25 @@ def test_volume_tolerance_is_half_to_twice_last_week(loaded, expected):
     from dataflywheel.ingest.volume import within_tolerance
 
     assert within_tolerance(loaded, baseline=40, tolerance=0.5) is expected
+
+
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_of_writers_racing_for_one_name_one_wins_and_its_file_is_whole(where, tmp_path, request):
+    """Landing never replaces a file: the collector's retried compaction and a second collector
+    writing the same batch name both leave the first file whole (S3: a conditional write)."""
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dataflywheel.ingest.landing import write_atomic
+
+    root = request.getfixturevalue("s3_landing") if where == "s3" else str(tmp_path / "landing")
+    url = f"{root}/events/arrival_hour=2026-11-16T10/batch.parquet"
+    tables = [pa.table({"writer": [w] * 50_000, "row": list(range(50_000))}) for w in range(6)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        won = list(pool.map(lambda table: write_atomic(table, url), tables))
+    assert sum(won) == 1
+    assert write_atomic(tables[0], url) is False
+    with fsspec.open(url, "rb") as f:
+        assert pq.read_table(f).equals(tables[won.index(True)])
+    assert list(list_event_files(root).values()) == [[url]]  # and no temporary file left behind

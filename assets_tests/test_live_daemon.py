@@ -1,4 +1,5 @@
-"""Live: a real ``dagster-daemon`` on a fresh home turns the graph by itself once events land.
+"""Live: a real ``dagster-daemon`` on a fresh home turns the graph by itself once events land, with
+Dagster's instance on SQLite (the default) and on a real PostgreSQL server (production's storage).
 
 Nothing here launches a run: the daemon's sensors load the landed hours, its automation builds
 everything downstream, its backfill daemon runs the multi-partition requests. The test only
@@ -27,10 +28,13 @@ HOURS = 5  # arrival hours landed, all closed
 WAIT_SECONDS = 20 * 60
 
 
-def fresh_home_environment(home) -> dict[str, str]:
+def fresh_home_environment(home, dagster_postgres_url: str | None = None) -> dict[str, str]:
     """This process's environment with a home of its own (nothing of the test session's home)."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("DATAFLYWHEEL_", "DAGSTER_", "DBT_"))}
-    return {**inherited, **settings.Settings.from_env({"DATAFLYWHEEL_HOME": str(home)}).environment()}
+    chosen = {"DATAFLYWHEEL_HOME": str(home)}
+    if dagster_postgres_url:
+        chosen["DATAFLYWHEEL_DAGSTER_POSTGRES_URL"] = dagster_postgres_url
+    return {**inherited, **settings.Settings.from_env(chosen).environment()}
 
 
 def land_recent_hours(config: settings.Settings, now: datetime) -> list[datetime]:
@@ -53,9 +57,23 @@ def materialized(instance: dg.DagsterInstance, key: str, partition: str | None =
     return partition in instance.get_materialized_partitions(dg.AssetKey(key))
 
 
-def test_the_daemon_turns_the_graph_by_itself(tmp_path):
+def runs_in_postgres(url: str) -> int:
+    """Runs recorded in the PostgreSQL database itself (not in any SQLite file)."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sqlalchemy.text("SELECT count(*) FROM runs")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
+def test_the_daemon_turns_the_graph_by_itself(tmp_path, request, storage):
     home = tmp_path / "home"
-    environment = fresh_home_environment(home)
+    server = request.getfixturevalue("postgres_url") if storage == "postgres" else None
+    environment = fresh_home_environment(home, server)
     config = settings.Settings.from_env(environment)
     subprocess.run(
         [str(settings.PROJECT_ROOT / ".venv" / "bin" / "dataflywheel"), "setup"], env=environment, check=True
@@ -88,6 +106,9 @@ def test_the_daemon_turns_the_graph_by_itself(tmp_path):
             assert chain and chain[-1] == mature.strftime(HOUR_KEY), chain
             assert materialized(instance, "online_features")
             assert materialized(instance, "dim_items")
+            if server:  # the runs, sensors' ticks and events went to the server, not to SQLite files
+                assert runs_in_postgres(server) == len(instance.get_runs()) > len(hours)
+                assert not list((home / "dagster").rglob("*.db"))
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=60)

@@ -59,6 +59,11 @@ class Settings:
     landing_url: str  # a local folder by default, any fsspec URL (s3://...) by config
     mlflow_uri: str  # tracking + registry; SQLite under the home folder by default
     partitions_start: datetime  # first hour of the hourly / daily partitions shown in Dagster
+    # Dagster's runs, event log and schedules: SQLite under DAGSTER_HOME by default; PostgreSQL, by its
+    # SQLAlchemy URL, is the production storage for several daemons and webservers. Name the driver
+    # (postgresql+psycopg2://user@host:5432/db): SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3,
+    # which dagster-postgres does not install.
+    dagster_postgres_url: str | None = None
     allowed_lateness_hours: float = 2  # later events still load, are counted, and make built days stale
     # Arrival hours after an impression hour that its labels wait for: a click counts up to an hour after
     # the impression (fct_rec_impressions), and its delivery may take most of another.
@@ -91,6 +96,7 @@ class Settings:
             warehouse_path=Path(environ.get("DATAFLYWHEEL_WAREHOUSE", home / "warehouse.duckdb")).resolve(),
             landing_url=environ.get("DATAFLYWHEEL_LANDING_URL", str(home / "landing")),
             mlflow_uri=environ.get("DATAFLYWHEEL_MLFLOW_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"),
+            dagster_postgres_url=environ.get("DATAFLYWHEEL_DAGSTER_POSTGRES_URL") or None,
             partitions_start=datetime.fromisoformat(environ.get("DATAFLYWHEEL_PARTITIONS_START", "2026-11-01")).replace(
                 tzinfo=timezone.utc
             ),
@@ -171,7 +177,7 @@ class Settings:
             "DBT_TARGET_PATH": str(self.dbt_target_path),
             "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
             "DO_NOT_TRACK": "1",  # Evidently's telemetry (the network is closed anyway)
-        }
+        } | ({"DATAFLYWHEEL_DAGSTER_POSTGRES_URL": self.dagster_postgres_url} if self.dagster_postgres_url else {})
 
 
 # The scalar knobs an environment variable may override, and their types.
@@ -226,7 +232,7 @@ def dbt_environment():
                 os.environ.pop(name, None)
 
 
-DAGSTER_YAML = """\
+_DAGSTER_YAML_COMMON = """\
 # Written by dataflywheel (`make setup`). Every step touching the DuckDB warehouse runs in pool
 # `duckdb`: DuckDB allows one writer process, so the pool's limit is 1.
 # Runs the daemon launches (a process each) queue: on two cores more at once only compete for them,
@@ -252,6 +258,9 @@ concurrency:
     default_limit: 1
 telemetry:
   enabled: false
+"""
+
+_SQLITE_STORAGE = """\
 # One event log for all runs (not one SQLite file per run): the alerts sensor reads events of
 # every run after a cursor, which a run-sharded log cannot serve. Postgres does the same in production.
 # Its folder is named by DAGSTER_HOME, not written out, so a copied or moved home uses its own.
@@ -264,14 +273,29 @@ event_log_storage:
 """
 
 
+_POSTGRES_STORAGE = """\
+# Runs, the event log and schedules on PostgreSQL (DATAFLYWHEEL_DAGSTER_POSTGRES_URL): the storage
+# for daemons and webservers on several machines. The URL is read from the environment, not written here.
+storage:
+  postgres:
+    postgres_url:
+      env: DATAFLYWHEEL_DAGSTER_POSTGRES_URL
+"""
+
+
+def dagster_yaml(config: Settings) -> str:
+    """Dagster's instance configuration for ``config``: storage on SQLite or PostgreSQL by one setting."""
+    return _DAGSTER_YAML_COMMON + (_POSTGRES_STORAGE if config.dagster_postgres_url else _SQLITE_STORAGE)
+
+
 def prepare_home(config: Settings | None = None) -> Path:
     """Write Dagster's configuration into the home (idempotent). Setup, the CLI and tests call it."""
     config = config or current()
     path = config.dagster_home
     path.mkdir(parents=True, exist_ok=True)
-    dagster_yaml = path / "dagster.yaml"
-    if not dagster_yaml.exists() or dagster_yaml.read_text() != DAGSTER_YAML:
-        dagster_yaml.write_text(DAGSTER_YAML)
+    wanted, written = dagster_yaml(config), path / "dagster.yaml"
+    if not written.exists() or written.read_text() != wanted:
+        written.write_text(wanted)
     earlier = path / "history" / "events"  # where homes made before kept the event log (set-up runs first)
     if (earlier / "event_log.db").exists() and not (path / "event_log.db").exists():
         for name in ("event_log.db", "event_log.db-wal", "event_log.db-shm"):
@@ -283,17 +307,22 @@ def prepare_home(config: Settings | None = None) -> Path:
 @contextmanager
 def dagster_instance(config: Settings):
     """Dagster's instance of ``config``'s home, opened from any process: its configuration names
-    the event log's folder by ``DAGSTER_HOME``, which must name this home while it opens."""
+    the event log's folder by ``DAGSTER_HOME`` (or PostgreSQL's URL by its variable), which must
+    name this home's while it opens."""
     import dagster as dg  # imported here: settings stay importable without loading Dagster
 
-    saved = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(config.dagster_home)
+    named = {"DAGSTER_HOME": str(config.dagster_home)}
+    if config.dagster_postgres_url:
+        named["DATAFLYWHEEL_DAGSTER_POSTGRES_URL"] = config.dagster_postgres_url
+    saved = {name: os.environ.get(name) for name in named}
+    os.environ.update(named)
     try:
         instance = dg.DagsterInstance.from_config(str(config.dagster_home))
     finally:
-        if saved is None:
-            os.environ.pop("DAGSTER_HOME")
-        else:
-            os.environ["DAGSTER_HOME"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
     with instance:
         yield instance
