@@ -50,7 +50,7 @@ sessions as (
 )
 
 select
-    {{ dbt.hash("user_id || '|' || cast(session_start as varchar)") }} as session_id,
+    {{ dbt.hash("user_id || '|' || cast(session_start as " ~ dbt.type_string() ~ ")") }} as session_id,
     tenant_id,
     user_id,
     session_start,
