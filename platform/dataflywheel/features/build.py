@@ -48,7 +48,7 @@ def tile_sql(tile: Tile, hour: datetime, items_table: str) -> str:
 def build_tiles(engine: Engine, hour: datetime, items_table: str = "main.dim_items", tiles=TILES) -> dict[str, int]:
     """Replace arrival hour ``hour``'s tiles from ``raw.raw_events``, in one transaction; rows per table."""
     for tile in tiles:
-        engine.ensure_table(f"{SCHEMA}.{tile.table}", tile_columns(tile))
+        engine.ensure_table(f"{SCHEMA}.{tile.table}", tile_columns(tile), partitioned_by="hour")
     with engine.transaction():
         return {
             tile.table: engine.replace_rows(
@@ -64,7 +64,7 @@ def build_tiles(engine: Engine, hour: datetime, items_table: str = "main.dim_ite
 def ensure_feature_tables(engine: Engine, views=VIEWS) -> None:
     """Create the feature tables (and any feature column added since): readers get no rows, not an error."""
     for view in views:
-        engine.ensure_table(f"{SCHEMA}.{view.table}", view.columns)
+        engine.ensure_table(f"{SCHEMA}.{view.table}", view.columns, partitioned_by="feature_ts")
 
 
 def feature_rows_sql(view: FeatureView, hour: datetime) -> str:

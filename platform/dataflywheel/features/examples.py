@@ -38,12 +38,10 @@ def build_examples(engine: Engine, hour: datetime, marts: str = "main", views=VI
     )
     # A table an older version created gets the columns added since: examples stay appendable.
     engine.ensure_table(TABLE, [(name, sql_type(dtype)) for name, dtype in examples.schema.items()])
-    with engine.transaction():
-        engine.execute(
-            f"DELETE FROM {TABLE} WHERE impression_ts >= ? AND impression_ts < ?", [hour, hour + timedelta(hours=1)]
-        )
-        engine.append_frame(TABLE, examples)
-    return examples.height
+    hour_of = f"impression_ts >= {sql_timestamp(hour)} AND impression_ts < {sql_timestamp(hour + timedelta(hours=1))}"
+    listed = ", ".join(examples.columns)
+    with engine.registered("built_examples", examples), engine.transaction():
+        return engine.replace_rows(TABLE, hour_of, f"SELECT {listed} FROM built_examples", examples.columns)
 
 
 def impressions_between(engine: Engine, start: datetime, end: datetime, marts: str = "main") -> int:

@@ -50,9 +50,9 @@ def publish(engine: Engine, out_dir: Path, as_of: datetime, marts: str = "main",
         rows[view.table] = engine.export_parquet(latest, out_dir / f"{view.table}.parquet")
     ts = sql_timestamp(as_of)
     directories = {
-        USER_DIRECTORY: f"""SELECT user_id, CAST(NULL AS VARCHAR) AS item_id, tenant_id, {ts} AS as_of
+        USER_DIRECTORY: f"""SELECT user_id, CAST(NULL AS STRING) AS item_id, tenant_id, {ts} AS as_of
             FROM {marts}.dim_users WHERE joined_at <= {ts}""",
-        ITEM_DIRECTORY: f"""SELECT CAST(NULL AS VARCHAR) AS user_id, item_id, tenant_id, item_type, {ts} AS as_of
+        ITEM_DIRECTORY: f"""SELECT CAST(NULL AS STRING) AS user_id, item_id, tenant_id, item_type, {ts} AS as_of
             FROM {marts}.dim_items WHERE created_at <= {ts}""",
     }
     for name, requests in directories.items():

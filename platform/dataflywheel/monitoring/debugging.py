@@ -140,7 +140,7 @@ def _recompute(engine: Engine, keys: pl.DataFrame, view: FeatureView, as_of: dat
     """The same keys through the offline join, as requests at ``as_of``."""
     with engine.registered("served_keys", keys):
         select = ", ".join(
-            k if k in view.keys else f"CAST(NULL AS VARCHAR) AS {k}" for k in ("user_id", "item_id", "container_id")
+            k if k in view.keys else f"CAST(NULL AS STRING) AS {k}" for k in ("user_id", "item_id", "container_id")
         )
         requests = f"SELECT {select}, {sql_timestamp(as_of)} AS ts FROM served_keys"
         return engine.frame(point_in_time_sql(engine, requests, "ts", (view,))).select(

@@ -90,7 +90,7 @@ class DuckDBEngine:
         finally:
             self.con.unregister(name)
 
-    def ensure_table(self, table: str, columns: Sequence[tuple[str, str]]) -> None:
+    def ensure_table(self, table: str, columns: Sequence[tuple[str, str]], partitioned_by: str | None = None) -> None:
         schema = table.split(".")[0]
         self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         listed = ", ".join(f'"{name}" {kind}' for name, kind in columns)

@@ -59,8 +59,10 @@ class Engine(Protocol):
     def registered(self, name: str, frame: pl.DataFrame) -> AbstractContextManager[None]:
         """``frame`` readable as the view ``name`` inside the block."""
 
-    def ensure_table(self, table: str, columns: Sequence[tuple[str, str]]) -> None:
-        """Create ``table`` (schema.name) if missing, and add any column it does not have yet."""
+    def ensure_table(self, table: str, columns: Sequence[tuple[str, str]], partitioned_by: str | None = None) -> None:
+        """Create ``table`` (schema.name) if missing, and add any column it does not have yet.
+        ``partitioned_by``: the column whose values :meth:`replace_rows` replaces one at a time
+        (an engine of files lays the table out by it; DuckDB needs nothing)."""
 
     def replace_rows(self, table: str, where: str, select: str, columns: Sequence[str]) -> int:
         """Delete the rows matching ``where`` and insert ``select`` into ``columns``: one

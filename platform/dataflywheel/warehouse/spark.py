@@ -1,0 +1,233 @@
+"""The Spark engine: ``warehouse.engine.Engine`` on a SparkSession, for volumes past one machine.
+
+Tables are plain Parquet in the session's warehouse folder with a Hive metastore (Delta and
+Iceberg jars cannot be fetched here), so two things differ from DuckDB, by design:
+
+- No multi-statement transactions. A replaced partition is committed by Spark's job commit on
+  its own; a step that fails half-way leaves the tables it finished replaced, and its re-run
+  replaces them again (every write here is a replace of one partition, so re-runs converge).
+- No DELETE. ``replace_rows`` overwrites a static partition where the table is partitioned by
+  the column ``where`` names (``ensure_table(..., partitioned_by=...)``: the feature tables),
+  and otherwise rewrites the table without the replaced rows (correct, but its cost follows the
+  table, not the partition).
+
+The session starts from the parameters of dbt's ``spark`` target (``dbt_project/profiles.yml``),
+so the platform's Python steps and its dbt models see the same metastore and warehouse folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from contextlib import contextmanager, nullcontext
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import polars as pl
+import yaml
+
+from dataflywheel.warehouse.engine import AsOfJoin
+
+PROFILES = Path(__file__).resolve().parents[3] / "dbt_project" / "profiles.yml"
+_SPARK_TYPES = {"VARCHAR": "STRING"}  # portable names Spark spells its own way
+
+
+def session_parameters(environ: dict[str, str]) -> dict[str, str]:
+    """The Spark configuration of dbt's ``spark`` target, its ``env_var(...)`` filled from ``environ``."""
+    import jinja2
+
+    profile = yaml.safe_load(PROFILES.read_text())["dataflywheel"]["outputs"]["spark"]
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    fill = {"env_var": lambda name, default=None: environ.get(name, default)}
+    return {
+        name: template.from_string(str(value)).render(fill) for name, value in profile["server_side_parameters"].items()
+    }
+
+
+def spark_session(environ: dict[str, str]):
+    """This process's SparkSession (made once, with Hive support, as dbt-spark's session method does)."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.enableHiveSupport()
+    for name, value in session_parameters(environ).items():
+        builder = builder.config(name, value)
+    return builder.getOrCreate()
+
+
+class SparkEngine:
+    """The distributed engine: ``warehouse.engine.Engine`` in Spark SQL."""
+
+    def __init__(self, spark):
+        self.spark = spark
+
+    @classmethod
+    @contextmanager
+    def open(cls, environ: dict[str, str]):
+        """The engine on this process's session (kept for the process: a JVM starts in seconds, not
+        per step)."""
+        yield cls(spark_session(environ))
+
+    def _sql(self, sql: str, params: Sequence[Any] | None = None):
+        # Timestamps go as text: Spark would read a naive datetime in the process's time zone.
+        args = [f"{p:%Y-%m-%d %H:%M:%S.%f}" if isinstance(p, datetime) else p for p in params or []]
+        return self.spark.sql(sql, args=args or None)
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        self._sql(sql, params).collect()
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        return self._sql(sql, params).collect()[0][0]
+
+    def frame(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+        return pl.from_arrow(self._sql(sql, params).toArrow())
+
+    def transaction(self):
+        return nullcontext()  # see the module's docstring: each partition commits alone
+
+    @contextmanager
+    def registered(self, name: str, frame: pl.DataFrame):
+        self.spark.createDataFrame(frame.to_arrow()).createOrReplaceTempView(name)
+        try:
+            yield
+        finally:
+            self.spark.catalog.dropTempView(name)
+
+    def ensure_table(self, table: str, columns: Sequence[tuple[str, str]], partitioned_by: str | None = None) -> None:
+        schema = table.split(".")[0]
+        self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
+        listed = ", ".join(f"`{name}` {_SPARK_TYPES.get(kind, kind)}" for name, kind in columns)
+        partitioning = f" PARTITIONED BY (`{partitioned_by}`)" if partitioned_by else ""
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {table} ({listed}) USING parquet{partitioning}")
+        have = set(self.spark.table(table).columns)
+        missing = [(name, kind) for name, kind in columns if name not in have]
+        if missing:  # a table an older version created gets the columns added since
+            added = ", ".join(f"`{name}` {_SPARK_TYPES.get(kind, kind)}" for name, kind in missing)
+            self.spark.sql(f"ALTER TABLE {table} ADD COLUMNS ({added})")
+
+    def replace_rows(self, table: str, where: str, select: str, columns: Sequence[str]) -> int:
+        # The select's columns are positional, as in INSERT; the table may have more (added since).
+        rows = self._aligned(self.spark.sql(select).toDF(*columns), table)
+        partition = self._static_partition(table, where)
+        if partition is not None:
+            name, value = partition
+            rows.drop(name).createOrReplaceTempView("_replacing")
+            listed = ", ".join(f"`{c}`" for c in rows.columns if c != name)
+            self.spark.sql(
+                f"INSERT OVERWRITE {table} PARTITION (`{name}` = {value}) ({listed}) SELECT {listed} FROM _replacing"
+            )
+            self.spark.catalog.dropTempView("_replacing")
+        else:
+            others = self.spark.table(table).where(f"NOT coalesce({where}, false)")
+            combined = others.unionByName(rows).localCheckpoint()  # read before the table is overwritten
+            combined.write.insertInto(table, overwrite=True)
+        return self.scalar(f"SELECT count(*) FROM {table} WHERE {where}")
+
+    def _static_partition(self, table: str, where: str) -> tuple[str, str] | None:
+        """(column, literal) when ``where`` is ``column = literal`` on the table's partition column."""
+        match = re.fullmatch(r"\s*(\w+)\s*=\s*(.+?)\s*", where)
+        if not match:
+            return None
+        partitions = [c.name for c in self.spark.catalog.listColumns(table) if c.isPartition]
+        return (match[1], match[2]) if partitions == [match[1]] else None
+
+    def _aligned(self, rows, table: str):
+        """``rows`` with the table's columns in its order and types (NULL for one ``rows`` lacks)."""
+        from pyspark.sql import functions as F
+
+        return rows.select(
+            [
+                (F.col(f"`{f.name}`") if f.name in rows.columns else F.lit(None)).cast(f.dataType).alias(f.name)
+                for f in self.spark.table(table).schema
+            ]
+        )
+
+    def append_frame(self, table: str, frame: pl.DataFrame) -> None:
+        self._aligned(self.spark.createDataFrame(frame.to_arrow()), table).write.insertInto(table)
+
+    def as_of_join_sql(self, left: str, left_ts: str, joins: Sequence[AsOfJoin]) -> str:
+        # A lateral subquery per join: for each left row, the right rows of its key up to its time,
+        # the latest first. (Spark has no ASOF JOIN; a lateral LIMIT 1 keeps duplicate left rows.)
+        clauses, columns = [], []
+        for n, join in enumerate(joins):
+            alias = f"j{n}"
+            on = " AND ".join(f"r.{b} = l.{a}" for a, b in join.keys)
+            clauses.append(
+                f"""LEFT JOIN LATERAL (SELECT * FROM {join.right} r WHERE {on} AND r.{join.right_ts} <= l.{left_ts}
+                    ORDER BY r.{join.right_ts} DESC LIMIT 1) {alias}"""
+            )
+            columns += [f"{expression.format(r=alias)} AS {name}" for name, expression in join.columns]
+        return f"SELECT l.*, {', '.join(columns)} FROM {left} l {' '.join(clauses)}"
+
+    def materialized(self, name: str, query: str) -> str:
+        return f"{name} AS ({query})"
+
+    def latest_per_key_sql(self, source: str, keys: Sequence[str], order_by: str) -> str:
+        listed = ", ".join(keys)
+        return f"""SELECT * EXCEPT (_rank) FROM (
+            SELECT *, row_number() OVER (PARTITION BY {listed} ORDER BY {order_by} DESC) AS _rank FROM {source})
+            WHERE _rank = 1"""
+
+    def sample_sql(self, source: str, rows: int, seed: int, key: str) -> str:
+        return f"SELECT * FROM {source} ORDER BY xxhash64({key}, {int(seed)}) LIMIT {int(rows)}"
+
+    def parquet_sql(self, paths: Sequence[str | Path]) -> str:
+        return f"parquet.`{','.join(str(p) for p in paths)}`"
+
+    def landed_files_sql(self, paths: Sequence[str]) -> str:
+        raise _loads_on_duckdb()
+
+    def read_filesystem(self, fs: fsspec.AbstractFileSystem) -> None:
+        raise _loads_on_duckdb()
+
+    @contextmanager
+    def staged(self, name: str, query: str):
+        self.spark.sql(query).localCheckpoint().createOrReplaceTempView(name)
+        try:
+            yield
+        finally:
+            self.spark.catalog.dropTempView(name)
+
+    def is_data_error(self, error: Exception) -> bool:
+        raise _loads_on_duckdb()
+
+    def try_cast_sql(self, expression: str, sql_type: str) -> str:
+        return f"try_cast({expression} AS {_SPARK_TYPES.get(sql_type, sql_type)})"
+
+    def parse_wire_timestamp_sql(self, text: str) -> str:
+        return f"try_to_timestamp({text}, \"yyyy-MM-dd'T'HH:mm:ss.SSS'Z'\")"
+
+    def matches_sql(self, text: str, pattern: str) -> str:
+        escaped = pattern.replace("\\", "\\\\").replace("'", "\\'")
+        return f"regexp({text}, '{escaped}')"
+
+    def is_json_sql(self, text: str) -> str:
+        return f"(CASE WHEN {text} IS NULL THEN NULL ELSE try_parse_json({text}) IS NOT NULL END)"
+
+    def seconds_between_sql(self, later: str, earlier: str) -> str:
+        return f"(CAST(unix_micros({later}) - unix_micros({earlier}) AS DOUBLE) / 1000000.0)"
+
+    def quantile_sql(self, expression: str, fraction: float) -> str:
+        return f"percentile_cont({float(fraction)}) WITHIN GROUP (ORDER BY {expression})"
+
+    def export_parquet(self, query: str, path: Path) -> int:
+        """One Parquet file at ``path``, replaced atomically (Spark writes a folder of parts: one
+        part here, moved into place)."""
+        rows = self.spark.sql(query).localCheckpoint()
+        folder = path.with_name(f".{path.name}.parts")
+        shutil.rmtree(folder, ignore_errors=True)
+        rows.coalesce(1).write.parquet(str(folder))
+        (part,) = folder.glob("part-*.parquet")
+        os.replace(part, path)
+        shutil.rmtree(folder)
+        return rows.count()
+
+
+def _loads_on_duckdb() -> NotImplementedError:
+    """Landed files load on DuckDB (raw_events); Spark reads the raw layer they become."""
+    return NotImplementedError(
+        "raw_events loads landed files on DuckDB; Spark starts from the raw layer's Parquet (ingest/raw_layer.py)"
+    )
