@@ -3,6 +3,7 @@ session, local master) and the Python side (the feature store, training examples
 snapshot through ``warehouse.spark.SparkEngine``) give what they give on DuckDB, row for row."""
 
 import os
+import shutil
 import subprocess
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,12 @@ from dataflywheel.warehouse.duckdb import DuckDBEngine
 from dataflywheel.warehouse.spark import SparkEngine
 from test_dbt_models import ingest_everything
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("java") is None, reason="Spark needs Java 17 (Debian: default-jre-headless; .ci/run installs it)"
+    ),
+]
 
 MARTS = ("int_sessions", "fct_rec_impressions", "fct_item_daily_engagement", "agg_tenant_daily_activity")
 MARTS += ("dim_items", "dim_users")
