@@ -7,7 +7,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dataflywheel import settings
+from dataflywheel.serving.local import free_port
 
 USER, DATABASE = "dataflywheel", "dagster"
 
@@ -27,12 +27,6 @@ def server_binaries() -> Path | None:
         return Path(found[-1]).parent
     on_path = shutil.which("pg_ctl")
     return Path(on_path).parent if on_path else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +50,7 @@ def postgres_server(bindir: Path):
     root.chmod(0o755)
     if as_postgres:
         shutil.chown(root, "postgres", "postgres")
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
 
     def run(*command: str) -> None:
         subprocess.run([*as_postgres, *command], check=True, capture_output=True, cwd=root)

@@ -11,18 +11,13 @@ import uuid
 import pytest
 
 from dataflywheel import settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from dataflywheel.serving.local import free_port
 
 
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory):
     """``http://127.0.0.1:PORT`` of a moto server started for this test session."""
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path_factory.mktemp("moto") / "server.log", "wb")
     server = subprocess.Popen(
         [str(settings.PROJECT_ROOT / ".venv" / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],

@@ -4,7 +4,6 @@ none is loaded twice, counted through to raw_events."""
 import os
 import random
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -17,6 +16,7 @@ from dataflywheel.contracts.schema import wire_timestamp
 from dataflywheel.ingest.landing import list_event_files, parse_hour_key
 from dataflywheel.ingest.raw_events import ingest_hour
 from dataflywheel.serving.keys import ApiKeys
+from dataflywheel.serving.local import free_port
 from dataflywheel.warehouse.duckdb import DuckDBEngine, connect
 from homes import VENV_BIN, point_at_new_home, wait_for
 
@@ -25,12 +25,6 @@ pytestmark = pytest.mark.slow
 KILLS = 4
 CLIENTS = 4
 BATCH = 200
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(port: int, log) -> subprocess.Popen:

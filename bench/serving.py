@@ -17,7 +17,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import replace
@@ -37,15 +36,10 @@ from dataflywheel.features.online import USER_DIRECTORY
 from dataflywheel.lifecycle.registry import Registry
 from dataflywheel.serving.deployed import Deployed, Deployment
 from dataflywheel.serving.keys import ApiKeys
+from dataflywheel.serving.local import free_port
 from dataflywheel.serving.recommend import Ask, Policy
 
 BENCH_DIR = Path(__file__).resolve().parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _post(http: aiohttp.ClientSession, path: str, body: dict) -> bool:
@@ -217,7 +211,7 @@ def main() -> None:
     tenant = users_table.group_by("tenant_id").len().sort("len", descending=True).item(0, "tenant_id")
     users = users_table.filter(pl.col("tenant_id") == tenant).get_column("user_id").to_list()
     key = ApiKeys(config.api_keys_path).create(tenant)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [
