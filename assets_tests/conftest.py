@@ -22,6 +22,7 @@ os.environ["DATAFLYWHEEL_PARTITIONS_START"] = "2026-11-01"
 os.environ["DBT_TARGET_PATH"] = str(_SESSION_HOME / "dbt" / "target")
 os.environ["DBT_LOG_PATH"] = str(_SESSION_HOME / "dbt" / "logs")
 os.environ.pop("DATAFLYWHEEL_LANDING_URL", None)
+os.environ.pop("DATAFLYWHEEL_DAGSTER_POSTGRES_URL", None)  # never a developer's own database
 
 from dataflywheel import settings  # noqa: E402
 from dataflywheel.simulator.config import SimulationConfig  # noqa: E402

@@ -43,24 +43,39 @@ def postgres_url():
 def postgres_server(bindir: Path):
     """Start a server with one empty database; its URL; stop the server and remove its files."""
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    # Not under pytest's temporary folders: those are private to root, and the server runs as postgres.
+    root = _server_folder(as_postgres)
+    data, port = root / "data", free_port()
+
+    def run(*command: str) -> None:
+        done = subprocess.run([*as_postgres, *command], capture_output=True, text=True, cwd=root)
+        log = root / "server.log"
+        assert done.returncode == 0, f"{command[0]}: {done.stderr}{log.read_text() if log.exists() else ''}"
+
+    try:
+        run(str(bindir / "initdb"), "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync")
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start")
+        run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", USER, DATABASE)
+        yield f"postgresql+psycopg2://{USER}@127.0.0.1:{port}/{DATABASE}"
+    finally:
+        if (data / "postmaster.pid").exists():
+            stop = [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]
+            subprocess.run(stop, cwd=root, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _server_folder(as_postgres: list[str]) -> Path:
+    """A folder the server's user owns: under the project's home folder where that user can reach
+    it (every folder above it searchable), else in the system's temporary folder."""
     parent = settings.PROJECT_ROOT / ".dataflywheel" / "test-postgres"
     parent.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="server-", dir=parent))
     root.chmod(0o755)
     if as_postgres:
         shutil.chown(root, "postgres", "postgres")
-    data, port = root / "data", free_port()
-
-    def run(*command: str) -> None:
-        subprocess.run([*as_postgres, *command], check=True, capture_output=True, cwd=root)
-
-    run(str(bindir / "initdb"), "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync")
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start")
-    try:
-        run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", USER, DATABASE)
-        yield f"postgresql+psycopg2://{USER}@127.0.0.1:{port}/{DATABASE}"
-    finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+        if subprocess.run([*as_postgres, "test", "-w", str(root)]).returncode != 0:
+            shutil.rmtree(root)
+            root = Path(tempfile.mkdtemp(prefix="dataflywheel-postgres-"))
+            root.chmod(0o755)
+            shutil.chown(root, "postgres", "postgres")
+    return root

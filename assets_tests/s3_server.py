@@ -17,22 +17,22 @@ from dataflywheel.serving.local import free_port
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory):
     """``http://127.0.0.1:PORT`` of a moto server started for this test session."""
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "server.log", "wb")
-    server = subprocess.Popen(
-        [str(settings.PROJECT_ROOT / ".venv" / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert server.poll() is None and time.monotonic() < deadline, "moto's server did not start"
-            time.sleep(0.2)
+    port, log = free_port(), tmp_path_factory.mktemp("moto") / "server.log"
+    with open(log, "wb") as output:
+        server = subprocess.Popen(
+            [str(settings.PROJECT_ROOT / ".venv" / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+                time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()

@@ -65,6 +65,18 @@ def test_a_miscalibrated_challenger_is_rolled_back_even_with_the_same_clicks():
     assert decision.action == "rollback" and "predicted / observed" in decision.summary()
 
 
+def test_calibration_is_judged_against_the_champions_own():
+    """After a broken champion both arms learned from skewed data: a challenger off by 4x beside a
+    champion off by 3x the other way is no worse calibrated; the same 4x beside a calibrated
+    champion is."""
+    rng = np.random.default_rng(8)
+    clicks = _clicks(rng, 800, 0.07), _clicks(rng, 300, 0.07)
+    skewed = decide(_arm(clicks[0], predicted_ratio=3.0), _arm(clicks[1], predicted_ratio=0.25), RULES)
+    calibrated = decide(_arm(clicks[0]), _arm(clicks[1], predicted_ratio=0.25), RULES)
+    assert "predicted / observed" not in skewed.summary()
+    assert calibrated.action == "rollback" and "predicted / observed" in calibrated.summary()
+
+
 def test_a_failing_challenger_is_rolled_back_at_once():
     rng = np.random.default_rng(6)
     decision = decide(_arm(_clicks(rng, 20, 0.07)), _arm(_clicks(rng, 5, 0.07), fallbacks=3), RULES)

@@ -119,8 +119,14 @@ def test_feature_rows_training_examples_and_the_snapshot_are_the_same_on_spark(l
         example_hours = impression_hours.to_list()[-EXAMPLE_HOURS - 3 : -3]  # labels need the next hours
         on_duckdb = build_python_side(engine, arrival_hours.to_list(), example_hours, loaded["home"] / "online-duckdb")
     with SparkEngine.open(loaded["environment"]) as engine:
+        # An hour built twice (a re-run) replaces its rows: the comparison below finds no duplicates.
+        build_tiles(engine, arrival_hours[0])
+        build_feature_rows(engine, arrival_hours[0])
+        build_examples(engine, example_hours[0])
         on_spark = build_python_side(engine, arrival_hours.to_list(), example_hours, loaded["home"] / "online-spark")
         sampled = [sample_examples(engine, example_hours[0], example_hours[-1], 200, seed=3) for _ in range(2)]
+        partitions = engine.frame(f"SHOW PARTITIONS {SCHEMA}.{TILES[0].table}").height
+    assert partitions == len(arrival_hours)  # one partition per hour, replaced in place
 
     assert on_spark.keys() == on_duckdb.keys() and len(on_duckdb) == len(TILES) + len(VIEWS) + 1 + 2 + len(VIEWS)
     for table, rows in on_duckdb.items():

@@ -1,7 +1,7 @@
 {#- The sources on Spark: each table of source `raw` (models/staging/_sources.yml) is a Parquet
     folder of the raw layer under DATAFLYWHEEL_RAW_PARQUET (default: the home folder's raw/),
     registered as an external table and refreshed so newly written files are read
-    (warehouse/raw_layer.py writes them). DuckDB holds the raw tables itself: nothing to do. -#}
+    (ingest/raw_layer.py writes them). DuckDB holds the raw tables itself: nothing to do. -#}
 
 {% macro register_raw_layer() %}
     {{ return(adapter.dispatch('register_raw_layer')()) }}

@@ -5,7 +5,7 @@ off-policy gate, then the share of users); from then on only the platform acts: 
 after each hour of mature labels, the sensor, the conclusion. The episode reads the outcome
 back from the registry.
 
-- ``miscalibrated``: the champion with its click intercept lowered by 2.5 (P(click) about 12x
+- ``miscalibrated``: the champion with its click intercept lowered by 4 (P(click) about 50x
   too low): at these click rates P(click) is close to exp(logit), so the scores keep their
   ratios and the lists stay the same; the off-policy gate lets it through, and live, the
   calibration guardrail must catch it.
@@ -71,7 +71,7 @@ class Episode:
 
 def _miscalibrated(champion: Ranker, _: Callable) -> Ranker:
     model = copy.deepcopy(champion)
-    model.click.intercept -= 2.5
+    model.click.intercept -= 4.0
     return model
 
 

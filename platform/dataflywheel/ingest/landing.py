@@ -59,7 +59,7 @@ def parse_hour_key(key: str) -> datetime:
 
 def _fs(root: str) -> tuple[fsspec.AbstractFileSystem, str]:
     fs, path = fsspec.core.url_to_fs(root)
-    fs.invalidate_cache()  # an object store's client caches listings; the landing zone changes under it
+    fs.invalidate_cache(path)  # an object store's client caches listings; the landing zone changes under it
     return fs, path.rstrip("/")
 
 
@@ -91,6 +91,10 @@ def write_atomic(table: pa.Table, url: str) -> bool:
             _write_parquet(table, f)
     except FileExistsError:
         return False
+    except OSError:  # some S3 APIs answer a lost race otherwise (AWS: 409 ConditionalRequestConflict)
+        if fs.exists(path):
+            return False
+        raise
     return True
 
 
@@ -110,6 +114,11 @@ def _write_local(table: pa.Table, path: str) -> bool:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    folder = os.open(os.path.dirname(path), os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the new name itself survives a crash
+    finally:
+        os.close(folder)
     return True
 
 

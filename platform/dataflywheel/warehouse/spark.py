@@ -3,13 +3,16 @@
 Tables are plain Parquet in the session's warehouse folder with a Hive metastore (Delta and
 Iceberg jars cannot be fetched here), so two things differ from DuckDB, by design:
 
-- No multi-statement transactions. A replaced partition is committed by Spark's job commit on
-  its own; a step that fails half-way leaves the tables it finished replaced, and its re-run
-  replaces them again (every write here is a replace of one partition, so re-runs converge).
+- No multi-statement transactions. Each replaced partition (or table) is committed on its own;
+  a step that fails half-way leaves the tables it finished replaced, and its re-run replaces
+  them again (every write here is a replacement, so re-runs converge).
 - No DELETE. ``replace_rows`` overwrites a static partition where the table is partitioned by
-  the column ``where`` names (``ensure_table(..., partitioned_by=...)``: the feature tables),
-  and otherwise rewrites the table without the replaced rows (correct, but its cost follows the
-  table, not the partition).
+  the column ``where`` names (``ensure_table(..., partitioned_by=...)``: the feature tables).
+  Otherwise (the training examples, replaced by impression-time range) it writes the table's
+  new contents to a new folder and points the table at it: never a moment without the old
+  rows, but its cost follows the table, not the hour.
+
+Landed files load on DuckDB only (``raw_events``); Spark starts from the raw layer's Parquet.
 
 The session starts from the parameters of dbt's ``spark`` target (``dbt_project/profiles.yml``),
 so the platform's Python steps and its dbt models see the same metastore and warehouse folder.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
@@ -30,9 +34,10 @@ import fsspec
 import polars as pl
 import yaml
 
+from dataflywheel.settings import DBT_PROJECT_DIR
 from dataflywheel.warehouse.engine import AsOfJoin
 
-PROFILES = Path(__file__).resolve().parents[3] / "dbt_project" / "profiles.yml"
+PROFILES = DBT_PROJECT_DIR / "profiles.yml"
 _SPARK_TYPES = {"VARCHAR": "STRING"}  # portable names Spark spells its own way
 
 
@@ -42,20 +47,28 @@ def session_parameters(environ: dict[str, str]) -> dict[str, str]:
 
     profile = yaml.safe_load(PROFILES.read_text())["dataflywheel"]["outputs"]["spark"]
     template = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    fill = {"env_var": lambda name, default=None: environ.get(name, default)}
+    fill = {"env_var": lambda name, default=None: environ[name] if default is None else environ.get(name, default)}
     return {
         name: template.from_string(str(value)).render(fill) for name, value in profile["server_side_parameters"].items()
     }
 
 
 def spark_session(environ: dict[str, str]):
-    """This process's SparkSession (made once, with Hive support, as dbt-spark's session method does)."""
+    """This process's SparkSession (made once, with Hive support, as dbt-spark's session method
+    does). A process has one: asking it for another home's warehouse is an error, not a reuse."""
     from pyspark.sql import SparkSession
 
+    parameters = session_parameters(environ)
     builder = SparkSession.builder.enableHiveSupport()
-    for name, value in session_parameters(environ).items():
+    for name, value in parameters.items():
         builder = builder.config(name, value)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    running = session.conf.get("spark.sql.warehouse.dir")
+    if running.removeprefix("file:") != parameters["spark.sql.warehouse.dir"]:
+        raise RuntimeError(
+            f"this process's Spark session serves {running}, not {parameters['spark.sql.warehouse.dir']}"
+        )
+    return session
 
 
 class SparkEngine:
@@ -67,8 +80,8 @@ class SparkEngine:
     @classmethod
     @contextmanager
     def open(cls, environ: dict[str, str]):
-        """The engine on this process's session (kept for the process: a JVM starts in seconds, not
-        per step)."""
+        """The engine on this process's session. The session is not stopped on exit: it lives as long
+        as the process (its JVM and the metastore's lock too), as dbt-spark's does."""
         yield cls(spark_session(environ))
 
     def _sql(self, sql: str, params: Sequence[Any] | None = None):
@@ -121,13 +134,22 @@ class SparkEngine:
             )
             self.spark.catalog.dropTempView("_replacing")
         else:
-            others = self.spark.table(table).where(f"NOT coalesce({where}, false)")
-            combined = others.unionByName(rows).localCheckpoint()  # read before the table is overwritten
-            combined.write.insertInto(table, overwrite=True)
+            kept = self.spark.table(table).where(f"NOT coalesce({where}, false)")
+            self._swap_contents(table, kept.unionByName(rows))
         return self.scalar(f"SELECT count(*) FROM {table} WHERE {where}")
 
+    def _swap_contents(self, table: str, contents) -> None:
+        """Write ``contents`` to a new folder, point ``table`` at it, then remove the old folder."""
+        old = self.spark.sql(f"DESCRIBE TABLE EXTENDED {table}").where("col_name = 'Location'").first()[1]
+        new = f"{old.rstrip('/').split('__v')[0]}__v{uuid.uuid4().hex[:12]}"
+        contents.write.parquet(new)
+        self.spark.sql(f"ALTER TABLE {table} SET LOCATION '{new}'")
+        self.spark.catalog.refreshTable(table)
+        shutil.rmtree(old.removeprefix("file:"), ignore_errors=True)
+
     def _static_partition(self, table: str, where: str) -> tuple[str, str] | None:
-        """(column, literal) when ``where`` is ``column = literal`` on the table's partition column."""
+        """(column, literal) when ``where`` is ``column = literal`` on the table's partition column.
+        The rows replacing it must all have that value (they are written into that partition)."""
         match = re.fullmatch(r"\s*(\w+)\s*=\s*(.+?)\s*", where)
         if not match:
             return None
@@ -175,43 +197,38 @@ class SparkEngine:
         return f"SELECT * FROM {source} ORDER BY xxhash64({key}, {int(seed)}) LIMIT {int(rows)}"
 
     def parquet_sql(self, paths: Sequence[str | Path]) -> str:
-        return f"parquet.`{','.join(str(p) for p in paths)}`"
+        return "(" + " UNION ALL ".join(f"SELECT * FROM parquet.`{p}`" for p in paths) + ")"
 
+    # What only the loading of landed files asks for: it runs on DuckDB.
     def landed_files_sql(self, paths: Sequence[str]) -> str:
         raise _loads_on_duckdb()
 
     def read_filesystem(self, fs: fsspec.AbstractFileSystem) -> None:
         raise _loads_on_duckdb()
 
-    @contextmanager
     def staged(self, name: str, query: str):
-        self.spark.sql(query).localCheckpoint().createOrReplaceTempView(name)
-        try:
-            yield
-        finally:
-            self.spark.catalog.dropTempView(name)
+        raise _loads_on_duckdb()
 
     def is_data_error(self, error: Exception) -> bool:
         raise _loads_on_duckdb()
 
     def try_cast_sql(self, expression: str, sql_type: str) -> str:
-        return f"try_cast({expression} AS {_SPARK_TYPES.get(sql_type, sql_type)})"
+        raise _loads_on_duckdb()
 
     def parse_wire_timestamp_sql(self, text: str) -> str:
-        return f"try_to_timestamp({text}, \"yyyy-MM-dd'T'HH:mm:ss.SSS'Z'\")"
+        raise _loads_on_duckdb()
 
     def matches_sql(self, text: str, pattern: str) -> str:
-        escaped = pattern.replace("\\", "\\\\").replace("'", "\\'")
-        return f"regexp({text}, '{escaped}')"
+        raise _loads_on_duckdb()
 
     def is_json_sql(self, text: str) -> str:
-        return f"(CASE WHEN {text} IS NULL THEN NULL ELSE try_parse_json({text}) IS NOT NULL END)"
+        raise _loads_on_duckdb()
 
     def seconds_between_sql(self, later: str, earlier: str) -> str:
-        return f"(CAST(unix_micros({later}) - unix_micros({earlier}) AS DOUBLE) / 1000000.0)"
+        raise _loads_on_duckdb()
 
     def quantile_sql(self, expression: str, fraction: float) -> str:
-        return f"percentile_cont({float(fraction)}) WITHIN GROUP (ORDER BY {expression})"
+        raise _loads_on_duckdb()
 
     def export_parquet(self, query: str, path: Path) -> int:
         """One Parquet file at ``path``, replaced atomically (Spark writes a folder of parts: one
