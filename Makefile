@@ -11,7 +11,7 @@ export DBT_LOG_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/logs
 export DBT_TARGET_PATH ?= $(DATAFLYWHEEL_HOME)/dbt/target
 export DO_NOT_TRACK ?= 1
 
-.PHONY: setup demo flywheel test test-fast ui serve docs bench bench-serving freshness drift-eval clean
+.PHONY: setup demo flywheel test test-fast ui serve docs bench bench-serving bench-spark freshness drift-eval clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench: setup
 # Recommendations and events through the HTTP service on this home (after `make demo`).
 bench-serving: setup
 	$(BIN)/python -m bench.serving $(ARGS)
+
+# The same pipeline on Spark local beside DuckDB, stage by stage (Java 17 needed).
+bench-spark: setup
+	$(BIN)/python -m bench.spark $(ARGS)
 
 # The online-learning experiment: hourly vs daily vs frozen updates on a week with a shift.
 freshness: setup
