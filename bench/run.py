@@ -142,25 +142,36 @@ def _loaded_hours(engine) -> list:
     )
 
 
-def feature_stage(warehouse: str) -> int:
+def features_on(engine) -> int:
     """Tiles and feature rows for every arrival hour, as the hourly features assets build them."""
     from dataflywheel.features.build import build_feature_rows, build_tiles
-    from dataflywheel.warehouse.duckdb import DuckDBEngine
 
-    with DuckDBEngine.open(warehouse) as engine:
-        hours = _loaded_hours(engine)
-        for hour in hours:
-            build_tiles(engine, hour)
-            build_feature_rows(engine, hour)
+    hours = _loaded_hours(engine)
+    for hour in hours:
+        build_tiles(engine, hour)
+        build_feature_rows(engine, hour)
     return len(hours)
 
 
-def examples_stage(warehouse: str) -> int:
+def examples_on(engine) -> int:
+    """The training examples of every hour, as the hourly examples asset builds them."""
     from dataflywheel.features.examples import build_examples
+
+    return sum(build_examples(engine, hour) for hour in _loaded_hours(engine))
+
+
+def feature_stage(warehouse: str) -> int:
     from dataflywheel.warehouse.duckdb import DuckDBEngine
 
     with DuckDBEngine.open(warehouse) as engine:
-        return sum(build_examples(engine, hour) for hour in _loaded_hours(engine))
+        return features_on(engine)
+
+
+def examples_stage(warehouse: str) -> int:
+    from dataflywheel.warehouse.duckdb import DuckDBEngine
+
+    with DuckDBEngine.open(warehouse) as engine:
+        return examples_on(engine)
 
 
 def _hours_of_examples(engine) -> list:

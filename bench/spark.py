@@ -25,8 +25,10 @@ import psutil
 from bench.run import (
     BENCH_DIR,
     directory_stage,
+    examples_on,
     examples_stage,
     feature_stage,
+    features_on,
     in_fresh_process,
     ingest_stage,
     machine,
@@ -62,24 +64,17 @@ def dbt_full_stage(target: str, environment: dict) -> None:
 
 
 def spark_feature_stage(environment: dict) -> int:
-    from dataflywheel.features.build import build_feature_rows, build_tiles
     from dataflywheel.warehouse.spark import SparkEngine
 
     with SparkEngine.open(environment) as engine:
-        hours = engine.frame("SELECT DISTINCT arrival_hour FROM raw.raw_events ORDER BY 1").to_series().to_list()
-        for hour in hours:
-            build_tiles(engine, hour)
-            build_feature_rows(engine, hour)
-    return len(hours)
+        return features_on(engine)
 
 
 def spark_examples_stage(environment: dict) -> int:
-    from dataflywheel.features.examples import build_examples
     from dataflywheel.warehouse.spark import SparkEngine
 
     with SparkEngine.open(environment) as engine:
-        hours = engine.frame("SELECT DISTINCT arrival_hour FROM raw.raw_events ORDER BY 1").to_series().to_list()
-        return sum(build_examples(engine, hour) for hour in hours)
+        return examples_on(engine)
 
 
 def _tree_rss(process: psutil.Process) -> int:
