@@ -63,18 +63,12 @@ def dbt_full_stage(target: str, environment: dict) -> None:
     subprocess.run(command, cwd=settings.DBT_PROJECT_DIR, env=environment, check=True)
 
 
-def spark_feature_stage(environment: dict) -> int:
+def on_spark(build, environment: dict) -> int:
+    """``build`` (``features_on`` or ``examples_on``) on this process's Spark session."""
     from dataflywheel.warehouse.spark import SparkEngine
 
     with SparkEngine.open(environment) as engine:
-        return features_on(engine)
-
-
-def spark_examples_stage(environment: dict) -> int:
-    from dataflywheel.warehouse.spark import SparkEngine
-
-    with SparkEngine.open(environment) as engine:
-        return examples_on(engine)
+        return build(engine)
 
 
 def _tree_rss(process: psutil.Process) -> int:
@@ -139,11 +133,12 @@ def bench(events: int) -> dict:
     examples = None
     for engine in ("duckdb", "spark"):
         record(engine, STAGES[0], with_tree_peak(dbt_full_stage, engine, environment), landed, "events")
-        features = spark_feature_stage if engine == "spark" else feature_stage
-        argument = environment if engine == "spark" else warehouse
-        record(engine, STAGES[1], with_tree_peak(features, argument), landed, "events")
-        build = spark_examples_stage if engine == "spark" else examples_stage
-        measured = with_tree_peak(build, argument)
+        if engine == "spark":
+            features, examples_run = (on_spark, features_on, environment), (on_spark, examples_on, environment)
+        else:
+            features, examples_run = (feature_stage, warehouse), (examples_stage, warehouse)
+        record(engine, STAGES[1], with_tree_peak(*features), landed, "events")
+        measured = with_tree_peak(*examples_run)
         assert examples in (None, measured[2]), "both engines must build the same examples"
         examples = measured[2]
         record(engine, STAGES[2], measured, examples, "examples")

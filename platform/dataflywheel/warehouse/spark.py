@@ -112,14 +112,12 @@ class SparkEngine:
     def ensure_table(self, table: str, columns: Sequence[tuple[str, str]], partitioned_by: str | None = None) -> None:
         schema = table.split(".")[0]
         self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
-        listed = ", ".join(f"`{name}` {_SPARK_TYPES.get(kind, kind)}" for name, kind in columns)
         partitioning = f" PARTITIONED BY (`{partitioned_by}`)" if partitioned_by else ""
-        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {table} ({listed}) USING parquet{partitioning}")
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {table} ({_defined(columns)}) USING parquet{partitioning}")
         have = set(self.spark.table(table).columns)
         missing = [(name, kind) for name, kind in columns if name not in have]
         if missing:  # a table an older version created gets the columns added since
-            added = ", ".join(f"`{name}` {_SPARK_TYPES.get(kind, kind)}" for name, kind in missing)
-            self.spark.sql(f"ALTER TABLE {table} ADD COLUMNS ({added})")
+            self.spark.sql(f"ALTER TABLE {table} ADD COLUMNS ({_defined(missing)})")
 
     def replace_rows(self, table: str, where: str, select: str, columns: Sequence[str]) -> int:
         # The select's columns are positional, as in INSERT; the table may have more (added since).
@@ -168,7 +166,7 @@ class SparkEngine:
         )
 
     def append_frame(self, table: str, frame: pl.DataFrame) -> None:
-        self._aligned(self.spark.createDataFrame(frame.to_arrow()), table).write.insertInto(table)
+        raise _loads_on_duckdb()  # its one caller records rejected landed files
 
     def as_of_join_sql(self, left: str, left_ts: str, joins: Sequence[AsOfJoin]) -> str:
         # A lateral subquery per join: for each left row, the right rows of its key up to its time,
@@ -241,6 +239,11 @@ class SparkEngine:
         os.replace(part, path)
         shutil.rmtree(folder)
         return rows.count()
+
+
+def _defined(columns: Sequence[tuple[str, str]]) -> str:
+    """Column definitions in Spark's type names."""
+    return ", ".join(f"`{name}` {_SPARK_TYPES.get(kind, kind)}" for name, kind in columns)
 
 
 def _loads_on_duckdb() -> NotImplementedError:
