@@ -2,6 +2,7 @@
 and the target propensities the off-policy gate replays with."""
 
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import orjson
@@ -60,19 +61,19 @@ def test_a_real_difference_is_found_and_its_interval_holds_it():
 
 def test_a_miscalibrated_challenger_is_rolled_back_even_with_the_same_clicks():
     rng = np.random.default_rng(5)
-    champion, challenger = _arm(_clicks(rng, 800, 0.07)), _arm(_clicks(rng, 200, 0.07), predicted_ratio=4.0)
+    champion, challenger = _arm(_clicks(rng, 800, 0.07)), _arm(_clicks(rng, 200, 0.07), predicted_ratio=20.0)
     decision = decide(champion, challenger, RULES)
     assert decision.action == "rollback" and "predicted / observed" in decision.summary()
 
 
 def test_calibration_is_judged_against_the_champions_own():
-    """After a broken champion both arms learned from skewed data: a challenger off by 4x beside a
-    champion off by 3x the other way is no worse calibrated; the same 4x beside a calibrated
-    champion is."""
+    """After a broken champion both arms learned from skewed data: a challenger off by 20x beside a
+    champion off by 5x the other way is no worse calibrated (by the rule's factor); the same 20x
+    beside a calibrated champion is."""
     rng = np.random.default_rng(8)
     clicks = _clicks(rng, 800, 0.07), _clicks(rng, 300, 0.07)
-    skewed = decide(_arm(clicks[0], predicted_ratio=3.0), _arm(clicks[1], predicted_ratio=0.25), RULES)
-    calibrated = decide(_arm(clicks[0]), _arm(clicks[1], predicted_ratio=0.25), RULES)
+    skewed = decide(_arm(clicks[0], predicted_ratio=5.0), _arm(clicks[1], predicted_ratio=0.05), RULES)
+    calibrated = decide(_arm(clicks[0]), _arm(clicks[1], predicted_ratio=0.05), RULES)
     assert "predicted / observed" not in skewed.summary()
     assert calibrated.action == "rollback" and "predicted / observed" in calibrated.summary()
 
@@ -86,7 +87,21 @@ def test_a_failing_challenger_is_rolled_back_at_once():
 def test_a_slow_challenger_is_rolled_back():
     rng = np.random.default_rng(7)
     decision = decide(_arm(_clicks(rng, 800, 0.07)), _arm(_clicks(rng, 200, 0.07), ms=40.0), RULES)
-    assert decision.action == "rollback" and "p99" in decision.summary()
+    assert decision.action == "rollback" and "scoring p90" in decision.summary()  # 200 lists: the p90
+
+
+def test_one_stalled_request_is_not_a_slow_challenger_but_a_slow_tail_is():
+    """Before the p99 rests on several lists the tail is the p90: one stalled list of 150 (a busy
+    machine) breaches nothing; 2% of 1,000 lists ten times slower is a slow p99."""
+    rng = np.random.default_rng(11)
+    champion = _arm(_clicks(rng, 1_000, 0.07))
+    stalled = np.full(150, 3.0)
+    stalled[0] = 60.0
+    one_stall = decide(champion, replace(_arm(_clicks(rng, 150, 0.07)), scoring_ms=stalled), RULES)
+    assert "scoring" not in one_stall.summary()
+    slow_tail = np.where(rng.random(1_000) < 0.02, 30.0, 3.0)
+    slow = decide(champion, replace(_arm(_clicks(rng, 1_000, 0.07)), scoring_ms=slow_tail), RULES)
+    assert slow.action == "rollback" and "scoring p99" in slow.summary()
 
 
 def test_a_challenger_that_starves_new_items_is_rolled_back():

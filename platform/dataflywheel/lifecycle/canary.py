@@ -43,13 +43,19 @@ class CanaryRules:
     min_lists: int = 100  # per arm, before any decision but a hard guardrail breach
     max_lists: int = 20_000  # challenger lists after which an undecided canary ends (champion kept)
     max_fallback_rate: float = 0.01  # share of the challenger's lists it failed to score
-    max_p99_ratio: float = 2.0  # challenger's p99 scoring time over the champion's, at most (plus 5 ms)
+    max_tail_ratio: float = 2.0  # challenger's tail scoring time over the champion's, at most (plus 5 ms)
+    # The tail is the p99 once each arm has this many lists (five of them above it); before, the p90: a
+    # p99 of ~100 lists is their slowest one, and one stalled request on a busy machine breached it.
+    p99_min_lists: int = 500
     # The challenger's calibration error (|log predicted / observed clicks|) at most the champion's
-    # plus log(this): no worse by more than this factor. Not an absolute band: a challenger is
-    # frozen during its canary while the features it reads keep growing (a healthy model frozen for
-    # a day was off by 2.8x in the closed loop), and after a broken champion the data it caught up
-    # on is skewed (a healthy recovery challenger was off by 4.5x, the inverted champion by 3.1x).
-    calibration_factor: float = 3.0
+    # plus log(this): no worse by more than this factor. A guardrail against gross breakage (a wrong
+    # intercept or scale; the flywheel's broken challenger is 50x too low), not fine calibration (the
+    # per-segment asset check). Not an absolute band, and not tight: a challenger is frozen during
+    # its canary while the features it reads keep growing (a healthy model frozen for a day was off
+    # by 2.8x in the closed loop), and after a broken champion the data it caught up on is skewed (a
+    # healthy recovery challenger was off by 5.5x, the inverted champion by 1.7x: a factor of 3 rolled
+    # it back in one CI run of two).
+    calibration_factor: float = 10.0
     calibration_min_clicks: int = 30
     # New items shown: at least this share of the champion's share, or of the serving policy's
     # floor when the champion shows more than the floor (a broken champion may show many).
@@ -81,6 +87,14 @@ class Arm:
     @property
     def click_rate(self) -> float:
         return float(self.clicks.mean()) if len(self.clicks) else 0.0
+
+    @property
+    def predicted_over_observed(self) -> float:
+        """Clicks the served lists' predictions summed to, over the clicks they got."""
+        return float(self.predicted_clicks.sum() / self.clicks.sum()) if self.clicks.sum() else math.nan
+
+    def scoring_tail_ms(self, percentile: int) -> float:
+        return float(np.percentile(self.scoring_ms, percentile)) if len(self.scoring_ms) else math.nan
 
 
 def served_lists(impressions: pl.DataFrame) -> pl.DataFrame:
@@ -142,17 +156,18 @@ def guardrail_breaches(champion: Arm, challenger: Arm, rules: CanaryRules) -> li
     breaches = []
     if challenger.lists and challenger.fallbacks / challenger.lists > rules.max_fallback_rate:
         breaches.append(f"error rate {challenger.fallbacks / challenger.lists:.1%} > {rules.max_fallback_rate:.0%}")
-    if len(champion.scoring_ms) >= rules.min_lists and len(challenger.scoring_ms) >= rules.min_lists:
-        p99_champion, p99_challenger = np.percentile(champion.scoring_ms, 99), np.percentile(challenger.scoring_ms, 99)
-        if p99_challenger > rules.max_p99_ratio * p99_champion + 5.0:
-            breaches.append(f"scoring p99 {p99_challenger:.1f} ms vs the champion's {p99_champion:.1f} ms")
+    judged = min(len(champion.scoring_ms), len(challenger.scoring_ms))
+    if judged >= rules.min_lists:
+        tail = 99 if judged >= rules.p99_min_lists else 90
+        tail_champion, tail_challenger = champion.scoring_tail_ms(tail), challenger.scoring_tail_ms(tail)
+        if tail_challenger > rules.max_tail_ratio * tail_champion + 5.0:
+            breaches.append(f"scoring p{tail} {tail_challenger:.1f} ms vs the champion's {tail_champion:.1f} ms")
     if challenger.new_item_share < rules.min_new_item_ratio * min(champion.new_item_share, rules.new_item_floor):
         breaches.append(
             f"new items {challenger.new_item_share:.1%} of slots vs the champion's {champion.new_item_share:.1%}"
         )
     if min(challenger.clicks.sum(), champion.clicks.sum()) >= rules.calibration_min_clicks:
-        ratio = challenger.predicted_clicks.sum() / challenger.clicks.sum()
-        champion_ratio = champion.predicted_clicks.sum() / champion.clicks.sum()
+        ratio, champion_ratio = challenger.predicted_over_observed, champion.predicted_over_observed
         if abs(math.log(ratio)) > abs(math.log(champion_ratio)) + math.log(rules.calibration_factor):
             breaches.append(f"predicted / observed clicks {ratio:.2f}, the champion's {champion_ratio:.2f}")
     return breaches

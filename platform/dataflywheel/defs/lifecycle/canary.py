@@ -183,6 +183,16 @@ def canary_verdict(warehouse: Warehouse, model_registry: ModelRegistry) -> dg.Ma
             "champion_clicks_per_list": dg.FloatMetadataValue(champion_arm.click_rate),
             "challenger_clicks_per_list": dg.FloatMetadataValue(challenger_arm.click_rate),
             "challenger_fallbacks": challenger_arm.fallbacks,
+            **{  # what the guardrails judged, for both arms
+                f"{who}_{name}": dg.FloatMetadataValue(round(value, 4))
+                for who, arm in (("champion", champion_arm), ("challenger", challenger_arm))
+                for name, value in (
+                    ("predicted_over_observed", arm.predicted_over_observed),
+                    ("new_item_share", arm.new_item_share),
+                    ("scoring_p90_ms", arm.scoring_tail_ms(90)),
+                    ("scoring_p99_ms", arm.scoring_tail_ms(99)),
+                )
+            },
             **(
                 {
                     "clicks_difference": dg.FloatMetadataValue(decision.clicks.difference),
