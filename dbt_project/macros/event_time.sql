@@ -13,10 +13,33 @@
      and {{ column }} < {{ dbt.dateadd('hour', hours, window_end()) }})
 {%- endmacro %}
 
-{#- Pre-hook of event-time incremental models: the run replaces its window (delete, then the
-    materialization appends), inside the model's transaction, so re-runs are idempotent. -#}
+{#- How an event-time incremental model replaces its window, so re-runs are idempotent.
+    DuckDB: a pre-hook deletes the window, then the materialization appends, in one transaction.
+    Spark (Parquet tables: no DELETE): the model carries the hour of its window column as a
+    partition column, `_window_hour`, and dbt-spark's insert_overwrite replaces the partitions the
+    run writes (dbt_project.yml). An hour of the window the run writes no row for keeps its old
+    rows there: a day whose events were all removed since is not emptied. -#}
 {% macro delete_event_time_window(column) %}
+    {{ return(adapter.dispatch('delete_event_time_window')(column)) }}
+{% endmacro %}
+
+{% macro default__delete_event_time_window(column) %}
     {% if is_incremental() %}
         delete from {{ this }} where {{ in_event_time_window(column) }}
     {% endif %}
 {% endmacro %}
+
+{% macro spark__delete_event_time_window(column) %}{% endmacro %}
+
+{% macro window_partition_by() %}
+    {{ return(['_window_hour'] if target.type == 'spark' else none) }}
+{% endmacro %}
+
+{#- The partition column itself: the last one the model selects, on Spark only. -#}
+{% macro window_partition_column(column) %}
+    {{ return(adapter.dispatch('window_partition_column')(column)) }}
+{% endmacro %}
+
+{% macro default__window_partition_column(column) %}{% endmacro %}
+
+{% macro spark__window_partition_column(column) %}, date_format({{ column }}, 'yyyy-MM-dd-HH') as _window_hour{% endmacro %}

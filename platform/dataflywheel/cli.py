@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_parser("create", help="a new key for a tenant (shown once)").add_argument("tenant_id")
     keys.add_parser("revoke", help="revoke a key by its id").add_argument("key_id")
     keys.add_parser("list", help="every key's id, tenant and state")
+    metastore = commands.add_parser(
+        "spark-metastore", help="the Hive metastore service Spark's processes share (DATAFLYWHEEL_ENGINE=spark)"
+    )
+    metastore.add_argument("--port", type=int, default=9083)  # Hive's
     ope = commands.add_parser("ope", help="off-policy estimates of a target policy's reward from a logged Parquet file")
     ope.add_argument(
         "log", help="columns reward, logging_propensity, target_propensity [, reward_hat_logged, reward_hat_target]"
@@ -108,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "keys":
         return _keys(args)
+    if args.command == "spark-metastore":
+        from dataflywheel.warehouse.spark_metastore import metastore_command
+
+        command = metastore_command(settings.current(), args.port)
+        os.execv(command[0], command)  # the service in this process: its signals and exit are the service's
     if args.command in ("promote", "rollback"):
         return _registry_command(args)
     if args.command == "flywheel":

@@ -57,6 +57,7 @@ class Settings:
     dagster_home: Path
     warehouse_path: Path
     landing_url: str  # a local folder by default, any fsspec URL (s3://...) by config
+    raw_layer_dir: Path  # the raw layer's Parquet (ingest/raw_layer.py): the home's raw/ by default
     mlflow_uri: str  # tracking + registry; SQLite under the home folder by default
     partitions_start: datetime  # first hour of the hourly / daily partitions shown in Dagster
     # Dagster's runs, event log and schedules: SQLite under DAGSTER_HOME by default; PostgreSQL, by its
@@ -64,6 +65,14 @@ class Settings:
     # (postgresql+psycopg2://user@host:5432/db): SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3,
     # which dagster-postgres does not install.
     dagster_postgres_url: str | None = None
+    # The engine the dbt models, the feature store and the training examples run on: "duckdb" (the
+    # embedded default: one file, one writer) or "spark" (warehouse/spark.py; landed files still load
+    # on DuckDB and reach Spark as the raw layer's Parquet). Several processes use Spark at once under
+    # Dagster (a run, the dbt it starts): they share one Hive metastore service, at this thrift:// URI
+    # (`dataflywheel spark-metastore` runs one); without it each Spark process opens an embedded Derby
+    # metastore, which one process at a time may use (benchmarks, single-process tests).
+    engine: str = "duckdb"
+    spark_metastore_uri: str | None = None
     allowed_lateness_hours: float = 2  # later events still load, are counted, and make built days stale
     # Arrival hours after an impression hour that its labels wait for: a click counts up to an hour after
     # the impression (fct_rec_impressions), and its delivery may take most of another.
@@ -97,6 +106,8 @@ class Settings:
             landing_url=environ.get("DATAFLYWHEEL_LANDING_URL", str(home / "landing")),
             mlflow_uri=environ.get("DATAFLYWHEEL_MLFLOW_URI", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"),
             dagster_postgres_url=environ.get("DATAFLYWHEEL_DAGSTER_POSTGRES_URL") or None,
+            spark_metastore_uri=environ.get("DATAFLYWHEEL_SPARK_METASTORE_URI") or None,
+            raw_layer_dir=Path(environ.get("DATAFLYWHEEL_RAW_PARQUET", home / "raw")).resolve(),
             partitions_start=datetime.fromisoformat(environ.get("DATAFLYWHEEL_PARTITIONS_START", "2026-11-01")).replace(
                 tzinfo=timezone.utc
             ),
@@ -177,11 +188,27 @@ class Settings:
             "DBT_TARGET_PATH": str(self.dbt_target_path),
             "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
             "DO_NOT_TRACK": "1",  # Evidently's telemetry (the network is closed anyway)
-        } | ({"DATAFLYWHEEL_DAGSTER_POSTGRES_URL": self.dagster_postgres_url} if self.dagster_postgres_url else {})
+            "DATAFLYWHEEL_ENGINE": self.engine,  # dbt's target (profiles.yml)
+            "DATAFLYWHEEL_RAW_PARQUET": str(self.raw_layer_dir),  # dbt's sources on Spark
+        } | {
+            name: value
+            for name, value in (
+                ("DATAFLYWHEEL_DAGSTER_POSTGRES_URL", self.dagster_postgres_url),
+                ("DATAFLYWHEEL_SPARK_METASTORE_URI", self.spark_metastore_uri),
+            )
+            if value
+        }
 
+    def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise ValueError(f"DATAFLYWHEEL_ENGINE={self.engine!r}: one of {', '.join(ENGINES)}")
+
+
+ENGINES = ("duckdb", "spark")
 
 # The scalar knobs an environment variable may override, and their types.
 _KNOBS = {
+    "engine": str,
     "allowed_lateness_hours": float,
     "label_delay_hours": int,
     "catch_up_days": int,

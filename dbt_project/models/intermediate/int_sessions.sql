@@ -1,5 +1,6 @@
 {{ config(
     pre_hook="{{ delete_event_time_window('session_start') }}",
+    partition_by=window_partition_by(),
     meta={"freshness_hours": 26},
 ) }}
 
@@ -61,5 +62,6 @@ select
     confluence_events,
     feed_impressions,
     feed_clicks
+    {{ window_partition_column('session_start') }}
 from sessions
 where {{ in_event_time_window('session_start') }}

@@ -1,5 +1,6 @@
 {{ config(
     pre_hook="{{ delete_event_time_window('activity_date') }}",
+    partition_by=window_partition_by(),
     tags=["event_time"],
     meta={"freshness_hours": 26},
 ) }}
@@ -11,6 +12,7 @@ select
     product,
     count(distinct user_id) as daily_active_users,
     count(*) as events
+    {{ window_partition_column('event_date') }}
 from {{ ref('stg_events') }}
 where {{ in_event_time_window('event_ts') }}
 group by event_date, tenant_id, product

@@ -1,5 +1,6 @@
 {{ config(
     pre_hook="{{ delete_event_time_window('activity_date') }}",
+    partition_by=window_partition_by(),
     tags=["event_time"],
     meta={"freshness_hours": 26},
 ) }}
@@ -39,5 +40,6 @@ select
     sum(feed_clicks) as feed_clicks,
     sum(case when edits + comments + shares > 0 then 1 else 0 end) as engaged_users,
     sum(dwell_ms) as total_dwell_ms
+    {{ window_partition_column('event_date') }}
 from per_user
 group by event_date, tenant_id, item_id

@@ -1,5 +1,6 @@
 {{ config(
     pre_hook="{{ delete_event_time_window('impression_ts') }}",
+    partition_by=window_partition_by(),
     tags=["event_hour"],
     meta={"freshness_hours": 4},
 ) }}
@@ -54,6 +55,7 @@ select
     c.click_ts,
     coalesce(c.dwell_ms, 0) as dwell_ms,
     g.event_id is not null as engaged
+    {{ window_partition_column('i.event_ts') }}
 from impressions as i
 left join clicks as c
     on c.rec_request_id = i.rec_request_id and c.position = i.position and c.click_ts >= i.event_ts

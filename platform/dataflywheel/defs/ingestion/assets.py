@@ -105,10 +105,11 @@ def raw_events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     malformed rows and files quarantined with a reason. Replaces the hour in one transaction, so
     re-runs are idempotent."""
     hour = context.partition_time_window.start.replace(tzinfo=None)
-    with warehouse.engine() as engine:
+    with warehouse.landing() as engine:
         lateness = timedelta(hours=settings.current().allowed_lateness_hours)
         counts = ingest_hour(engine, settings.current().landing_url, hour, allowed_lateness=lateness)
         volume = _volume_check(counts.loaded, loaded_a_week_earlier(engine, hour))
+        warehouse.publish_raw(engine, hour)
     return dg.MaterializeResult(
         metadata={
             "landed": counts.landed,
@@ -150,7 +151,8 @@ def _directory_spec(key: str | dg.AssetKey, description: str) -> dg.AssetSpec:
 def raw_directory(context: dg.AssetExecutionContext, warehouse: Warehouse):
     """Load one day's directory export; the snapshot date is replaced in one transaction."""
     snapshot = date.fromisoformat(context.partition_key)
-    with warehouse.engine() as engine:
+    with warehouse.landing() as engine:
         rows = load_directory_snapshot(engine, settings.current().landing_url, snapshot)
+        warehouse.publish_raw(engine, snapshot)
     yield dg.MaterializeResult(asset_key=RAW_DIRECTORY_USERS, metadata={"dagster/row_count": rows["directory_users"]})
     yield dg.MaterializeResult(asset_key="raw_directory_items", metadata={"dagster/row_count": rows["directory_items"]})
