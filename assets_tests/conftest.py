@@ -23,6 +23,8 @@ os.environ["DBT_TARGET_PATH"] = str(_SESSION_HOME / "dbt" / "target")
 os.environ["DBT_LOG_PATH"] = str(_SESSION_HOME / "dbt" / "logs")
 os.environ.pop("DATAFLYWHEEL_LANDING_URL", None)
 os.environ.pop("DATAFLYWHEEL_DAGSTER_POSTGRES_URL", None)  # never a developer's own database
+for _engine_setting in ("DATAFLYWHEEL_ENGINE", "DATAFLYWHEEL_SPARK_METASTORE_URI", "DATAFLYWHEEL_RAW_PARQUET"):
+    os.environ.pop(_engine_setting, None)  # DuckDB unless a test chooses Spark
 
 from dataflywheel import settings  # noqa: E402
 from dataflywheel.simulator.config import SimulationConfig  # noqa: E402

@@ -1,5 +1,7 @@
 """Live: a real ``dagster-daemon`` on a fresh home turns the graph by itself once events land, with
-Dagster's instance on SQLite (the default) and on a real PostgreSQL server (production's storage).
+Dagster's instance on SQLite (the default) and on a real PostgreSQL server (production's storage),
+and with the warehouse on Spark (``DATAFLYWHEEL_ENGINE=spark``, a Hive metastore service shared by
+the runs and the dbt they start): the same definitions, one setting apart.
 
 Nothing here launches a run: the daemon's sensors load the landed hours, its automation builds
 everything downstream, its backfill daemon runs the multi-partition requests. The test only
@@ -8,12 +10,15 @@ model of the last hour whose labels are mature, and for the online snapshot.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import time
+from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
+import duckdb
 import pytest
 
 from dataflywheel import settings
@@ -21,6 +26,7 @@ from dataflywheel.defs.partitions import HOUR_KEY
 from dataflywheel.simulator.config import SimulationConfig
 from dataflywheel.simulator.run import deliver_day, land_by_arrival_hour, land_directory
 from dataflywheel.simulator.world import build_world
+from spark_metastore import spark_metastore
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +34,11 @@ HOURS = 5  # arrival hours landed, all closed
 WAIT_SECONDS = 20 * 60
 
 
-def fresh_home_environment(home, dagster_postgres_url: str | None = None) -> dict[str, str]:
-    """This process's environment with a home of its own (nothing of the test session's home)."""
+def fresh_home_environment(home, chosen: dict[str, str]) -> dict[str, str]:
+    """This process's environment with a home of its own (nothing of the test session's home) and the
+    ``chosen`` settings."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("DATAFLYWHEEL_", "DAGSTER_", "DBT_"))}
-    chosen = {"DATAFLYWHEEL_HOME": str(home)}
-    if dagster_postgres_url:
-        chosen["DATAFLYWHEEL_DAGSTER_POSTGRES_URL"] = dagster_postgres_url
-    return {**inherited, **settings.Settings.from_env(chosen).environment()}
+    return {**inherited, **settings.Settings.from_env({"DATAFLYWHEEL_HOME": str(home), **chosen}).environment()}
 
 
 def land_recent_hours(config: settings.Settings, now: datetime) -> list[datetime]:
@@ -69,22 +73,47 @@ def runs_in_postgres(url: str) -> int:
         engine.dispose()
 
 
-@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
-def test_the_daemon_turns_the_graph_by_itself(tmp_path, request, storage):
-    home = tmp_path / "home"
-    server = request.getfixturevalue("postgres_url") if storage == "postgres" else None
-    environment = fresh_home_environment(home, server)
-    config = settings.Settings.from_env(environment)
-    subprocess.run(
-        [str(settings.PROJECT_ROOT / ".venv" / "bin" / "dataflywheel"), "setup"], env=environment, check=True
-    )
-    hours = land_recent_hours(config, datetime.now(timezone.utc))
-    mature = hours[-1] - timedelta(hours=config.label_delay_hours)  # the newest hour whose labels are complete
+@pytest.mark.parametrize("deployment", ["sqlite", "postgres", "spark"])
+def test_the_daemon_turns_the_graph_by_itself(tmp_path, request, deployment):
+    home, chosen, server = tmp_path / "home", {}, None
+    if deployment == "postgres":
+        chosen["DATAFLYWHEEL_DAGSTER_POSTGRES_URL"] = server = request.getfixturevalue("postgres_url")
+    with ExitStack() as stack:
+        if deployment == "spark":
+            if shutil.which("java") is None:
+                pytest.skip("Spark needs Java 17 (Debian: default-jre-headless; .ci/run installs it)")
+            uri = stack.enter_context(spark_metastore(fresh_home_environment(home, {}), tmp_path / "metastore.log"))
+            chosen |= {"DATAFLYWHEEL_ENGINE": "spark", "DATAFLYWHEEL_SPARK_METASTORE_URI": uri}
+        environment = fresh_home_environment(home, chosen)
+        config = settings.Settings.from_env(environment)
+        subprocess.run(
+            [str(settings.PROJECT_ROOT / ".venv" / "bin" / "dataflywheel"), "setup"], env=environment, check=True
+        )
+        hours = land_recent_hours(config, datetime.now(timezone.utc))
+        turn_the_graph(environment, config, hours, tmp_path / "daemon.log")
+        if server:  # the runs, sensors' ticks and events went to the server, not to SQLite files
+            with settings.dagster_instance(config) as instance:
+                assert runs_in_postgres(server) == len(instance.get_runs()) > len(hours)
+            assert not list((home / "dagster").rglob("*.db"))
+        if deployment == "spark":  # the models, features and examples are Spark's tables, not DuckDB's
+            with duckdb.connect(str(config.warehouse_path), read_only=True) as warehouse:
+                schemas = {
+                    row[0] for row in warehouse.sql("SELECT DISTINCT table_schema FROM duckdb_tables()").fetchall()
+                }
+            assert schemas == {"raw"}, schemas
+            spark_tables = home / "spark" / "warehouse"
+            for table in ("main.db/fct_rec_impressions", "main.db/dim_items", "training.db/training_examples"):
+                assert list((spark_tables / table).rglob("*.parquet")), table
 
+
+def turn_the_graph(environment: dict[str, str], config: settings.Settings, hours: list[datetime], log) -> None:
+    """Start the daemon and wait, bounded, until it has built the model of the newest hour whose labels
+    are complete and the online snapshot, with no failed run on the way."""
+    mature = hours[-1] - timedelta(hours=config.label_delay_hours)
     daemon = subprocess.Popen(
         [str(settings.PROJECT_ROOT / ".venv" / "bin" / "dagster-daemon"), "run", "-m", "dataflywheel.definitions"],
         env=environment,
-        stdout=open(tmp_path / "daemon.log", "w"),
+        stdout=open(log, "w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -95,7 +124,7 @@ def test_the_daemon_turns_the_graph_by_itself(tmp_path, request, storage):
                 materialized(instance, "ranker_model", mature.strftime(HOUR_KEY))
                 and materialized(instance, "online_features")
             ):
-                assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
+                assert daemon.poll() is None, log.read_text()[-3000:]
                 time.sleep(10)
             failed = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
             assert not failed, [run.job_name for run in failed]
@@ -106,9 +135,6 @@ def test_the_daemon_turns_the_graph_by_itself(tmp_path, request, storage):
             assert chain and chain[-1] == mature.strftime(HOUR_KEY), chain
             assert materialized(instance, "online_features")
             assert materialized(instance, "dim_items")
-            if server:  # the runs, sensors' ticks and events went to the server, not to SQLite files
-                assert runs_in_postgres(server) == len(instance.get_runs()) > len(hours)
-                assert not list((home / "dagster").rglob("*.db"))
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=60)

@@ -56,6 +56,7 @@ def build_tiles(engine: Engine, hour: datetime, items_table: str = "main.dim_ite
                 f"hour = {sql_timestamp(hour)}",
                 tile_sql(tile, hour, items_table),
                 [name for name, _ in tile_columns(tile)],
+                partition=("hour", sql_timestamp(hour)),
             )
             for tile in tiles
         }
@@ -109,6 +110,7 @@ def build_feature_rows(engine: Engine, hour: datetime, views=VIEWS) -> dict[str,
                 f"feature_ts = {feature_ts}",
                 feature_rows_sql(view, hour),
                 [name for name, _ in view.columns],
+                partition=("feature_ts", feature_ts),
             )
             for view in views
         }

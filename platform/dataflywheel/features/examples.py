@@ -35,13 +35,21 @@ def build_examples(engine: Engine, hour: datetime, marts: str = "main", views=VI
     ensure_feature_tables(engine, views)
     examples = derive(
         engine.frame(examples_sql(engine, hour, hour + timedelta(hours=1), marts, views)), "impression_ts"
-    )
+    ).with_columns(impression_hour=pl.lit(hour, pl.Datetime("us")))  # the partition it is replaced as
     # A table an older version created gets the columns added since: examples stay appendable.
-    engine.ensure_table(TABLE, [(name, sql_type(dtype)) for name, dtype in examples.schema.items()])
+    columns = [(name, sql_type(dtype)) for name, dtype in examples.schema.items()]
+    engine.ensure_table(TABLE, columns, partitioned_by="impression_hour")
+    # By impression time, not impression_hour: rows of an older version have none.
     hour_of = f"impression_ts >= {sql_timestamp(hour)} AND impression_ts < {sql_timestamp(hour + timedelta(hours=1))}"
     listed = ", ".join(examples.columns)
     with engine.registered("built_examples", examples), engine.transaction():
-        return engine.replace_rows(TABLE, hour_of, f"SELECT {listed} FROM built_examples", examples.columns)
+        return engine.replace_rows(
+            TABLE,
+            hour_of,
+            f"SELECT {listed} FROM built_examples",
+            examples.columns,
+            partition=("impression_hour", sql_timestamp(hour)),
+        )
 
 
 def impressions_between(engine: Engine, start: datetime, end: datetime, marts: str = "main") -> int:

@@ -100,7 +100,9 @@ class DuckDBEngine:
             if name not in have:
                 self.con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
 
-    def replace_rows(self, table: str, where: str, select: str, columns: Sequence[str]) -> int:
+    def replace_rows(
+        self, table: str, where: str, select: str, columns: Sequence[str], partition: tuple[str, str] | None = None
+    ) -> int:
         self.con.execute(f"DELETE FROM {table} WHERE {where}")
         self.con.execute(f"INSERT INTO {table} ({', '.join(columns)}) {select}")
         return self.scalar(f"SELECT count(*) FROM {table} WHERE {where}")

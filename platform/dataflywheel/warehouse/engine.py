@@ -64,9 +64,13 @@ class Engine(Protocol):
         ``partitioned_by``: the column whose values :meth:`replace_rows` replaces one at a time
         (an engine of files lays the table out by it; DuckDB needs nothing)."""
 
-    def replace_rows(self, table: str, where: str, select: str, columns: Sequence[str]) -> int:
+    def replace_rows(
+        self, table: str, where: str, select: str, columns: Sequence[str], partition: tuple[str, str] | None = None
+    ) -> int:
         """Delete the rows matching ``where`` and insert ``select`` into ``columns``: one
-        partition replaced (wrap several in :meth:`transaction`). Rows now matching ``where``."""
+        partition replaced (wrap several in :meth:`transaction`). Rows now matching ``where``.
+        ``partition`` (column, SQL literal): the partition ``where`` selects, in a table partitioned
+        by that column (``ensure_table(partitioned_by=...)``); engines without DELETE overwrite it."""
 
     def append_frame(self, table: str, frame: pl.DataFrame) -> None:
         """Insert a frame's rows, matching columns by name."""

@@ -7,10 +7,10 @@ Iceberg jars cannot be fetched here), so two things differ from DuckDB, by desig
   a step that fails half-way leaves the tables it finished replaced, and its re-run replaces
   them again (every write here is a replacement, so re-runs converge).
 - No DELETE. ``replace_rows`` overwrites a static partition where the table is partitioned by
-  the column ``where`` names (``ensure_table(..., partitioned_by=...)``: the feature tables).
-  Otherwise (the training examples, replaced by impression-time range) it writes the table's
-  new contents to a new folder and points the table at it: never a moment without the old
-  rows, but its cost follows the table, not the hour.
+  the column its ``partition`` names (``ensure_table(..., partitioned_by=...)``: the feature
+  tiles and rows, the training examples by impression hour). Otherwise (a table an older
+  version made unpartitioned) it writes the table's new contents to a new folder and points the
+  table at it: never a moment without the old rows, but its cost follows the table, not the hour.
 
 Landed files load on DuckDB only (``raw_events``); Spark starts from the raw layer's Parquet.
 
@@ -21,7 +21,6 @@ so the platform's Python steps and its dbt models see the same metastore and war
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Sequence
@@ -93,10 +92,14 @@ class SparkEngine:
         self._sql(sql, params).collect()
 
     def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        return self._sql(sql, params).collect()[0][0]
+        return self.frame(sql, params).row(0)[0]
 
     def frame(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
-        return pl.from_arrow(self._sql(sql, params).toArrow())
+        """Rows as polars, timestamps naive UTC as on DuckDB (Spark's functions such as date_trunc
+        return zoned timestamps even on TIMESTAMP_NTZ columns)."""
+        frame = pl.from_arrow(self._sql(sql, params).toArrow())
+        zoned = [n for n, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone is not None]
+        return frame.with_columns(pl.col(zoned).dt.convert_time_zone("UTC").dt.replace_time_zone(None))
 
     def transaction(self):
         return nullcontext()  # see the module's docstring: each partition commits alone
@@ -119,12 +122,14 @@ class SparkEngine:
         if missing:  # a table an older version created gets the columns added since
             self.spark.sql(f"ALTER TABLE {table} ADD COLUMNS ({_defined(missing)})")
 
-    def replace_rows(self, table: str, where: str, select: str, columns: Sequence[str]) -> int:
+    def replace_rows(
+        self, table: str, where: str, select: str, columns: Sequence[str], partition: tuple[str, str] | None = None
+    ) -> int:
         # The select's columns are positional, as in INSERT; the table may have more (added since).
         rows = self._aligned(self.spark.sql(select).toDF(*columns), table)
-        partition = self._static_partition(table, where)
-        if partition is not None:
-            name, value = partition
+        partitioned_by = [c.name for c in self.spark.catalog.listColumns(table) if c.isPartition]
+        if partition is not None and partitioned_by == [partition[0]]:
+            name, value = partition  # the rows replacing it all have that value: they are written into it
             rows.drop(name).createOrReplaceTempView("_replacing")
             listed = ", ".join(f"`{c}`" for c in rows.columns if c != name)
             self.spark.sql(
@@ -145,15 +150,6 @@ class SparkEngine:
         self.spark.catalog.refreshTable(table)
         shutil.rmtree(old.removeprefix("file:"), ignore_errors=True)
 
-    def _static_partition(self, table: str, where: str) -> tuple[str, str] | None:
-        """(column, literal) when ``where`` is ``column = literal`` on the table's partition column.
-        The rows replacing it must all have that value (they are written into that partition)."""
-        match = re.fullmatch(r"\s*(\w+)\s*=\s*(.+?)\s*", where)
-        if not match:
-            return None
-        partitions = [c.name for c in self.spark.catalog.listColumns(table) if c.isPartition]
-        return (match[1], match[2]) if partitions == [match[1]] else None
-
     def _aligned(self, rows, table: str):
         """``rows`` with the table's columns in its order and types (NULL for one ``rows`` lacks)."""
         from pyspark.sql import functions as F
@@ -169,18 +165,28 @@ class SparkEngine:
         raise _loads_on_duckdb()  # its one caller records rejected landed files
 
     def as_of_join_sql(self, left: str, left_ts: str, joins: Sequence[AsOfJoin]) -> str:
-        # A lateral subquery per join: for each left row, the right rows of its key up to its time,
-        # the latest first. (Spark has no ASOF JOIN; a lateral LIMIT 1 keeps duplicate left rows.)
-        clauses, columns = [], []
+        # Spark has no ASOF JOIN, and plans a lateral "latest row first, LIMIT 1" as a nested loop of
+        # every left time with every candidate row. Instead, per join, one sort: the left rows and the
+        # right rows in one stream by key and time, each left row taking the last right row at or
+        # before its time (right rows first among equal times), carried as a struct.
+        query = f"SELECT * FROM {left}"
         for n, join in enumerate(joins):
             alias = f"j{n}"
-            on = " AND ".join(f"r.{b} = l.{a}" for a, b in join.keys)
-            clauses.append(
-                f"""LEFT JOIN LATERAL (SELECT * FROM {join.right} r WHERE {on} AND r.{join.right_ts} <= l.{left_ts}
-                    ORDER BY r.{join.right_ts} DESC LIMIT 1) {alias}"""
-            )
-            columns += [f"{expression.format(r=alias)} AS {name}" for name, expression in join.columns]
-        return f"SELECT l.*, {', '.join(columns)} FROM {left} l {' '.join(clauses)}"
+            left_keys = ", ".join(f"l.{a} AS _k{i}" for i, (a, _) in enumerate(join.keys))
+            right_keys = ", ".join(f"r.{b} AS _k{i}" for i, (_, b) in enumerate(join.keys))
+            present = " AND ".join(f"r.{b} IS NOT NULL" for _, b in join.keys)
+            by_key = ", ".join(f"_k{i}" for i in range(len(join.keys)))
+            columns = ", ".join(f"{expression.format(r=alias)} AS {name}" for name, expression in join.columns)
+            query = f"""SELECT l.*, {columns} FROM (
+                SELECT _side, _left AS l, last(_right, true) OVER (PARTITION BY {by_key} ORDER BY _t, _side
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS {alias}
+                FROM (SELECT {left_keys}, l.{left_ts} AS _t, 1 AS _side, struct(l.*) AS _left, NULL AS _right
+                      FROM ({query}) l
+                      UNION ALL
+                      SELECT {right_keys}, r.{join.right_ts} AS _t, 0 AS _side, NULL AS _left, struct(r.*) AS _right
+                      FROM {join.right} r WHERE {present})
+            ) WHERE _side = 1"""
+        return query
 
     def materialized(self, name: str, query: str) -> str:
         return f"{name} AS ({query})"
