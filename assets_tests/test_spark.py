@@ -133,9 +133,12 @@ def test_feature_rows_training_examples_and_the_snapshot_are_the_same_on_spark(l
         build_examples(engine, example_hours[0])
         on_spark = build_python_side(engine, arrival_hours.to_list(), example_hours, loaded["home"] / "online-spark")
         sampled = [sample_examples(engine, example_hours[0], example_hours[-1], 200, seed=3) for _ in range(2)]
+        logged = """'{"p_click": 0.1, "fallback_from": "7"}'"""  # a served impression's properties
+        fields = [engine.scalar(f"SELECT {engine.json_text_sql(logged, f)}") for f in ("fallback_from", "absent")]
         hourly = (f"{SCHEMA}.{TILES[0].table}", TABLE)
         partitions = [engine.frame(f"SHOW PARTITIONS {table}").height for table in hourly]
     assert partitions == [len(arrival_hours), len(example_hours)]  # one partition per hour, replaced in place
+    assert fields == ["7", None]  # what the canary reads of the logged properties
 
     assert on_spark.keys() == on_duckdb.keys() and len(on_duckdb) == len(TILES) + len(VIEWS) + 1 + 2 + len(VIEWS)
     for table, rows in on_duckdb.items():

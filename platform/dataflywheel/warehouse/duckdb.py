@@ -170,6 +170,9 @@ class DuckDBEngine:
     def is_json_sql(self, text: str) -> str:
         return f"json_valid({text})"
 
+    def json_text_sql(self, document: str, field: str) -> str:
+        return f"json_extract_string({document}, '$.{field}')"
+
     def seconds_between_sql(self, later: str, earlier: str) -> str:
         return f"epoch({later} - {earlier})"
 

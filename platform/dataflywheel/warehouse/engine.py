@@ -121,6 +121,9 @@ class Engine(Protocol):
     def is_json_sql(self, text: str) -> str:
         """True where ``text`` is a valid JSON document (NULL for NULL)."""
 
+    def json_text_sql(self, document: str, field: str) -> str:
+        """The top-level ``field`` of the JSON object ``document``, as text (NULL where absent)."""
+
     def seconds_between_sql(self, later: str, earlier: str) -> str:
         """``later - earlier`` in seconds, fractional, for two TIMESTAMPs."""
 

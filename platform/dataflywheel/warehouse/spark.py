@@ -200,6 +200,9 @@ class SparkEngine:
     def sample_sql(self, source: str, rows: int, seed: int, key: str) -> str:
         return f"SELECT * FROM {source} ORDER BY xxhash64({key}, {int(seed)}) LIMIT {int(rows)}"
 
+    def json_text_sql(self, document: str, field: str) -> str:
+        return f"get_json_object({document}, '$.{field}')"
+
     def parquet_sql(self, paths: Sequence[str | Path]) -> str:
         return "(" + " UNION ALL ".join(f"SELECT * FROM parquet.`{p}`" for p in paths) + ")"
 

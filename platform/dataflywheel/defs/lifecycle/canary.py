@@ -164,7 +164,7 @@ def canary_verdict(warehouse: Warehouse, model_registry: ModelRegistry) -> dg.Ma
                 ), started AS (
                     SELECT min(impression_ts) AS at FROM arm
                     WHERE model_version = '{version}'
-                       OR json_extract_string(properties, '$.fallback_from') = '{version}'
+                       OR {engine.json_text_sql("properties", "fallback_from")} = '{version}'
                 )
                 SELECT arm.* FROM arm, started WHERE impression_ts >= started.at"""
         )
