@@ -1,7 +1,8 @@
-"""Live: a real ``dagster-daemon`` on a fresh home turns the graph by itself once events land, with
-Dagster's instance on SQLite (the default) and on a real PostgreSQL server (production's storage),
-and with the warehouse on Spark (``DATAFLYWHEEL_ENGINE=spark``, a Hive metastore service shared by
-the runs and the dbt they start): the same definitions, one setting apart.
+"""Live: a real ``dagster-daemon`` on a fresh home turns the graph by itself once events land, in
+two deployments of the same definitions, settings apart: the embedded default (Dagster's
+instance on SQLite, landing in a folder, the warehouse in DuckDB) and the distributed one (the
+instance on a real PostgreSQL server, landing on an S3 API, the warehouse on Spark with a Hive
+metastore service shared by the runs and the dbt they start).
 
 Nothing here launches a run: the daemon's sensors load the landed hours, its automation builds
 everything downstream, its backfill daemon runs the multi-partition requests. The test only
@@ -73,17 +74,21 @@ def runs_in_postgres(url: str) -> int:
         engine.dispose()
 
 
-@pytest.mark.parametrize("deployment", ["sqlite", "postgres", "spark"])
+@pytest.mark.parametrize("deployment", ["embedded", "distributed"])
 def test_the_daemon_turns_the_graph_by_itself(tmp_path, request, deployment):
-    home, chosen, server = tmp_path / "home", {}, None
-    if deployment == "postgres":
-        chosen["DATAFLYWHEEL_DAGSTER_POSTGRES_URL"] = server = request.getfixturevalue("postgres_url")
+    home, chosen = tmp_path / "home", {}
     with ExitStack() as stack:
-        if deployment == "spark":
+        if deployment == "distributed":
             if shutil.which("java") is None:
                 pytest.skip("Spark needs Java 17 (Debian: default-jre-headless; .ci/run installs it)")
+            server = request.getfixturevalue("postgres_url")
             uri = stack.enter_context(spark_metastore(fresh_home_environment(home, {}), tmp_path / "metastore.log"))
-            chosen |= {"DATAFLYWHEEL_ENGINE": "spark", "DATAFLYWHEEL_SPARK_METASTORE_URI": uri}
+            chosen = {
+                "DATAFLYWHEEL_DAGSTER_POSTGRES_URL": server,
+                "DATAFLYWHEEL_LANDING_URL": request.getfixturevalue("s3_landing"),
+                "DATAFLYWHEEL_ENGINE": "spark",
+                "DATAFLYWHEEL_SPARK_METASTORE_URI": uri,
+            }
         environment = fresh_home_environment(home, chosen)
         config = settings.Settings.from_env(environment)
         subprocess.run(
@@ -91,15 +96,15 @@ def test_the_daemon_turns_the_graph_by_itself(tmp_path, request, deployment):
         )
         hours = land_recent_hours(config, datetime.now(timezone.utc))
         turn_the_graph(environment, config, hours, tmp_path / "daemon.log")
-        if server:  # the runs, sensors' ticks and events went to the server, not to SQLite files
+        if deployment == "distributed":
+            # The runs, sensors' ticks and events went to the server, not to SQLite files.
             with settings.dagster_instance(config) as instance:
                 assert runs_in_postgres(server) == len(instance.get_runs()) > len(hours)
             assert not list((home / "dagster").rglob("*.db"))
-        if deployment == "spark":  # the models, features and examples are Spark's tables, not DuckDB's
+            assert not (home / "landing").exists()  # landed on the S3 API only
+            # The models, features and examples are Spark's tables; DuckDB holds the loaded raw tables.
             with duckdb.connect(str(config.warehouse_path), read_only=True) as warehouse:
-                schemas = {
-                    row[0] for row in warehouse.sql("SELECT DISTINCT table_schema FROM duckdb_tables()").fetchall()
-                }
+                schemas = {row[0] for row in warehouse.sql("SELECT schema_name FROM duckdb_tables()").fetchall()}
             assert schemas == {"raw"}, schemas
             spark_tables = home / "spark" / "warehouse"
             for table in ("main.db/fct_rec_impressions", "main.db/dim_items", "training.db/training_examples"):
