@@ -39,7 +39,8 @@ def fresh_home_environment(home, chosen: dict[str, str]) -> dict[str, str]:
     """This process's environment with a home of its own (nothing of the test session's home) and the
     ``chosen`` settings."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("DATAFLYWHEEL_", "DAGSTER_", "DBT_"))}
-    return {**inherited, **settings.Settings.from_env({"DATAFLYWHEEL_HOME": str(home), **chosen}).environment()}
+    named = {"DATAFLYWHEEL_HOME": str(home), **chosen}
+    return {**inherited, **settings.Settings.from_env(named).environment(), **chosen}
 
 
 def land_recent_hours(config: settings.Settings, now: datetime) -> list[datetime]:
