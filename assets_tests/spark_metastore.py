@@ -22,9 +22,10 @@ def spark_metastore(environment: dict[str, str], log: Path):
     """The service of the home ``environment`` names, running; its thrift:// URI."""
     port = free_port()
     command = [str(settings.PROJECT_ROOT / ".venv" / "bin" / "dataflywheel"), "spark-metastore", "--port", str(port)]
-    service = subprocess.Popen(
-        command, env=environment, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True
-    )
+    with open(log, "wb") as output:
+        service = subprocess.Popen(
+            command, env=environment, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def listening() -> bool:
         assert service.poll() is None, log.read_text(errors="replace")[-3000:]

@@ -73,12 +73,17 @@ def loaded(tmp_path_factory):
         exported = export_raw_layer(engine, home / "raw")
     environment = {**os.environ, **settings.Settings.from_env({"DATAFLYWHEEL_HOME": str(home)}).environment()}
     environment["DATAFLYWHEEL_WAREHOUSE"] = warehouse
-    # Built whole, then the day's window rebuilt as Dagster's hourly and daily runs do (incremental:
-    # DuckDB deletes the window and appends, Spark overwrites the window's partitions).
+    # Built whole, then windows rebuilt as Dagster's daily and hourly runs do (incremental: DuckDB
+    # deletes the window and appends, Spark overwrites the window's hour partitions): the day, and
+    # three hours of labels in the middle of it (an overwrite of more than the window loses the rest).
     day = json.dumps({"min_ts": f"{config.start} 00:00:00", "max_ts": f"{config.start + timedelta(days=1)} 00:00:00"})
+    hours = json.dumps({"min_ts": f"{config.start} 10:00:00", "max_ts": f"{config.start} 13:00:00"})
     for target in ("duckdb", "spark"):
-        windowed = ["run", "--select", "tag:event_time tag:event_hour", "--vars", day]
-        for command in (["build", "--full-refresh"], windowed):
+        for command in (
+            ["build", "--full-refresh"],
+            ["run", "--select", "tag:event_time", "--vars", day],
+            ["run", "--select", "tag:event_hour", "--vars", hours],
+        ):
             result = subprocess.run(
                 [DBT_EXECUTABLE, *command, "--target", target],
                 cwd=settings.DBT_PROJECT_DIR,

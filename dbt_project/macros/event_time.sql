@@ -18,7 +18,9 @@
     Spark (Parquet tables: no DELETE): the model carries the hour of its window column as a
     partition column, `_window_hour`, and dbt-spark's insert_overwrite replaces the partitions the
     run writes (dbt_project.yml). An hour of the window the run writes no row for keeps its old
-    rows there: a day whose events were all removed since is not emptied. -#}
+    rows: an hour whose every row is gone or moved since (a late event moving a session's start
+    into an earlier hour, when no other session starts in its old hour) keeps them, a duplicate
+    on Spark that DuckDB's delete would not leave. -#}
 {% macro delete_event_time_window(column) %}
     {{ return(adapter.dispatch('delete_event_time_window')(column)) }}
 {% endmacro %}

@@ -11,6 +11,7 @@ their partition here after loading it.
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, datetime
 from pathlib import Path
 
@@ -51,7 +52,10 @@ def _give_every_table_a_schema(engine: Engine, root: Path) -> None:
 
 
 def export_raw_layer(engine: Engine, root: Path) -> dict[str, int]:
-    """Every partition of every raw table (a whole warehouse's raw layer at once); rows per table."""
+    """Every partition of every raw table (a whole warehouse's raw layer at once, replacing what
+    ``root`` held: no file of a partition gone since stays); rows per table."""
+    for table in PARTITION_COLUMNS:
+        shutil.rmtree(root / table, ignore_errors=True)
     exported = dict.fromkeys(PARTITION_COLUMNS, 0)
     for column in sorted(set(PARTITION_COLUMNS.values())):
         partitions = set()

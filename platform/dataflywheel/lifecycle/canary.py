@@ -45,7 +45,7 @@ class CanaryRules:
     max_fallback_rate: float = 0.01  # share of the challenger's lists it failed to score
     max_tail_ratio: float = 2.0  # challenger's tail scoring time over the champion's, at most (plus 5 ms)
     # The tail is the p99 once each arm has this many lists (five of them above it); before, the p90: a
-    # p99 of ~100 lists is their slowest one, and one stalled request on a busy machine breached it.
+    # p99 of ~150 lists rests on their two slowest, and two stalled requests on a busy machine breach it.
     p99_min_lists: int = 500
     # The challenger's calibration error (|log predicted / observed clicks|) at most the champion's
     # plus log(this): no worse by more than this factor. A guardrail against gross breakage (a wrong

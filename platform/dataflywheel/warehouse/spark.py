@@ -136,9 +136,9 @@ class SparkEngine:
                 f"INSERT OVERWRITE {table} PARTITION (`{name}` = {value}) ({listed}) SELECT {listed} FROM _replacing"
             )
             self.spark.catalog.dropTempView("_replacing")
-        else:
-            kept = self.spark.table(table).where(f"NOT coalesce({where}, false)")
-            self._swap_contents(table, kept.unionByName(rows))
+            return self.scalar(f"SELECT count(*) FROM {table} WHERE `{name}` = {value}")  # one partition read
+        kept = self.spark.table(table).where(f"NOT coalesce({where}, false)")
+        self._swap_contents(table, kept.unionByName(rows))
         return self.scalar(f"SELECT count(*) FROM {table} WHERE {where}")
 
     def _swap_contents(self, table: str, contents) -> None:
@@ -174,7 +174,8 @@ class SparkEngine:
             alias = f"j{n}"
             left_keys = ", ".join(f"l.{a} AS _k{i}" for i, (a, _) in enumerate(join.keys))
             right_keys = ", ".join(f"r.{b} AS _k{i}" for i, (_, b) in enumerate(join.keys))
-            present = " AND ".join(f"r.{b} IS NOT NULL" for _, b in join.keys)
+            # Right rows without a key or a time match nothing (as in DuckDB's ASOF JOIN).
+            present = " AND ".join(f"r.{c} IS NOT NULL" for c in [*(b for _, b in join.keys), join.right_ts])
             by_key = ", ".join(f"_k{i}" for i in range(len(join.keys)))
             columns = ", ".join(f"{expression.format(r=alias)} AS {name}" for name, expression in join.columns)
             query = f"""SELECT l.*, {columns} FROM (

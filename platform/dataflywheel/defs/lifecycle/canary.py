@@ -144,7 +144,7 @@ def ranker_canary(context: dg.AssetExecutionContext, config: CanaryConfig, model
     # After every hour of examples: a verdict older than a few hours means canaries go unjudged.
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=6)),
     description="While a canary runs: both arms' served lists with mature labels, compared by an always-valid "
-    "sequential test (clicks and engagements per list) and guardrails (errors, scoring p99, calibration). "
+    "sequential test (clicks and engagements per list) and guardrails (errors, scoring tail, calibration). "
     "canary_sensor acts on the verdict.",
 )
 def canary_verdict(warehouse: Warehouse, model_registry: ModelRegistry) -> dg.MaterializeResult:
