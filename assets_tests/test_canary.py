@@ -3,6 +3,7 @@ and the target propensities the off-policy gate replays with."""
 
 from collections import Counter
 from dataclasses import replace
+from datetime import datetime, timezone
 
 import numpy as np
 import orjson
@@ -10,7 +11,7 @@ import polars as pl
 import pytest
 
 from dataflywheel.lifecycle.canary import Arm, CanaryRules, arms, decide, in_canary, served_lists
-from dataflywheel.lifecycle.sequential import msprt
+from dataflywheel.lifecycle.sequential import msprt, msprt_over_time
 from dataflywheel.serving.recommend import explore, slot_propensity
 
 RULES = CanaryRules()
@@ -24,7 +25,9 @@ def _clicks(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
 def _arm(
     clicks: np.ndarray, predicted_ratio: float = 1.0, fallbacks: int = 0, ms: float = 3.0, new: float = 0.25
 ) -> Arm:
-    return Arm(clicks, clicks * 0.4, clicks * predicted_ratio, np.full(len(clicks), ms), fallbacks, new)
+    """One arm's lists, served evenly over the canary (the two arms interleave)."""
+    served_at = np.linspace(0.0, 3_600.0, len(clicks))
+    return Arm(served_at, clicks, clicks * 0.4, clicks * predicted_ratio, np.full(len(clicks), ms), fallbacks, new)
 
 
 def _first_rejection(a: np.ndarray, b: np.ndarray, looks: range, test) -> int | None:
@@ -57,6 +60,35 @@ def test_a_real_difference_is_found_and_its_interval_holds_it():
     assert n is not None and n < 3_000
     result = msprt(a, b, tau=0.1)
     assert result.difference > 0 and result.ci_low <= 0.2 <= result.ci_high
+
+
+def test_looking_after_every_list_keeps_the_false_alarm_rate_at_alpha():
+    """The verdict's form of the test: every list a look, from the first hundred per arm on."""
+    rng = np.random.default_rng(13)
+    alarms = 0
+    for _ in range(300):
+        a, b = _clicks(rng, 3_000, 0.07), _clicks(rng, 3_000, 0.07)
+        alarms += msprt_over_time(a, rng.random(3_000), b, rng.random(3_000), 0.1, first_look=100).significant(0.05)
+    assert alarms / 300 <= 0.05
+
+
+def test_a_difference_clear_early_is_not_forgotten_when_it_fades():
+    """A champion that was far worse for the canary's first hours and then caught up (its chain
+    learned): on all the lists at once the difference is gone, but the test stopped when it was clear,
+    and every later verdict reads that same look."""
+    rng = np.random.default_rng(12)
+    champion_at, challenger_at = rng.random(1_500), rng.random(1_500)
+    champion = np.where(champion_at < 0.15, _clicks(rng, 1_500, 0.02), _clicks(rng, 1_500, 0.075))
+    challenger = _clicks(rng, 1_500, 0.07)
+    assert not msprt(champion, challenger, tau=0.1).significant(0.05)  # a verdict on all lists at once
+    result = msprt_over_time(champion, champion_at, challenger, challenger_at, 0.1, first_look=100)
+    assert result.significant(0.05) and result.difference > 0 and result.n_challenger < 300
+
+    def arm(served_at: np.ndarray, clicks: np.ndarray) -> Arm:
+        return replace(_arm(clicks[np.argsort(served_at)]), served_at=np.sort(served_at))
+
+    decision = decide(arm(champion_at, champion), arm(challenger_at, challenger), RULES)
+    assert decision.action == "promote" and f"at {result.n_challenger} challenger lists" in decision.summary()
 
 
 def test_a_miscalibrated_challenger_is_rolled_back_even_with_the_same_clicks():
@@ -159,7 +191,8 @@ def test_target_propensities_are_the_frequencies_the_policy_shows_items_with(eps
 def test_logged_impressions_become_one_row_per_list_and_fallbacks_count_against_the_challenger():
     def impression(request, version, clicked, segment, p_click, fallback=None):
         properties = {"p_click": p_click, "scoring_ms": 2.5, "fallback_from": fallback, "features": {}}
-        return (request, version, clicked, False, segment, orjson.dumps(properties).decode())
+        served_at = datetime(2024, 5, 1, 10, ord(request[0]) - ord("a"))
+        return (request, served_at, version, clicked, False, segment, orjson.dumps(properties).decode())
 
     rows = [
         impression("a", "7", True, "new", 0.2),
@@ -168,11 +201,12 @@ def test_logged_impressions_become_one_row_per_list_and_fallbacks_count_against_
         impression("b", "9", True, "new", 0.3),
         impression("c", "7", False, "new", 0.1, fallback="9"),  # the challenger failed: the champion served it
     ]
-    columns = ["rec_request_id", "model_version", "clicked", "engaged", "item_segment", "properties"]
+    columns = ["rec_request_id", "impression_ts", "model_version", "clicked", "engaged", "item_segment", "properties"]
     lists = served_lists(pl.DataFrame(rows, schema=columns, orient="row"))
     assert sorted(lists.get_column("rec_request_id")) == ["a", "b", "c"]
     champion, challenger = arms(lists, "9")
     assert champion.clicks.tolist() == [1.0] and champion.predicted_clicks.tolist() == pytest.approx([0.3])
+    assert champion.served_at.tolist() == [datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc).timestamp()]
     assert challenger.clicks.tolist() == [1.0] and challenger.predicted_clicks.tolist() == pytest.approx([0.6])
     assert challenger.fallbacks == 1 and challenger.lists == 2
     assert champion.new_item_share == 0.5 and challenger.new_item_share == 0.5

@@ -586,6 +586,35 @@ class FailingRanker(Ranker):
         raise RuntimeError("broken challenger")
 
 
+def test_the_canary_sensor_acts_on_a_decisive_verdict_even_when_a_later_one_landed_before_its_tick(demo):
+    """Verdicts land every hour; the sensor ticks once a minute at best, and a slow tick may find
+    several: a promotion followed by an undecided verdict is still carried out, once."""
+    _, _, defs, instance = demo
+    registry = model_registry().get()
+    version = str(registry.register(registry.load(registry.alias(CHAMPION).version), {}, {}, alias=CHALLENGER).version)
+    sensor = defs.resolve_sensor_def("canary_sensor")
+
+    def tick(cursor: str | None):
+        return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor))
+
+    def verdict(action: str, reasons: str) -> None:
+        metadata = {"challenger_version": int(version), "action": action, "reasons": reasons, "challenger_lists": 300}
+        instance.report_runless_asset_event(dg.AssetMaterialization("canary_verdict", metadata=metadata))
+
+    try:
+        registry.client.set_model_version_tag(MODEL_NAME, version, CANARY_TAG, RUNNING)
+        cursor = tick(None).cursor  # every verdict so far read
+        verdict("promote", "clicks per list +0.300")
+        verdict("continue", "no decision yet")
+        acted = tick(cursor)
+        assert [r.run_config["ops"]["conclude_canary"]["config"] for r in acted.run_requests] == [
+            {"version": version, "action": "promote", "reason": "clicks per list +0.300"}
+        ]
+        assert tick(acted.cursor).run_requests == []  # read once
+    finally:
+        registry.client.set_model_version_tag(MODEL_NAME, version, CANARY_TAG, "ended")
+
+
 def test_a_canary_serves_its_share_of_users_and_a_failing_challenger_costs_no_request(demo):
     from dataflywheel.features.online import USER_DIRECTORY
     from dataflywheel.lifecycle.canary import SHARE_TAG, in_canary

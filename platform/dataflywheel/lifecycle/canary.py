@@ -25,7 +25,7 @@ import numpy as np
 import orjson
 import polars as pl
 
-from dataflywheel.lifecycle.sequential import SequentialResult, msprt
+from dataflywheel.lifecycle.sequential import SequentialResult, msprt_over_time
 
 CANARY_TAG = "canary"
 RUNNING, PROMOTED, ROLLED_BACK, SUPERSEDED = "running", "promoted", "rolled_back", "superseded"
@@ -71,8 +71,9 @@ def in_canary(user_id: str, challenger_version: str, share: float) -> bool:
 
 @dataclass(frozen=True)
 class Arm:
-    """Per served list of one arm: outcomes and what the service logged with it."""
+    """Per served list of one arm, in the order served: outcomes and what the service logged with it."""
 
+    served_at: np.ndarray  # seconds: the sequential test looks at the two arms' lists in this order
     clicks: np.ndarray
     engaged: np.ndarray
     predicted_clicks: np.ndarray  # the sum of the list's logged P(click)
@@ -98,11 +99,12 @@ class Arm:
 
 
 def served_lists(impressions: pl.DataFrame) -> pl.DataFrame:
-    """Impressions (``rec_request_id``, ``model_version``, ``clicked``, ``engaged``, ``item_segment``,
-    ``properties``) to one row per list: its model, clicks, engagements, predicted clicks, scoring
-    time, fallback, slots and new items shown."""
+    """Impressions (``rec_request_id``, ``impression_ts``, ``model_version``, ``clicked``, ``engaged``,
+    ``item_segment``, ``properties``) to one row per list: when it was served, its model, clicks,
+    engagements, predicted clicks, scoring time, fallback, slots and new items shown."""
     logged = [orjson.loads(p) if p else {} for p in impressions.get_column("properties")]
-    frame = impressions.select("rec_request_id", "model_version", "clicked", "engaged", "item_segment").with_columns(
+    columns = ("rec_request_id", "impression_ts", "model_version", "clicked", "engaged", "item_segment")
+    frame = impressions.select(columns).with_columns(
         p_click=pl.Series([p.get("p_click") for p in logged], dtype=pl.Float64),
         scoring_ms=pl.Series([p.get("scoring_ms") for p in logged], dtype=pl.Float64),
         fallback_from=pl.Series([p.get("fallback_from") for p in logged], dtype=pl.String),
@@ -110,6 +112,7 @@ def served_lists(impressions: pl.DataFrame) -> pl.DataFrame:
     return frame.group_by("rec_request_id").agg(
         pl.col("model_version").first(),
         pl.col("fallback_from").first(),
+        served_at=pl.col("impression_ts").min(),
         clicks=pl.col("clicked").cast(pl.Int64).sum(),
         engaged=pl.col("engaged").cast(pl.Int64).sum(),
         predicted_clicks=pl.col("p_click").sum(),
@@ -124,8 +127,9 @@ def arms(lists: pl.DataFrame, challenger: str) -> tuple[Arm, Arm]:
     challenger's; a list the challenger failed on counts against the challenger."""
 
     def arm(mine: pl.Expr, fallbacks: int) -> Arm:
-        own = lists.filter(mine & pl.col("fallback_from").is_null())
+        own = lists.filter(mine & pl.col("fallback_from").is_null()).sort("served_at")
         return Arm(
+            own.get_column("served_at").dt.epoch("ms").to_numpy() / 1_000.0,
             own.get_column("clicks").to_numpy().astype(float),
             own.get_column("engaged").to_numpy().astype(float),
             own.get_column("predicted_clicks").fill_null(0.0).to_numpy(),
@@ -176,9 +180,23 @@ def guardrail_breaches(champion: Arm, challenger: Arm, rules: CanaryRules) -> li
 def decide(champion: Arm, challenger: Arm, rules: CanaryRules) -> Decision:
     """Roll back on a guardrail breach or a significant loss in clicks or engagement; promote on
     a significant gain in clicks without a significant loss in engagement; roll back once the
-    traffic budget is spent without a decision (the champion stays: a change must earn its place)."""
-    clicks = msprt(champion.clicks, challenger.clicks, rules.tau, rules.alpha)
-    engaged = msprt(champion.engaged, challenger.engaged, rules.tau, rules.alpha)
+    traffic budget is spent without a decision (the champion stays: a change must earn its place).
+
+    The sequential tests look at the lists in the order they were served, from ``min_lists`` per
+    arm on, and stop at the first look that is significant: a verdict reads the same outcome
+    however many lists came in since."""
+    clicks, engaged = (
+        msprt_over_time(
+            getattr(champion, outcome),
+            champion.served_at,
+            getattr(challenger, outcome),
+            challenger.served_at,
+            rules.tau,
+            rules.alpha,
+            first_look=rules.min_lists,
+        )
+        for outcome in ("clicks", "engaged")
+    )
     decision = Decision("continue", clicks=clicks, engaged=engaged)
     if challenger.fallbacks and challenger.fallbacks / challenger.lists > rules.max_fallback_rate:
         # Failing requests end the canary at once: no minimum traffic for an outage.
@@ -187,15 +205,21 @@ def decide(champion: Arm, challenger: Arm, rules: CanaryRules) -> Decision:
         return decision
     breaches = guardrail_breaches(champion, challenger, rules)
     worse = [
-        f"{name} per list {r.difference:+.3f} (always-valid p = {r.p_value:.3g})"
+        f"{name} per list {_judged(r)}"
         for name, r in (("clicks", clicks), ("engagements", engaged))
         if r.significant(rules.alpha) and r.difference < 0
     ]
     if breaches or worse:
         return Decision("rollback", breaches + worse, clicks, engaged)
     if clicks.significant(rules.alpha) and clicks.difference > 0:
-        gain = f"clicks per list {clicks.difference:+.3f} (always-valid p = {clicks.p_value:.3g})"
+        gain = f"clicks per list {_judged(clicks)}"
         return Decision("promote", [f"{gain}, no guardrail breached"], clicks, engaged)
     if challenger.lists >= rules.max_lists:
         return Decision("rollback", [f"no significant difference after {challenger.lists:,} lists"], clicks, engaged)
     return decision
+
+
+def _judged(result: SequentialResult) -> str:
+    return (
+        f"{result.difference:+.3f} (always-valid p = {result.p_value:.3g} at {result.n_challenger:,} challenger lists)"
+    )

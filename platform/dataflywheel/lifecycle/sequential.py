@@ -19,7 +19,7 @@ Lambda so far), and the confidence interval is every difference the test would n
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,8 +29,8 @@ class SequentialResult:
     difference: float  # challenger's mean minus the champion's
     ci_low: float  # always-valid (1 - alpha) interval for the difference
     ci_high: float
-    p_value: float  # always-valid, for this look (take the running minimum across looks)
-    n_champion: int
+    p_value: float  # always-valid
+    n_champion: int  # units at the look the result is from
     n_challenger: int
 
     def significant(self, alpha: float) -> bool:
@@ -38,7 +38,7 @@ class SequentialResult:
 
 
 def msprt(champion: np.ndarray, challenger: np.ndarray, tau: float, alpha: float = 0.05) -> SequentialResult:
-    """Compare the per-unit outcomes of two arms (for a canary: clicks per served list).
+    """Compare the per-unit outcomes of two arms at one look (for a canary: clicks per served list).
 
     ``tau`` is the scale of differences worth detecting (the mixing distribution's standard
     deviation): the test is most powerful for differences of about that size."""
@@ -47,10 +47,63 @@ def msprt(champion: np.ndarray, challenger: np.ndarray, tau: float, alpha: float
         return SequentialResult(0.0, -math.inf, math.inf, 1.0, len(a), len(b))
     d = float(b.mean() - a.mean())
     v = float(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    return _result(d, v, tau, alpha, len(a), len(b))
+
+
+def msprt_over_time(
+    champion: np.ndarray,
+    champion_at: np.ndarray,
+    challenger: np.ndarray,
+    challenger_at: np.ndarray,
+    tau: float,
+    alpha: float = 0.05,
+    first_look: int = 2,
+) -> SequentialResult:
+    """The test looked at after every unit, in the order the units were served (``*_at``), from
+    ``first_look`` units per arm on: the result at the first look that rejects (the test stops
+    there, whenever the verdict is read), else at the last look with the always-valid p-value of
+    the whole sequence (the running minimum).
+
+    Judging only the data at hand at each verdict would forget a difference that was clear at an
+    earlier look and diluted since (a champion that improved during the canary): the outcome would
+    depend on when the verdict happened to run."""
+    a, b = np.asarray(champion, dtype=float), np.asarray(challenger, dtype=float)
+    is_b = np.concatenate([np.zeros(len(a), bool), np.ones(len(b), bool)])
+    order = np.argsort(np.concatenate([champion_at, challenger_at]), kind="stable")
+    is_b, values = is_b[order], np.concatenate([a, b])[order]
+    n_b = np.cumsum(is_b)
+    n_a = np.arange(1, len(values) + 1) - n_b
+    looks = (n_a >= max(first_look, 2)) & (n_b >= max(first_look, 2))
+    if not looks.any():
+        return SequentialResult(0.0, -math.inf, math.inf, 1.0, len(a), len(b))
+    n_a, n_b = n_a[looks], n_b[looks]
+    mean_a, var_a = _running_moments(np.where(is_b, 0.0, values), ~is_b, looks, n_a)
+    mean_b, var_b = _running_moments(np.where(is_b, values, 0.0), is_b, looks, n_b)
+    d, v = mean_b - mean_a, var_a / n_a + var_b / n_b
+    log_lambda = np.where(v > 0, _log_lambda(d, np.where(v > 0, v, 1.0), tau * tau), -np.inf)
+    p_values = np.minimum(1.0, np.exp(-log_lambda))
+    rejected = np.flatnonzero(p_values <= alpha)
+    at = int(rejected[0]) if len(rejected) else len(d) - 1
+    result = _result(float(d[at]), float(v[at]), tau, alpha, int(n_a[at]), int(n_b[at]))
+    return replace(result, p_value=float(p_values[: at + 1].min()))
+
+
+def _running_moments(values: np.ndarray, mine: np.ndarray, looks: np.ndarray, n: np.ndarray):
+    """One arm's mean and sample variance at each look (``values`` zero where the unit is not its)."""
+    total = np.cumsum(values)[looks]
+    squares = np.cumsum(values * values * mine)[looks]
+    mean = total / n
+    return mean, np.maximum(squares - n * mean * mean, 0.0) / (n - 1)
+
+
+def _log_lambda(d, v, t2):
+    return 0.5 * np.log(v / (v + t2)) + t2 * d * d / (2 * v * (v + t2))
+
+
+def _result(d: float, v: float, tau: float, alpha: float, n_a: int, n_b: int) -> SequentialResult:
     if v == 0.0:  # no variation in either arm yet: nothing to judge by
-        return SequentialResult(d, -math.inf, math.inf, 1.0, len(a), len(b))
+        return SequentialResult(d, -math.inf, math.inf, 1.0, n_a, n_b)
     t2 = tau * tau
-    log_lambda = 0.5 * math.log(v / (v + t2)) + t2 * d * d / (2 * v * (v + t2))
-    p_value = min(1.0, math.exp(-log_lambda))
+    p_value = min(1.0, math.exp(-float(_log_lambda(d, v, t2))))
     half = math.sqrt(2 * v * (v + t2) / t2 * (math.log(1 / alpha) + 0.5 * math.log((v + t2) / v)))
-    return SequentialResult(d, d - half, d + half, p_value, len(a), len(b))
+    return SequentialResult(d, d - half, d + half, p_value, n_a, n_b)

@@ -241,24 +241,46 @@ def conclude_canary_job():
 
 @dg.sensor(jobs=[conclude_canary_job], minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def canary_sensor(context: dg.SensorEvaluationContext):
-    """Act on the newest verdict: promote or roll back through ``conclude_canary``, once per challenger."""
-    records = context.instance.fetch_materializations(canary_verdict.key, limit=1).records
-    record = records[0] if records else None
-    if record is None or str(record.storage_id) == context.cursor:
+    """Act on every verdict since the last tick, in order: the first to promote or roll back a
+    running challenger launches ``conclude_canary`` (several verdicts may land between ticks)."""
+    result = context.instance.fetch_materializations(
+        canary_verdict.key, limit=500, cursor=context.cursor, ascending=True
+    )
+    if not result.records:
         return dg.SkipReason("no new verdict")
-    context.update_cursor(str(record.storage_id))
-    metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
-    action = metadata.get("action")
-    if action not in ("promote", "rollback"):
-        return dg.SkipReason(f"canary: {metadata.get('reasons')}")
-    version, reason = str(metadata["challenger_version"]), str(metadata["reasons"])
-    if model_registry().get().version(version).tags.get(canary.CANARY_TAG) != canary.RUNNING:
-        return dg.SkipReason(f"the canary of version {version} is concluded already")
-    at = record.timestamp
+    context.update_cursor(result.cursor)
+    acted, reasons = set(), []
+    for record in result.records:
+        metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+        action, version = metadata.get("action"), str(metadata.get("challenger_version"))
+        reasons.append(str(metadata.get("reasons")))
+        if action not in ("promote", "rollback") or version in acted:
+            continue
+        if model_registry().get().version(version).tags.get(canary.CANARY_TAG) != canary.RUNNING:
+            continue  # concluded already
+        acted.add(version)
+        yield _conclude(version, action, str(metadata["reasons"]), metadata["challenger_lists"], record)
+    if not acted:
+        yield dg.SkipReason(f"canary: {reasons[-1]}")
+
+
+def _conclude(version: str, action: str, reason: str, lists: int, record) -> dg.RunRequest:
+    """Alert on the decision and request the run that carries it out."""
     severity = "info" if action == "promote" else "warning"
-    detail = f"{action}: {reason} ({metadata['challenger_lists']:,} challenger lists)"
+    detail = f"{action}: {reason} ({lists:,} challenger lists)"
     for sink in configured_sinks():
-        sink.send([Alert(f"canary_{action}", f"ranker version {version}", detail, severity, at, f"canary-{version}")])
+        sink.send(
+            [
+                Alert(
+                    f"canary_{action}",
+                    f"ranker version {version}",
+                    detail,
+                    severity,
+                    record.timestamp,
+                    f"canary-{version}",
+                )
+            ]
+        )
     config = {"ops": {"conclude_canary": {"config": {"version": version, "action": action, "reason": reason}}}}
     # One run per verdict: should it fail, the next verdict (an hour later) asks again.
     return dg.RunRequest(
