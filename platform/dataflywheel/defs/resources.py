@@ -27,7 +27,6 @@ class Warehouse(dg.ConfigurableResource):
 
     path: str
     engine_name: str = "duckdb"
-    raw_layer_dir: str = ""
 
     @contextmanager
     def engine(self):
@@ -46,16 +45,15 @@ class Warehouse(dg.ConfigurableResource):
             yield engine
 
     def publish_raw(self, landing: Engine, partition: datetime | date) -> None:
-        """After a partition loads: on Spark, its rows in the raw layer (nothing to do on DuckDB)."""
+        """After a partition loads: on Spark, its rows in the raw layer the models read (the settings'
+        folder, as dbt's and the Spark session's environment name it); nothing to do on DuckDB."""
         if self.engine_name == "spark":
-            export_partition(landing, Path(self.raw_layer_dir), partition)
+            export_partition(landing, settings.current().raw_layer_dir, partition)
 
 
 def warehouse() -> Warehouse:
     config = settings.current()
-    return Warehouse(
-        path=str(config.warehouse_path), engine_name=config.engine, raw_layer_dir=str(config.raw_layer_dir)
-    )
+    return Warehouse(path=str(config.warehouse_path), engine_name=config.engine)
 
 
 class ModelRegistry(dg.ConfigurableResource):
