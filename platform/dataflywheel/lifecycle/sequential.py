@@ -77,8 +77,8 @@ def msprt_over_time(
     if not looks.any():
         return SequentialResult(0.0, -math.inf, math.inf, 1.0, len(a), len(b))
     n_a, n_b = n_a[looks], n_b[looks]
-    mean_a, var_a = _running_moments(np.where(is_b, 0.0, values), ~is_b, looks, n_a)
-    mean_b, var_b = _running_moments(np.where(is_b, values, 0.0), is_b, looks, n_b)
+    mean_a, var_a = _running_moments(np.where(is_b, 0.0, values), looks, n_a)
+    mean_b, var_b = _running_moments(np.where(is_b, values, 0.0), looks, n_b)
     d, v = mean_b - mean_a, var_a / n_a + var_b / n_b
     log_lambda = np.where(v > 0, _log_lambda(d, np.where(v > 0, v, 1.0), tau * tau), -np.inf)
     p_values = np.minimum(1.0, np.exp(-log_lambda))
@@ -88,10 +88,10 @@ def msprt_over_time(
     return replace(result, p_value=float(p_values[: at + 1].min()))
 
 
-def _running_moments(values: np.ndarray, mine: np.ndarray, looks: np.ndarray, n: np.ndarray):
+def _running_moments(values: np.ndarray, looks: np.ndarray, n: np.ndarray):
     """One arm's mean and sample variance at each look (``values`` zero where the unit is not its)."""
     total = np.cumsum(values)[looks]
-    squares = np.cumsum(values * values * mine)[looks]
+    squares = np.cumsum(values * values)[looks]
     mean = total / n
     return mean, np.maximum(squares - n * mean * mean, 0.0) / (n - 1)
 
