@@ -15,12 +15,14 @@ import pytest
 
 from dataflywheel import settings
 from dataflywheel.dbt_project import DBT_EXECUTABLE
+from dataflywheel.defs.lifecycle.canary import canary_impressions_sql
 from dataflywheel.features.build import build_feature_rows, build_tiles
 from dataflywheel.features.definitions import SCHEMA, TILES, VIEWS
 from dataflywheel.features.examples import TABLE, build_examples, sample_examples
 from dataflywheel.features.online import publish
 from dataflywheel.ingest.directory import load_directory_snapshot
 from dataflywheel.ingest.raw_layer import export_raw_layer
+from dataflywheel.lifecycle.canary import served_lists
 from dataflywheel.simulator.config import SimulationConfig
 from dataflywheel.simulator.run import deliver_day, land_by_arrival_hour, land_directory
 from dataflywheel.simulator.world import build_world
@@ -110,7 +112,8 @@ def test_the_marts_are_the_same_on_duckdb_and_spark(loaded):
 
 
 def build_python_side(engine, arrival_hours: list[datetime], example_hours: list[datetime], out: Path) -> dict:
-    """What the feature, example and snapshot assets do, hour by hour, on ``engine``: every table it wrote."""
+    """What the feature, example and snapshot assets do, hour by hour, on ``engine``: every table it
+    wrote, and the lists a canary verdict would judge from them."""
     for hour in arrival_hours:
         build_tiles(engine, hour)
         build_feature_rows(engine, hour)
@@ -119,6 +122,9 @@ def build_python_side(engine, arrival_hours: list[datetime], example_hours: list
     publish(engine, out, arrival_hours[-1] + timedelta(hours=1))
     tables = [f"{SCHEMA}.{t.table}" for t in TILES] + [f"{SCHEMA}.{v.table}" for v in VIEWS] + [TABLE]
     written = {table: engine.frame(f"SELECT * FROM {table}") for table in tables}
+    # What a canary verdict reads: the served lists since a model's first one, with their logged properties.
+    version = engine.scalar(f"SELECT max(model_version) FROM {TABLE}")
+    written["canary lists"] = served_lists(engine.frame(canary_impressions_sql(engine, version)))
     written |= {path.name: pl.read_parquet(path) for path in sorted(out.glob("*.parquet"))}
     return written
 
@@ -145,7 +151,7 @@ def test_feature_rows_training_examples_and_the_snapshot_are_the_same_on_spark(l
     assert partitions == [len(arrival_hours), len(example_hours)]  # one partition per hour, replaced in place
     assert fields == ["7", None]  # what the canary reads of the logged properties
 
-    assert on_spark.keys() == on_duckdb.keys() and len(on_duckdb) == len(TILES) + len(VIEWS) + 1 + 2 + len(VIEWS)
+    assert on_spark.keys() == on_duckdb.keys() and len(on_duckdb) == len(TILES) + len(VIEWS) + 1 + 1 + 2 + len(VIEWS)
     for table, rows in on_duckdb.items():
         assert rows.height > 0, table
         assert comparable(on_spark[table]).equals(comparable(rows)), table

@@ -31,14 +31,13 @@ from dataflywheel import settings
 from dataflywheel.defs.lifecycle.canary import OFF_POLICY_GATE, canary_verdict, challenger_off_policy
 from dataflywheel.defs.lifecycle.champion import promote_champion_job
 from dataflywheel.defs.lifecycle.jobs import canary_job
-from dataflywheel.features.examples import load_examples
+from dataflywheel.defs.resources import examples_between, warehouse
 from dataflywheel.lifecycle import canary
 from dataflywheel.lifecycle.model_store import ModelStore
 from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, TRAINED_THROUGH, Registry
 from dataflywheel.ranking.factors import OnlineFactors
 from dataflywheel.ranking.ranker import Ranker
 from dataflywheel.ticking import execute
-from dataflywheel.warehouse.duckdb import DuckDBEngine
 
 EXPECTED = {
     "miscalibrated": "rolled back (calibration guardrail)",
@@ -148,8 +147,9 @@ def follow(episode: Episode, instance, registry: Registry) -> None:
 
 
 def _all_examples(head: datetime | None):
-    with DuckDBEngine.open(settings.current().warehouse_path, read_only=True) as engine:
-        return load_examples(engine, HISTORY_START, (head or HISTORY_START) + timedelta(hours=1))
+    """Every training example up to the chain's head, from the deployment's engine (no run is
+    active: the loop's daemon runs in this process, between the users' turns)."""
+    return examples_between(warehouse(), HISTORY_START, (head or HISTORY_START) + timedelta(hours=1))
 
 
 def _latest(instance, key: dg.AssetKey, partition: str) -> dict:

@@ -31,6 +31,7 @@ from dataflywheel.lifecycle.registry import CHALLENGER, CHAMPION, MODEL_NAME
 from dataflywheel.monitoring.alerts import Alert, configured_sinks
 from dataflywheel.serving.recommend import CandidateIndex, Policy
 from dataflywheel.serving.replay import gate
+from dataflywheel.warehouse.engine import Engine
 
 OFF_POLICY_GATE = "off_policy_not_worse"
 OPE_WINDOW = timedelta(hours=24)  # the logged lists the gate replays: the day before the chain's head
@@ -137,6 +138,23 @@ def ranker_canary(context: dg.AssetExecutionContext, config: CanaryConfig, model
     return dg.MaterializeResult(metadata={"challenger_version": int(challenger.version), "share": config.share})
 
 
+def canary_impressions_sql(engine: Engine, version: str) -> str:
+    """The impressions with mature labels since the canary of ``version`` started (its first list,
+    served or failed over), with the properties the service logged with each."""
+    return f"""WITH arm AS (
+            SELECT t.rec_request_id, t.model_version, t.clicked, t.engaged, t.item_segment,
+                   t.impression_ts, r.properties
+            FROM training.training_examples t
+            JOIN raw.raw_events r ON r.event_id = t.impression_id
+            WHERE r.event_type = 'rec_impression'
+        ), started AS (
+            SELECT min(impression_ts) AS at FROM arm
+            WHERE model_version = '{version}'
+               OR {engine.json_text_sql("properties", "fallback_from")} = '{version}'
+        )
+        SELECT arm.* FROM arm, started WHERE impression_ts >= started.at"""
+
+
 @dg.asset(
     deps=[training_examples],
     kinds={"duckdb", "mlflow"},
@@ -154,20 +172,7 @@ def canary_verdict(warehouse: Warehouse, model_registry: ModelRegistry) -> dg.Ma
         return dg.MaterializeResult(metadata={"action": "none", "reasons": "no canary running"})
     version = str(challenger.version)
     with warehouse.engine() as engine:
-        impressions = engine.frame(
-            f"""WITH arm AS (
-                    SELECT t.rec_request_id, t.model_version, t.clicked, t.engaged, t.item_segment,
-                           t.impression_ts, r.properties
-                    FROM training.training_examples t
-                    JOIN raw.raw_events r ON r.event_id = t.impression_id
-                    WHERE r.event_type = 'rec_impression'
-                ), started AS (
-                    SELECT min(impression_ts) AS at FROM arm
-                    WHERE model_version = '{version}'
-                       OR {engine.json_text_sql("properties", "fallback_from")} = '{version}'
-                )
-                SELECT arm.* FROM arm, started WHERE impression_ts >= started.at"""
-        )
+        impressions = engine.frame(canary_impressions_sql(engine, version))
     rules = canary.CanaryRules(new_item_floor=Policy().new_item_floor)
     lists = canary.served_lists(impressions)
     champion_arm, challenger_arm = canary.arms(lists, version)
