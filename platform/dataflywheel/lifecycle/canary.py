@@ -127,9 +127,9 @@ def arms(lists: pl.DataFrame, challenger: str) -> tuple[Arm, Arm]:
     challenger's; a list the challenger failed on counts against the challenger."""
 
     def arm(mine: pl.Expr, fallbacks: int) -> Arm:
-        own = lists.filter(mine & pl.col("fallback_from").is_null()).sort("served_at")
+        own = lists.filter(mine & pl.col("fallback_from").is_null()).sort("served_at", "rec_request_id")
         return Arm(
-            own.get_column("served_at").dt.epoch("ms").to_numpy() / 1_000.0,
+            own.get_column("served_at").dt.epoch("us").to_numpy() / 1e6,
             own.get_column("clicks").to_numpy().astype(float),
             own.get_column("engaged").to_numpy().astype(float),
             own.get_column("predicted_clicks").fill_null(0.0).to_numpy(),
@@ -182,9 +182,9 @@ def decide(champion: Arm, challenger: Arm, rules: CanaryRules) -> Decision:
     a significant gain in clicks without a significant loss in engagement; roll back once the
     traffic budget is spent without a decision (the champion stays: a change must earn its place).
 
-    The sequential tests look at the lists in the order they were served, from ``min_lists`` per
-    arm on, and stop at the first look that is significant: a verdict reads the same outcome
-    however many lists came in since."""
+    Each sequential test looks at the lists in the order they were served, from ``min_lists`` per
+    arm on, and stops at its first significant look: its result is the same in every later
+    verdict, however many lists came in since. The guardrails judge all the lists so far."""
     clicks, engaged = (
         msprt_over_time(
             getattr(champion, outcome),
@@ -220,6 +220,7 @@ def decide(champion: Arm, challenger: Arm, rules: CanaryRules) -> Decision:
 
 
 def _judged(result: SequentialResult) -> str:
+    """A test's difference, p-value and the challenger lists of the look it stopped at (or the last)."""
     return (
         f"{result.difference:+.3f} (always-valid p = {result.p_value:.3g} at {result.n_challenger:,} challenger lists)"
     )

@@ -6,7 +6,7 @@ A fixed-horizon test checked over and over finds a "significant" difference soon
 even when there is none; the mSPRT's p-value and confidence interval are valid at every
 look, so a canary can be judged continuously and stopped the moment it is clear. With a
 normal mixing distribution N(0, tau^2) over the difference and the normal approximation of
-each arm's mean (variance estimated from the arm's own per-unit outcomes), the likelihood ratio
+each arm's mean (the variance pooled from both arms' per-unit outcomes), the likelihood ratio
 after n units is
 
     Lambda = sqrt(V / (V + tau^2)) * exp(tau^2 * d^2 / (2 V (V + tau^2)))
@@ -27,7 +27,7 @@ import numpy as np
 @dataclass(frozen=True)
 class SequentialResult:
     difference: float  # challenger's mean minus the champion's
-    ci_low: float  # always-valid (1 - alpha) interval for the difference
+    ci_low: float  # always-valid (1 - alpha) interval for the difference, at the look it is from
     ci_high: float
     p_value: float  # always-valid
     n_champion: int  # units at the look the result is from
@@ -38,16 +38,17 @@ class SequentialResult:
 
 
 def msprt(champion: np.ndarray, challenger: np.ndarray, tau: float, alpha: float = 0.05) -> SequentialResult:
-    """Compare the per-unit outcomes of two arms at one look (for a canary: clicks per served list).
+    """Compare the per-unit outcomes of two arms at one look (for a canary: clicks per served list);
+    the building block of ``msprt_over_time``, which the canary uses.
 
     ``tau`` is the scale of differences worth detecting (the mixing distribution's standard
     deviation): the test is most powerful for differences of about that size."""
     a, b = np.asarray(champion, dtype=float), np.asarray(challenger, dtype=float)
     if len(a) < 2 or len(b) < 2:
         return SequentialResult(0.0, -math.inf, math.inf, 1.0, len(a), len(b))
-    d = float(b.mean() - a.mean())
-    v = float(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-    return _result(d, v, tau, alpha, len(a), len(b))
+    squares = ((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()
+    v = _variance_of_difference(squares, len(a), len(b))
+    return _result(float(b.mean() - a.mean()), float(v), tau, alpha, len(a), len(b))
 
 
 def msprt_over_time(
@@ -59,41 +60,51 @@ def msprt_over_time(
     alpha: float = 0.05,
     first_look: int = 2,
 ) -> SequentialResult:
-    """The test looked at after every unit, in the order the units were served (``*_at``), from
-    ``first_look`` units per arm on: the result at the first look that rejects (the test stops
-    there, whenever the verdict is read), else at the last look with the always-valid p-value of
-    the whole sequence (the running minimum).
+    """The test looked at after every unit, in the order the units were served (``*_at``; units
+    served at the same time are looked at together), from ``first_look`` units per arm on: the
+    result (difference, interval, units) at the first look that rejects, where the test stops
+    however late it is read, else at the last look, with the always-valid p-value of the whole
+    sequence (the running minimum).
 
     Judging only the data at hand at each verdict would forget a difference that was clear at an
     earlier look and diluted since (a champion that improved during the canary): the outcome would
     depend on when the verdict happened to run."""
     a, b = np.asarray(champion, dtype=float), np.asarray(challenger, dtype=float)
-    is_b = np.concatenate([np.zeros(len(a), bool), np.ones(len(b), bool)])
-    order = np.argsort(np.concatenate([champion_at, challenger_at]), kind="stable")
-    is_b, values = is_b[order], np.concatenate([a, b])[order]
+    at = np.concatenate([np.asarray(champion_at, dtype=float), np.asarray(challenger_at, dtype=float)])
+    order = np.argsort(at, kind="stable")
+    at, values = at[order], np.concatenate([a, b])[order]
+    is_b = np.concatenate([np.zeros(len(a), bool), np.ones(len(b), bool)])[order]
     n_b = np.cumsum(is_b)
     n_a = np.arange(1, len(values) + 1) - n_b
-    looks = (n_a >= max(first_look, 2)) & (n_b >= max(first_look, 2))
+    last_of_its_time = np.append(at[1:] != at[:-1], True)
+    looks = (n_a >= max(first_look, 2)) & (n_b >= max(first_look, 2)) & last_of_its_time
     if not looks.any():
         return SequentialResult(0.0, -math.inf, math.inf, 1.0, len(a), len(b))
     n_a, n_b = n_a[looks], n_b[looks]
-    mean_a, var_a = _running_moments(np.where(is_b, 0.0, values), looks, n_a)
-    mean_b, var_b = _running_moments(np.where(is_b, values, 0.0), looks, n_b)
-    d, v = mean_b - mean_a, var_a / n_a + var_b / n_b
+    mean_a, squares_a = _running_moments(np.where(is_b, 0.0, values), looks, n_a)
+    mean_b, squares_b = _running_moments(np.where(is_b, values, 0.0), looks, n_b)
+    d, v = mean_b - mean_a, _variance_of_difference(squares_a + squares_b, n_a, n_b)
     log_lambda = np.where(v > 0, _log_lambda(d, np.where(v > 0, v, 1.0), tau * tau), -np.inf)
     p_values = np.minimum(1.0, np.exp(-log_lambda))
     rejected = np.flatnonzero(p_values <= alpha)
-    at = int(rejected[0]) if len(rejected) else len(d) - 1
-    result = _result(float(d[at]), float(v[at]), tau, alpha, int(n_a[at]), int(n_b[at]))
-    return replace(result, p_value=float(p_values[: at + 1].min()))
+    stop = int(rejected[0]) if len(rejected) else len(d) - 1
+    result = _result(float(d[stop]), float(v[stop]), tau, alpha, int(n_a[stop]), int(n_b[stop]))
+    return replace(result, p_value=float(p_values[: stop + 1].min()))
 
 
 def _running_moments(values: np.ndarray, looks: np.ndarray, n: np.ndarray):
-    """One arm's mean and sample variance at each look (``values`` zero where the unit is not its)."""
+    """One arm's mean and sum of squared deviations from it at each look (``values`` zero where
+    the unit is not the arm's; outcomes are small counts, so the one-pass form loses nothing)."""
     total = np.cumsum(values)[looks]
-    squares = np.cumsum(values * values)[looks]
     mean = total / n
-    return mean, np.maximum(squares - n * mean * mean, 0.0) / (n - 1)
+    return mean, np.maximum(np.cumsum(values * values)[looks] - n * mean * mean, 0.0)
+
+
+def _variance_of_difference(squares, n_a, n_b):
+    """The variance of the difference of the two means from the pooled variance of both arms (the
+    variance under "no difference"): an arm that has seen no click or engagement yet has no
+    variance of its own, and trusting that would make a rare outcome look certain."""
+    return squares / (n_a + n_b - 2) * (1 / n_a + 1 / n_b)
 
 
 def _log_lambda(d, v, t2):

@@ -248,20 +248,22 @@ def conclude_canary_job():
 def canary_sensor(context: dg.SensorEvaluationContext):
     """Act on every verdict since the last tick, in order: the first to promote or roll back a
     running challenger launches ``conclude_canary`` (several verdicts may land between ticks)."""
-    result = context.instance.fetch_materializations(
-        canary_verdict.key, limit=500, cursor=context.cursor, ascending=True
-    )
-    if not result.records:
+    # The cursor is the storage id of the last verdict read.
+    after = int(context.cursor) if context.cursor else None
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=canary_verdict.key, after_storage_id=after), limit=500, ascending=True
+    ).records
+    if not records:
         return dg.SkipReason("no new verdict")
-    context.update_cursor(result.cursor)
-    acted, reasons = set(), []
-    for record in result.records:
+    context.update_cursor(str(records[-1].storage_id))
+    registry, acted, reasons = model_registry().get(), set(), []
+    for record in records:
         metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
         action, version = metadata.get("action"), str(metadata.get("challenger_version"))
         reasons.append(str(metadata.get("reasons")))
         if action not in ("promote", "rollback") or version in acted:
             continue
-        if model_registry().get().version(version).tags.get(canary.CANARY_TAG) != canary.RUNNING:
+        if registry.version(version).tags.get(canary.CANARY_TAG) != canary.RUNNING:
             continue  # concluded already
         acted.add(version)
         yield _conclude(version, action, str(metadata["reasons"]), metadata["challenger_lists"], record)
