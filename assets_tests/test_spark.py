@@ -23,6 +23,7 @@ from dataflywheel.features.online import publish
 from dataflywheel.ingest.directory import load_directory_snapshot
 from dataflywheel.ingest.raw_layer import export_raw_layer
 from dataflywheel.lifecycle.canary import served_lists
+from dataflywheel.monitoring.debugging import feature_skew
 from dataflywheel.simulator.config import SimulationConfig
 from dataflywheel.simulator.run import deliver_day, land_by_arrival_hour, land_directory
 from dataflywheel.simulator.world import build_world
@@ -137,12 +138,15 @@ def test_feature_rows_training_examples_and_the_snapshot_are_the_same_on_spark(l
         ).to_series()
         example_hours = impression_hours.to_list()[-EXAMPLE_HOURS - 3 : -3]  # labels need the next hours
         on_duckdb = build_python_side(engine, arrival_hours.to_list(), example_hours, loaded["home"] / "online-duckdb")
+        skew_on_duckdb = feature_skew(engine, loaded["home"] / "online-duckdb", 200, seed=1)
     with SparkEngine.open(loaded["environment"]) as engine:
         # An hour built twice (a re-run) replaces its rows: the comparison below finds no duplicates.
         build_tiles(engine, arrival_hours[0])
         build_feature_rows(engine, arrival_hours[0])
         build_examples(engine, example_hours[0])
         on_spark = build_python_side(engine, arrival_hours.to_list(), example_hours, loaded["home"] / "online-spark")
+        # Model debugging's skew check: the published snapshot against the offline join at its time.
+        skew = feature_skew(engine, loaded["home"] / "online-spark", 200, seed=1)
         sampled = [sample_examples(engine, example_hours[0], example_hours[-1], 200, seed=3) for _ in range(2)]
         logged = """'{"p_click": 0.1, "fallback_from": "7"}'"""  # a served impression's properties
         fields = [engine.scalar(f"SELECT {engine.json_text_sql(logged, f)}") for f in ("fallback_from", "absent")]
@@ -150,6 +154,10 @@ def test_feature_rows_training_examples_and_the_snapshot_are_the_same_on_spark(l
         partitions = [engine.frame(f"SHOW PARTITIONS {table}").height for table in hourly]
     assert partitions == [len(arrival_hours), len(example_hours)]  # one partition per hour, replaced in place
     assert fields == ["7", None]  # what the canary reads of the logged properties
+    # Each engine samples its own keys (its own hash): both compare every view, and find no difference.
+    for found in (skew, skew_on_duckdb):
+        assert len(found.keys_compared) == len(VIEWS) and min(found.keys_compared.values()) > 0
+        assert found.worst == 0.0 and len(found.mismatched) == sum(len(v.values) + 1 for v in VIEWS)
 
     assert on_spark.keys() == on_duckdb.keys() and len(on_duckdb) == len(TILES) + len(VIEWS) + 1 + 1 + 2 + len(VIEWS)
     for table, rows in on_duckdb.items():
