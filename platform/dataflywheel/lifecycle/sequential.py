@@ -38,17 +38,13 @@ class SequentialResult:
 
 
 def msprt(champion: np.ndarray, challenger: np.ndarray, tau: float, alpha: float = 0.05) -> SequentialResult:
-    """Compare the per-unit outcomes of two arms at one look (for a canary: clicks per served list);
-    the building block of ``msprt_over_time``, which the canary uses.
+    """Compare the per-unit outcomes of two arms at one look (for a canary: clicks per served list):
+    ``msprt_over_time`` with every unit served at the same instant.
 
     ``tau`` is the scale of differences worth detecting (the mixing distribution's standard
     deviation): the test is most powerful for differences of about that size."""
     a, b = np.asarray(champion, dtype=float), np.asarray(challenger, dtype=float)
-    if len(a) < 2 or len(b) < 2:
-        return SequentialResult(0.0, -math.inf, math.inf, 1.0, len(a), len(b))
-    squares = ((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()
-    v = _variance_of_difference(squares, len(a), len(b))
-    return _result(float(b.mean() - a.mean()), float(v), tau, alpha, len(a), len(b))
+    return msprt_over_time(a, np.zeros(len(a)), b, np.zeros(len(b)), tau, alpha)
 
 
 def msprt_over_time(

@@ -275,19 +275,9 @@ def _conclude(version: str, action: str, reason: str, lists: int, record) -> dg.
     """Alert on the decision and request the run that carries it out."""
     severity = "info" if action == "promote" else "warning"
     detail = f"{action}: {reason} ({lists:,} challenger lists)"
+    at = record.timestamp
     for sink in configured_sinks():
-        sink.send(
-            [
-                Alert(
-                    f"canary_{action}",
-                    f"ranker version {version}",
-                    detail,
-                    severity,
-                    record.timestamp,
-                    f"canary-{version}",
-                )
-            ]
-        )
+        sink.send([Alert(f"canary_{action}", f"ranker version {version}", detail, severity, at, f"canary-{version}")])
     config = {"ops": {"conclude_canary": {"config": {"version": version, "action": action, "reason": reason}}}}
     # One run per verdict: should it fail, the next verdict (an hour later) asks again.
     return dg.RunRequest(
